@@ -1,0 +1,102 @@
+// raycluster: the lifecycle of one cluster.
+//
+// Cluster::open() binds a ClusterSpec to its provider and its local state
+// folder (~/.raycluster/<cluster_name>/, or $RAYCLUSTER_HOME/<cluster_name>/).
+// up / scale / down / exec are long operations: they report Events to the
+// sink given in ClusterOptions and stop at their CancelToken. Operations that
+// change the cluster take the state folder's lock, so two processes never
+// change one cluster at once (the second fails with ErrorCode::conflict).
+// status(), head_ip() and worker_ips() do not take the lock.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "raycluster/event.hpp"
+#include "raycluster/node.hpp"
+#include "raycluster/provider.hpp"
+#include "raycluster/spec.hpp"
+#include "raycluster/value.hpp"
+
+namespace raycluster {
+
+struct ClusterOptions {
+  EventSink events;        // may be empty
+  std::string state_root;  // empty: $RAYCLUSTER_HOME, else ~/.raycluster
+  int parallelism = 8;     // nodes set up at once
+  // Per-command limit for setup and start commands; zero means none.
+  std::chrono::milliseconds command_timeout{0};
+  int setup_attempts = 2;  // tries of a failing setup step before update-failed
+  std::chrono::milliseconds retry_backoff{1000};
+};
+
+struct UpOptions {
+  // Re-run setup even when the node's config hashes say it is up to date.
+  bool force_setup = false;
+};
+
+struct ScaleOptions {
+  int workers = 0;         // the new number of workers of node_type
+  std::string node_type;   // empty: the only worker type (an error if several)
+};
+
+struct DownOptions {
+  bool workers_only = false;
+  bool keep_min_workers = false;
+};
+
+struct ExecOptions {
+  std::string node_id;  // empty: the head
+  std::chrono::milliseconds timeout{0};
+  std::function<void(std::string_view line, bool is_stderr)> on_output;
+};
+
+struct ClusterStatus {
+  std::string cluster_name;
+  std::string cluster_id;
+  std::string provider;
+  std::vector<Node> nodes;  // head first, then workers by launch time
+  std::string head_ip;
+  std::string dashboard;  // how to reach the dashboard
+
+  // JSON shape: {"cluster_name","cluster_id","provider","head_ip","dashboard",
+  //  "nodes":[{"id","kind","node_type","state","status","internal_ip",
+  //  "external_ip","launch_time","tags"}]}
+  Value to_value() const;
+};
+
+class Cluster {
+ public:
+  // Uses the provider the spec names.
+  static std::unique_ptr<Cluster> open(ClusterSpec spec, ClusterOptions options = {});
+  // Uses the given provider (tests, embedders with their own provider).
+  static std::unique_ptr<Cluster> open(ClusterSpec spec, ClusterOptions options,
+                                       std::unique_ptr<Provider> provider);
+  ~Cluster();
+
+  const ClusterSpec& spec() const;
+  Provider& provider();
+
+  // Bootstraps, launches the head and the initial workers, sets every node up.
+  // A second call reuses live nodes and re-runs setup only where the config
+  // that shaped a node changed. Throws Error; a node whose setup failed makes
+  // it throw ErrorCode::command_failed after every other node was handled.
+  void up(const UpOptions& options = {}, const CancelToken& cancel = {});
+  void scale(const ScaleOptions& options, const CancelToken& cancel = {});
+  void down(const DownOptions& options = {}, const CancelToken& cancel = {});
+  ClusterStatus status();
+  // Runs a command on a node; returns its exit status.
+  int exec(const std::string& command, const ExecOptions& options = {},
+           const CancelToken& cancel = {});
+  std::string head_ip();
+  std::vector<std::string> worker_ips();
+
+ private:
+  struct Impl;
+  explicit Cluster(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace raycluster

@@ -1,0 +1,52 @@
+// raycluster: running commands on a node.
+//
+// A CommandRunner executes shell commands on one node and moves files to and
+// from it. The localhost provider runs commands as local process groups; the
+// SSH layer runs them over libssh. Implementations are used from one thread
+// at a time.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "raycluster/event.hpp"
+
+namespace raycluster {
+
+struct CommandOptions {
+  // Extra environment for the command (RAY_HEAD_IP, ...).
+  std::map<std::string, std::string> env;
+  // Kill the command after this long; zero means no limit.
+  std::chrono::milliseconds timeout{0};
+  // Called for each complete output line (without the newline).
+  std::function<void(std::string_view line, bool is_stderr)> on_line;
+  // Killing the command when cancelled.
+  CancelToken cancel;
+};
+
+struct CommandResult {
+  int exit_status = -1;  // the command's exit status; 128+N when killed by signal N
+  bool timed_out = false;
+  bool cancelled = false;
+  std::string output_tail;  // the last lines of stdout and stderr, interleaved
+
+  bool ok() const noexcept { return exit_status == 0 && !timed_out && !cancelled; }
+};
+
+class CommandRunner {
+ public:
+  virtual ~CommandRunner() = default;
+  // Runs `command` with bash; blocks until it exits, times out or is cancelled.
+  virtual CommandResult run(const std::string& command, const CommandOptions& options) = 0;
+  // Copies a local file or folder to the node (folders recursively).
+  virtual void upload(const std::string& local_path, const std::string& remote_path) = 0;
+  // Copies a file or folder from the node.
+  virtual void download(const std::string& remote_path, const std::string& local_path) = 0;
+  // For messages: which node and how it is reached.
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace raycluster

@@ -1,0 +1,56 @@
+// raycluster: the node provider interface.
+//
+// A Provider owns the cloud side of one cluster: it creates, lists, tags and
+// terminates nodes. It is batch-first (one call creates `count` nodes) and the
+// cloud (or the local state folder) is the source of truth: list() always
+// asks it. Every node a provider creates carries its tags from the start.
+// Thread-safety: implementations are safe to call from several threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "raycluster/command_runner.hpp"
+#include "raycluster/event.hpp"
+#include "raycluster/node.hpp"
+#include "raycluster/spec.hpp"
+
+namespace raycluster {
+
+using Tags = std::map<std::string, std::string>;
+
+struct LaunchRequest {
+  const NodeTypeSpec* node_type = nullptr;
+  NodeKind kind = NodeKind::worker;
+  int count = 1;
+  Tags tags;  // all of them go on at creation
+  // The same token always names the same launch: a retried create() with it
+  // returns the nodes of the first call instead of launching again.
+  std::string idempotency_token;
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+
+  virtual std::string name() const = 0;
+  // Creates (or reuses) what nodes need before the first launch.
+  virtual void bootstrap(const EventSink& events, const CancelToken& cancel) = 0;
+  virtual std::vector<Node> create(const LaunchRequest& request) = 0;
+  // Live (not terminated) nodes of this cluster whose tags include `filter`.
+  virtual std::vector<Node> list(const Tags& filter) = 0;
+  // Ends the nodes; returns once each is terminating. Unknown ids are ignored.
+  virtual void terminate(const std::vector<std::string>& node_ids) = 0;
+  virtual void set_tags(const std::vector<std::string>& node_ids, const Tags& tags) = 0;
+  // A runner for commands on the node.
+  virtual std::unique_ptr<CommandRunner> command_runner(const Node& node) = 0;
+  // Environment the provider adds to every command on the node.
+  virtual std::map<std::string, std::string> node_environment(const Node& node) {
+    (void)node;
+    return {};
+  }
+};
+
+}  // namespace raycluster

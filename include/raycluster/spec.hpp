@@ -1,0 +1,198 @@
+// raycluster: the cluster config, parsed, validated and normalised.
+//
+// load_spec_file() accepts three dialects and returns one ClusterSpec:
+//   * Ray's current schema (available_node_types, head_node_type, ...),
+//   * Ray's legacy schema (head_node, worker_nodes, min_workers,
+//     initial_workers, target_utilization_fraction, autoscaling_mode),
+//   * the flat dialect (provider: aws|gcp, region, instance_type, ...).
+// Defaults are Ray's, per provider. Every problem in a file is reported at
+// once in one ConfigError, each with file:line:column, key path and a hint.
+//
+// Thread-safety: a ClusterSpec is a plain value; loading is reentrant.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "raycluster/error.hpp"
+#include "raycluster/value.hpp"
+
+namespace raycluster {
+
+// Where a value came from. line and column are 1-based; 0 means the value
+// was not in the file (a default or a derived value).
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+// One problem found in a config file.
+struct Diagnostic {
+  SourceLocation where;
+  std::string key_path;  // e.g. "available_node_types.ray.worker.default.max_workers"
+  std::string message;   // what is wrong
+  std::string hint;      // how to fix it (may be empty)
+
+  // "file:line:column: key_path: message (hint)"
+  std::string to_string() const;
+};
+
+// Thrown by load_spec_*: every problem of the file, in file order.
+class ConfigError : public Error {
+ public:
+  explicit ConfigError(std::vector<Diagnostic> diagnostics);
+  const std::vector<Diagnostic>& diagnostics() const noexcept { return diagnostics_; }
+
+ private:
+  std::vector<Diagnostic> diagnostics_;
+};
+
+enum class Dialect { ray, ray_legacy, flat };
+const char* dialect_name(Dialect d) noexcept;  // "ray", "ray-legacy", "flat"
+
+enum class ProviderKind {
+  aws,
+  gcp,
+  localhost,  // processes on this machine ("localhost", alias "fake_multinode")
+  onprem,     // Ray's "local": existing machines reached over SSH
+};
+const char* provider_kind_name(ProviderKind k) noexcept;
+
+struct FirewallRule {
+  std::string name;
+  std::vector<std::string> ports;            // "22", "0-65535"
+  std::vector<std::string> allowed_sources;  // CIDRs
+};
+
+struct ProviderSpec {
+  ProviderKind kind = ProviderKind::localhost;
+  std::string type;  // as written: "aws", "gcp", "localhost", "fake_multinode", "local"
+  std::string region;
+  std::string availability_zone;  // Ray: comma-separated list allowed
+  std::string project_id;         // GCP
+  bool use_internal_ips = false;
+  bool cache_stopped_nodes = true;
+  bool disable_node_updaters = false;
+  bool disable_launch_config_check = false;
+  std::string endpoint_url;  // AWS/GCP API endpoint override (tests, private endpoints)
+  // AWS
+  std::vector<std::string> security_group_ids;
+  std::string subnet_id;
+  std::string key_name;  // provider.key_pair.key_name or flat dialect's key name
+  // GCP
+  std::string service_account_key;  // path to the JSON key file
+  std::string network;
+  std::string subnetwork;
+  std::vector<FirewallRule> firewall_rules;
+  // On-prem ("local")
+  std::string head_ip;
+  std::vector<std::string> worker_ips;
+  std::string coordinator_address;
+  // SSH access (caller CIDRs allowed to reach port 22; empty = caller's address)
+  std::vector<std::string> ssh_allowed_cidrs;
+  // The provider mapping as written, for provider-specific keys.
+  Value raw;
+};
+
+struct AuthSpec {
+  std::string ssh_user;  // default per provider (ubuntu on clouds, $USER locally)
+  std::string ssh_private_key;  // path, "~" expanded
+  std::string ssh_public_key;   // path (GCP), "~" expanded
+  std::string ssh_proxy_command;
+  int ssh_port = 22;
+};
+
+struct DockerSpec {
+  std::string image;
+  std::string head_image;
+  std::string worker_image;
+  std::string container_name;
+  bool pull_before_run = true;
+  std::vector<std::string> run_options;
+  std::vector<std::string> head_run_options;
+  std::vector<std::string> worker_run_options;
+  bool disable_automatic_runtime_detection = false;
+  bool disable_shm_size_detection = false;
+};
+
+struct NodeTypeSpec {
+  std::string name;
+  Value node_config;  // provider-native: RunInstances parameters / Instance body
+  std::map<std::string, double> resources;
+  std::map<std::string, std::string> labels;
+  int min_workers = 0;
+  int max_workers = 0;
+  // Workers of this type that `up` launches (legacy/flat initial_workers;
+  // defaults to min_workers).
+  int initial_workers = 0;
+  std::optional<double> idle_timeout_minutes;  // overrides the cluster's
+  std::optional<double> cost_per_hour;
+  // Per-type override of the cluster's worker_setup_commands (Ray allows it).
+  std::optional<std::vector<std::string>> worker_setup_commands;
+  std::optional<DockerSpec> docker;
+};
+
+struct ClusterSpec {
+  std::string source_file;  // as given; empty for load_spec_string without a name
+  Dialect dialect = Dialect::ray;
+
+  std::string cluster_name = "default";
+  int max_workers = 2;  // cluster-wide, workers only
+  double upscaling_speed = 1.0;
+  double idle_timeout_minutes = 5.0;
+
+  ProviderSpec provider;
+  AuthSpec auth;
+  std::optional<DockerSpec> docker;
+
+  std::vector<NodeTypeSpec> node_types;  // in file order; the head type included
+  std::string head_node_type;
+
+  // remote path -> local path
+  std::map<std::string, std::string> file_mounts;
+  std::vector<std::string> cluster_synced_files;
+  bool file_mounts_sync_continuously = false;
+  std::vector<std::string> rsync_exclude;
+  std::vector<std::string> rsync_filter;
+
+  std::vector<std::string> initialization_commands;
+  std::vector<std::string> setup_commands;
+  std::vector<std::string> head_setup_commands;
+  std::vector<std::string> worker_setup_commands;
+  std::vector<std::string> head_start_ray_commands;
+  std::vector<std::string> worker_start_ray_commands;
+
+  // Tags (AWS) / labels (GCP) put on every instance, besides Ray's own.
+  std::map<std::string, std::string> tags;
+
+  int gcs_port = 6379;
+  int dashboard_port = 8265;
+
+  // Where each key path came from (only keys present in the file).
+  std::map<std::string, SourceLocation> origins;
+
+  const NodeTypeSpec* find_node_type(std::string_view name) const;
+  const NodeTypeSpec& head_type() const;  // throws Error(internal) if absent
+  // The location of a key path, or an empty location with the file name.
+  SourceLocation origin(std::string_view key_path) const;
+};
+
+struct SpecOptions {
+  // Files larger than this are refused before parsing (a config is small).
+  std::size_t max_file_bytes = 16u << 20;
+};
+
+// Throws ConfigError (all problems found) or Error(io) if unreadable.
+ClusterSpec load_spec_file(const std::string& path, const SpecOptions& options = {});
+// `name` stands in for the file name in locations and messages.
+ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name = "<string>",
+                             const SpecOptions& options = {});
+
+// The normalised spec as a JSON object (stable key names, see docs in README).
+Value spec_to_value(const ClusterSpec& spec);
+
+}  // namespace raycluster

@@ -1,0 +1,11 @@
+#include "raycluster/event.hpp"
+
+#include "raycluster/error.hpp"
+
+namespace raycluster {
+
+void CancelToken::throw_if_cancelled() const {
+  if (cancelled()) throw Error(ErrorCode::cancelled, "operation cancelled");
+}
+
+}  // namespace raycluster

@@ -1,0 +1,24 @@
+// Small string helpers shared by the modules.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace raycluster::detail {
+
+std::string_view trim(std::string_view s);
+std::vector<std::string> split(std::string_view s, char sep);
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// Edit distance (insert, delete, substitute, transpose adjacent).
+std::size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate closest to `word` when it is close enough to be a likely typo.
+std::optional<std::string> closest_match(std::string_view word,
+                                         const std::vector<std::string>& candidates);
+// Quotes for POSIX sh: 'it'\''s'.
+std::string shell_quote(std::string_view s);
+// Replaces a leading "~" or "~/" with `home`.
+std::string expand_user(const std::string& path, const std::string& home);
+
+}  // namespace raycluster::detail

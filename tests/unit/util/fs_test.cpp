@@ -1,0 +1,58 @@
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "raycluster/error.hpp"
+#include "util/fs.hpp"
+
+using namespace raycluster::detail;
+
+namespace {
+std::string temp_dir() {
+  char tmpl[] = "/tmp/rc-fs-test-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+}  // namespace
+
+TEST_CASE("atomic write replaces content and sets the mode") {
+  auto dir = temp_dir();
+  auto path = dir + "/f.json";
+  write_file_atomic(path, "one", 0600);
+  write_file_atomic(path, "two", 0600);
+  CHECK(read_file(path) == "two");
+  struct stat st {};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(list_dir(dir).size() == 1);  // no temp file left behind
+  remove_tree(dir);
+  CHECK_FALSE(path_exists(dir));
+}
+
+TEST_CASE("read_file refuses files over the limit and names the path") {
+  auto dir = temp_dir();
+  auto path = dir + "/big";
+  write_file_atomic(path, std::string(1000, 'x'));
+  try {
+    read_file(path, 100);
+    FAIL("expected an error");
+  } catch (const raycluster::Error& e) {
+    CHECK(std::string(e.what()).find(path) != std::string::npos);
+  }
+  CHECK_THROWS_AS(read_file(dir + "/missing"), raycluster::Error);
+  remove_tree(dir);
+}
+
+TEST_CASE("a second lock on the same file conflicts") {
+  auto dir = temp_dir();
+  {
+    FileLock first(dir + "/lock", false);
+    // flock locks belong to the open file description, so a second open in
+    // the same process conflicts just as another process would.
+    CHECK_THROWS_AS(FileLock(dir + "/lock", false), raycluster::Error);
+  }
+  FileLock again(dir + "/lock", false);  // released on destruction
+  remove_tree(dir);
+}
