@@ -186,13 +186,88 @@ struct SpecOptions {
   std::size_t max_file_bytes = 16u << 20;
 };
 
+// Dialect: Ray's legacy schema when head_node/worker_nodes are present (and
+// available_node_types is not); the flat dialect when `provider` is a plain
+// string (aws|gcp); Ray's current schema otherwise.
+//
+// Normalisation, beyond Ray's defaults (max_workers 2, upscaling_speed 1,
+// idle_timeout_minutes 5, ports 6379/8265):
+//   * legacy: head_node/worker_nodes become node types "ray.head.default" /
+//     "ray.worker.default" (a `resources` key in them is lifted out of
+//     node_config); global min_workers/initial_workers go to the worker type;
+//     upscaling_speed, unless given, is 99999 for autoscaling_mode aggressive,
+//     else 1/f - 1 for target_utilization_fraction f (as Ray does).
+//   * flat: the same two node types; instance_type/image_id/image/
+//     security_group_ids/subnet_id/network/subnetwork go into each type's
+//     node_config as a Ray config would write them (AWS InstanceType, ImageId,
+//     KeyName, SecurityGroupIds, SubnetIds; GCP machineType, disks[0]
+//     .initializeParams.sourceImage, networkInterfaces[0]) and into
+//     ProviderSpec; the AWS key pair name is the ssh_private_key file name
+//     without ".pem" unless key_name is given; tags/labels go to
+//     ClusterSpec::tags; upscaling_max_idle_time is idle_timeout_minutes.
+//   * Ray schema: KeyName, SecurityGroupIds, SubnetIds/SubnetId (AWS) and
+//     networkInterfaces[0].network/subnetwork (GCP) of the head type's
+//     node_config fill the matching empty ProviderSpec fields.
+//   * no node types given: "ray.head.default" + "ray.worker.default" with the
+//     provider's default node_config (AWS m5.large; GCP n1-standard-2 with
+//     Ray's default image), {CPU: 1} each on localhost; on-prem one type
+//     "local.cluster.node" with min = max = initial = number of worker_ips,
+//     which is also the cluster's max_workers.
+//   * a type's max_workers defaults to the cluster's (0 for the head type);
+//     initial_workers defaults to min_workers.
+//   * start commands default per provider (localhost: no `ray stop`, and the
+//     $RAYCLUSTER_* variables the localhost provider exports); setup_commands
+//     default to installing Ray on clouds, nothing elsewhere. A command list
+//     present in the file, even empty, replaces the default.
+//   * "~" expands in key and file paths; a relative file_mounts local path
+//     resolves against the config file's folder (load_spec_file only).
+//
 // Throws ConfigError (all problems found) or Error(io) if unreadable.
+// A file larger than options.max_file_bytes, empty, binary (NUL or invalid
+// UTF-8) or nested deeper than 64 levels is a ConfigError, found before
+// YAML parsing.
 ClusterSpec load_spec_file(const std::string& path, const SpecOptions& options = {});
 // `name` stands in for the file name in locations and messages.
 ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name = "<string>",
                              const SpecOptions& options = {});
 
-// The normalised spec as a JSON object (stable key names, see docs in README).
+// The normalised spec as a JSON object. Key names are stable (tools parse
+// them); keys are only ever added. Every key is always present:
+//
+//   { "source_file": str, "dialect": "ray"|"ray-legacy"|"flat",
+//     "cluster_name": str, "max_workers": int, "upscaling_speed": num,
+//     "idle_timeout_minutes": num, "gcs_port": int, "dashboard_port": int,
+//     "provider": { "kind": "aws"|"gcp"|"localhost"|"onprem", "type": str,
+//       "region": str, "availability_zone": str, "project_id": str,
+//       "use_internal_ips": bool, "cache_stopped_nodes": bool,
+//       "disable_node_updaters": bool, "disable_launch_config_check": bool,
+//       "endpoint_url": str, "security_group_ids": [str], "subnet_id": str,
+//       "key_name": str, "service_account_key": str, "network": str,
+//       "subnetwork": str,
+//       "firewall_rules": [{"name": str, "ports": [str], "allowed_sources": [str]}],
+//       "head_ip": str, "worker_ips": [str], "coordinator_address": str,
+//       "ssh_allowed_cidrs": [str] },
+//     "auth": { "ssh_user", "ssh_private_key", "ssh_public_key",
+//               "ssh_proxy_command": str, "ssh_port": int },
+//     "docker": null | DOCKER,
+//     "head_node_type": str,
+//     "node_types": [ { "name": str, "node_config": {provider-native},
+//       "resources": {str: num}, "labels": {str: str}, "min_workers": int,
+//       "max_workers": int, "initial_workers": int,
+//       "idle_timeout_minutes": null|num, "cost_per_hour": null|num,
+//       "worker_setup_commands": null|[str], "docker": null|DOCKER } ],
+//     "file_mounts": {remote: local}, "cluster_synced_files": [str],
+//     "file_mounts_sync_continuously": bool, "rsync_exclude": [str],
+//     "rsync_filter": [str], "initialization_commands": [str],
+//     "setup_commands": [str], "head_setup_commands": [str],
+//     "worker_setup_commands": [str], "head_start_ray_commands": [str],
+//     "worker_start_ray_commands": [str], "tags": {str: str} }
+//
+// DOCKER = { "image", "head_image", "worker_image", "container_name": str,
+//   "pull_before_run": bool, "run_options", "head_run_options",
+//   "worker_run_options": [str], "disable_automatic_runtime_detection": bool,
+//   "disable_shm_size_detection": bool }
+// Secrets are never in a spec (key fields are paths), so the output is safe to log.
 Value spec_to_value(const ClusterSpec& spec);
 
 }  // namespace raycluster

@@ -1,0 +1,138 @@
+// The parser behind parse_spec(): one instance per load, collecting
+// diagnostics in its SpecReader. Internal to lib/spec.
+#pragma once
+
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "raycluster/spec.hpp"
+#include "spec/reader.hpp"
+#include "util/strings.hpp"
+
+namespace raycluster::detail {
+
+
+using Strings = std::vector<std::string>;
+
+inline const Strings kCommonKeys = {
+    "cluster_name",          "max_workers",
+    "upscaling_speed",       "idle_timeout_minutes",
+    "docker",                "file_mounts",
+    "cluster_synced_files",  "file_mounts_sync_continuously",
+    "rsync_exclude",         "rsync_filter",
+    "initialization_commands", "setup_commands",
+    "head_setup_commands",   "worker_setup_commands",
+    "head_start_ray_commands", "worker_start_ray_commands",
+};
+inline const Strings kRayKeys = {"provider", "auth", "available_node_types", "head_node_type",
+                          "target_utilization_fraction", "autoscaling_mode",
+                          "worker_default_node_type", "no_restart", "head_node", "worker_nodes"};
+inline const Strings kLegacyKeys = {"provider",        "auth",           "head_node",
+                             "worker_nodes",    "min_workers",    "initial_workers",
+                             "target_utilization_fraction", "autoscaling_mode", "no_restart"};
+inline const Strings kFlatAwsKeys = {"image_id", "tags", "security_group_ids", "subnet_id", "key_name"};
+inline const Strings kFlatGcpKeys = {"image",   "labels",     "gcp_service_account_key", "project_id",
+                              "network", "subnetwork", "firewall_rules"};
+inline const Strings kFlatKeys = {"provider", "region",   "zone",           "instance_type",
+                           "ssh_private_key",      "ssh_user",       "initial_workers",
+                           "min_workers",          "upscaling_max_idle_time"};
+
+inline const Strings kProviderCommon = {"type",
+                                 "region",
+                                 "availability_zone",
+                                 "use_internal_ips",
+                                 "cache_stopped_nodes",
+                                 "disable_node_updaters",
+                                 "disable_launch_config_check",
+                                 "endpoint_url",
+                                 "foreground_node_launch",
+                                 "worker_liveness_check",
+                                 "use_node_id_as_ip",
+                                 "ssh_allowed_cidrs"};
+inline const Strings kProviderAws = {"security_group", "key_pair", "security_group_ids", "subnet_id"};
+inline const Strings kProviderGcp = {"project_id", "network", "subnetwork", "firewall_rules",
+                              "service_account_key", "gcp_credentials"};
+inline const Strings kProviderOnprem = {"head_ip", "worker_ips", "coordinator_address",
+                                 "external_head_ip"};
+inline const Strings kAuthKeys = {"ssh_user", "ssh_private_key", "ssh_public_key", "ssh_proxy_command",
+                           "ssh_port"};
+inline const Strings kDockerKeys = {"image",
+                             "head_image",
+                             "worker_image",
+                             "container_name",
+                             "pull_before_run",
+                             "run_options",
+                             "head_run_options",
+                             "worker_run_options",
+                             "disable_automatic_runtime_detection",
+                             "disable_shm_size_detection"};
+inline const Strings kNodeTypeKeys = {"node_config",           "resources", "labels",
+                               "min_workers",           "max_workers", "initial_workers",
+                               "worker_setup_commands", "docker",      "idle_timeout_minutes"};
+inline const Strings kFirewallKeys = {"name", "ports", "allowed_sources"};
+inline const Strings kProviderTypes = {"aws", "gcp", "localhost", "fake_multinode", "local"};
+
+inline Strings concat(std::initializer_list<const Strings*> lists) {
+  Strings out;
+  for (const Strings* l : lists) out.insert(out.end(), l->begin(), l->end());
+  return out;
+}
+
+inline bool present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
+
+// Extra facts about a node type needed after parsing.
+struct TypeMeta {
+  YAML::Node node;
+  std::string path;
+  bool max_given = false;
+  bool initial_given = false;
+  bool resources_given = false;
+};
+
+class Parser {
+ public:
+  Parser(const std::string& name, std::string base_dir, std::string home)
+      : r_(name), base_dir_(std::move(base_dir)), home_(std::move(home)) {}
+
+  ClusterSpec run(const YAML::Node& root);
+  SpecReader& reader() { return r_; }
+
+ private:
+  // parse.cpp: Ray's schema and its legacy form; flat.cpp: the flat
+  // dialect; normalise.cpp: defaults and cross-field checks.
+  YAML::Node top(const char* key) const { return root_[key]; }
+  std::string expand(const std::string& p) const { return expand_user(p, home_); }
+
+  void parse_common();
+  void parse_commands();
+  std::optional<DockerSpec> parse_docker(const YAML::Node& n, const std::string& path);
+  void parse_provider(const YAML::Node& n);
+  void parse_auth(const YAML::Node& n);
+  void parse_node_types(const YAML::Node& n);
+  void parse_legacy_types();
+  void parse_flat();
+  std::vector<FirewallRule> parse_firewall(const YAML::Node& n, const std::string& path);
+  void parse_autoscaling_legacy();
+  void default_node_types();
+  void fill_defaults();
+  void fill_provider_from_node_configs();
+  void validate();
+  void require(bool ok, const std::string& key, const std::string& message,
+               const std::string& hint);
+
+  SpecReader r_;
+  std::string base_dir_;
+  std::string home_;
+  YAML::Node root_;
+  ClusterSpec s_;
+  std::vector<TypeMeta> meta_;
+  bool max_workers_given_ = false;
+  bool provider_ok_ = false;
+  std::map<std::string, bool> command_given_;
+};
+
+}  // namespace raycluster::detail

@@ -1,0 +1,79 @@
+// Typed reads of a YAML tree that collect diagnostics instead of throwing,
+// so one pass reports every problem of a config file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "raycluster/spec.hpp"
+
+namespace raycluster::detail {
+
+// "a.b" from ("a", "b"); "b" from ("", "b").
+std::string join_path(const std::string& path, const std::string& key);
+
+class SpecReader {
+ public:
+  explicit SpecReader(std::string file) : file_(std::move(file)) {}
+
+  const std::string& file() const { return file_; }
+  SourceLocation loc(const YAML::Node& n) const;
+  void error(const SourceLocation& where, std::string path, std::string message,
+             std::string hint = {});
+  void error(const YAML::Node& at, std::string path, std::string message,
+             std::string hint = {}) {
+    error(loc(at), std::move(path), std::move(message), std::move(hint));
+  }
+
+  // Where a key path is (the key's own position when recorded), else `fallback`.
+  SourceLocation where(const std::string& path, const YAML::Node& fallback) const;
+
+  // Records the position of every mapping key under `n` (dotted paths) into
+  // origins. Bounded: aliases can make a small file a huge tree.
+  void record_origins(const YAML::Node& n, const std::string& path);
+
+  // Reports keys of `map` not in `allowed` (with a did-you-mean) and keys
+  // written twice. `what` names the mapping in messages ("provider").
+  void check_keys(const YAML::Node& map, const std::string& path,
+                  const std::vector<std::string>& allowed);
+
+  // Each returns nullopt after reporting when the value has the wrong shape.
+  bool expect_map(const YAML::Node& v, const std::string& path);
+  std::optional<std::string> str(const YAML::Node& v, const std::string& path);
+  // A whole number >= 0.
+  std::optional<int> count(const YAML::Node& v, const std::string& path);
+  // A number >= min (and <= max).
+  std::optional<double> number(const YAML::Node& v, const std::string& path, double min,
+                               double max = 1e300);
+  std::optional<bool> boolean(const YAML::Node& v, const std::string& path);
+  // A list of strings; a null value is an empty list.
+  std::optional<std::vector<std::string>> str_list(const YAML::Node& v, const std::string& path);
+  std::optional<std::map<std::string, std::string>> str_map(const YAML::Node& v,
+                                                             const std::string& path);
+  std::optional<std::map<std::string, double>> resources(const YAML::Node& v,
+                                                         const std::string& path);
+  // A JSON-shaped copy (provider-native config). Plain scalars become
+  // null/bool/integer/number when they read as such; quoted ones stay strings.
+  Value to_value(const YAML::Node& v);
+
+  std::vector<Diagnostic>& diagnostics() { return diags_; }
+  std::map<std::string, SourceLocation>& origins() { return origins_; }
+  bool over_budget() const { return budget_ < 0; }
+
+ private:
+  bool spend();
+
+  std::string file_;
+  std::vector<Diagnostic> diags_;
+  std::map<std::string, SourceLocation> origins_;
+  // Nodes visited by record_origins/to_value; stops alias bombs.
+  long budget_ = 2'000'000;
+  bool budget_reported_ = false;
+};
+
+}  // namespace raycluster::detail

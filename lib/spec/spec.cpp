@@ -1,0 +1,219 @@
+// The public face of lib/spec: loading, names, lookups and the JSON view.
+#include "raycluster/spec.hpp"
+
+#include <filesystem>
+#include <system_error>
+
+#include "spec/parse.hpp"
+#include "util/fs.hpp"
+
+namespace raycluster {
+
+namespace {
+
+std::string summary(const std::vector<Diagnostic>& diagnostics) {
+  std::string out = "invalid cluster config";
+  if (diagnostics.empty()) return out;
+  out += " (" + std::to_string(diagnostics.size()) +
+         (diagnostics.size() == 1 ? " problem):" : " problems):");
+  for (const auto& d : diagnostics) out += "\n  " + d.to_string();
+  return out;
+}
+
+Value strings(const std::vector<std::string>& v) {
+  Value out = Value::array();
+  for (const auto& s : v) out.push(s);
+  return out;
+}
+
+Value string_map(const std::map<std::string, std::string>& m) {
+  Value out = Value::object();
+  for (const auto& [k, v] : m) out.set(k, v);
+  return out;
+}
+
+Value docker_value(const std::optional<DockerSpec>& d) {
+  if (!d) return Value();
+  Value o = Value::object();
+  o.set("image", d->image);
+  o.set("head_image", d->head_image);
+  o.set("worker_image", d->worker_image);
+  o.set("container_name", d->container_name);
+  o.set("pull_before_run", d->pull_before_run);
+  o.set("run_options", strings(d->run_options));
+  o.set("head_run_options", strings(d->head_run_options));
+  o.set("worker_run_options", strings(d->worker_run_options));
+  o.set("disable_automatic_runtime_detection", d->disable_automatic_runtime_detection);
+  o.set("disable_shm_size_detection", d->disable_shm_size_detection);
+  return o;
+}
+
+}  // namespace
+
+std::string Diagnostic::to_string() const {
+  std::string out = where.file.empty() ? std::string("<config>") : where.file;
+  if (where.line > 0) {
+    out += ":" + std::to_string(where.line);
+    if (where.column > 0) out += ":" + std::to_string(where.column);
+  }
+  out += ": ";
+  if (!key_path.empty()) out += key_path + ": ";
+  out += message;
+  if (!hint.empty()) out += " (" + hint + ")";
+  return out;
+}
+
+ConfigError::ConfigError(std::vector<Diagnostic> diagnostics)
+    : Error(ErrorCode::config, summary(diagnostics)), diagnostics_(std::move(diagnostics)) {}
+
+const char* dialect_name(Dialect d) noexcept {
+  switch (d) {
+    case Dialect::ray: return "ray";
+    case Dialect::ray_legacy: return "ray-legacy";
+    case Dialect::flat: return "flat";
+  }
+  return "unknown";
+}
+
+const char* provider_kind_name(ProviderKind k) noexcept {
+  switch (k) {
+    case ProviderKind::aws: return "aws";
+    case ProviderKind::gcp: return "gcp";
+    case ProviderKind::localhost: return "localhost";
+    case ProviderKind::onprem: return "onprem";
+  }
+  return "unknown";
+}
+
+const NodeTypeSpec* ClusterSpec::find_node_type(std::string_view name) const {
+  for (const auto& t : node_types)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+const NodeTypeSpec& ClusterSpec::head_type() const {
+  if (const NodeTypeSpec* t = find_node_type(head_node_type)) return *t;
+  throw Error(ErrorCode::internal, "cluster spec has no head node type '" + head_node_type + "'");
+}
+
+SourceLocation ClusterSpec::origin(std::string_view key_path) const {
+  auto it = origins.find(std::string(key_path));
+  if (it != origins.end()) return it->second;
+  return SourceLocation{source_file, 0, 0};
+}
+
+ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name,
+                             const SpecOptions& options) {
+  return detail::parse_spec(yaml_text, name, "", detail::home_dir(), options);
+}
+
+ClusterSpec load_spec_file(const std::string& path, const SpecOptions& options) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > options.max_file_bytes)
+    throw ConfigError({Diagnostic{
+        SourceLocation{path, 0, 0}, "",
+        "the file is " + std::to_string(size) + " bytes, more than the limit of " +
+            std::to_string(options.max_file_bytes),
+        "a cluster config is a few kilobytes; check the file name "
+        "(or raise SpecOptions::max_file_bytes)"}});
+  // read_file throws Error(io) for a missing or unreadable file, and
+  // re-checks the limit for files that grow while read.
+  std::string text = detail::read_file(path, options.max_file_bytes);
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  std::string base = ec ? std::string() : abs.parent_path().lexically_normal().string();
+  return detail::parse_spec(text, path, base, detail::home_dir(), options);
+}
+
+Value spec_to_value(const ClusterSpec& spec) {
+  Value v = Value::object();
+  v.set("source_file", spec.source_file);
+  v.set("dialect", dialect_name(spec.dialect));
+  v.set("cluster_name", spec.cluster_name);
+  v.set("max_workers", spec.max_workers);
+  v.set("upscaling_speed", spec.upscaling_speed);
+  v.set("idle_timeout_minutes", spec.idle_timeout_minutes);
+  v.set("gcs_port", spec.gcs_port);
+  v.set("dashboard_port", spec.dashboard_port);
+
+  const ProviderSpec& p = spec.provider;
+  Value pv = Value::object();
+  pv.set("kind", provider_kind_name(p.kind));
+  pv.set("type", p.type);
+  pv.set("region", p.region);
+  pv.set("availability_zone", p.availability_zone);
+  pv.set("project_id", p.project_id);
+  pv.set("use_internal_ips", p.use_internal_ips);
+  pv.set("cache_stopped_nodes", p.cache_stopped_nodes);
+  pv.set("disable_node_updaters", p.disable_node_updaters);
+  pv.set("disable_launch_config_check", p.disable_launch_config_check);
+  pv.set("endpoint_url", p.endpoint_url);
+  pv.set("security_group_ids", strings(p.security_group_ids));
+  pv.set("subnet_id", p.subnet_id);
+  pv.set("key_name", p.key_name);
+  pv.set("service_account_key", p.service_account_key);
+  pv.set("network", p.network);
+  pv.set("subnetwork", p.subnetwork);
+  Value rules = Value::array();
+  for (const auto& r : p.firewall_rules) {
+    Value rv = Value::object();
+    rv.set("name", r.name);
+    rv.set("ports", strings(r.ports));
+    rv.set("allowed_sources", strings(r.allowed_sources));
+    rules.push(std::move(rv));
+  }
+  pv.set("firewall_rules", std::move(rules));
+  pv.set("head_ip", p.head_ip);
+  pv.set("worker_ips", strings(p.worker_ips));
+  pv.set("coordinator_address", p.coordinator_address);
+  pv.set("ssh_allowed_cidrs", strings(p.ssh_allowed_cidrs));
+  v.set("provider", std::move(pv));
+
+  Value av = Value::object();
+  av.set("ssh_user", spec.auth.ssh_user);
+  av.set("ssh_private_key", spec.auth.ssh_private_key);
+  av.set("ssh_public_key", spec.auth.ssh_public_key);
+  av.set("ssh_proxy_command", spec.auth.ssh_proxy_command);
+  av.set("ssh_port", spec.auth.ssh_port);
+  v.set("auth", std::move(av));
+  v.set("docker", docker_value(spec.docker));
+
+  v.set("head_node_type", spec.head_node_type);
+  Value types = Value::array();
+  for (const auto& t : spec.node_types) {
+    Value tv = Value::object();
+    tv.set("name", t.name);
+    tv.set("node_config", t.node_config);
+    Value res = Value::object();
+    for (const auto& [k, n] : t.resources) res.set(k, n);
+    tv.set("resources", std::move(res));
+    tv.set("labels", string_map(t.labels));
+    tv.set("min_workers", t.min_workers);
+    tv.set("max_workers", t.max_workers);
+    tv.set("initial_workers", t.initial_workers);
+    tv.set("idle_timeout_minutes",
+           t.idle_timeout_minutes ? Value(*t.idle_timeout_minutes) : Value());
+    tv.set("cost_per_hour", t.cost_per_hour ? Value(*t.cost_per_hour) : Value());
+    tv.set("worker_setup_commands",
+           t.worker_setup_commands ? strings(*t.worker_setup_commands) : Value());
+    tv.set("docker", docker_value(t.docker));
+    types.push(std::move(tv));
+  }
+  v.set("node_types", std::move(types));
+
+  v.set("file_mounts", string_map(spec.file_mounts));
+  v.set("cluster_synced_files", strings(spec.cluster_synced_files));
+  v.set("file_mounts_sync_continuously", spec.file_mounts_sync_continuously);
+  v.set("rsync_exclude", strings(spec.rsync_exclude));
+  v.set("rsync_filter", strings(spec.rsync_filter));
+  v.set("initialization_commands", strings(spec.initialization_commands));
+  v.set("setup_commands", strings(spec.setup_commands));
+  v.set("head_setup_commands", strings(spec.head_setup_commands));
+  v.set("worker_setup_commands", strings(spec.worker_setup_commands));
+  v.set("head_start_ray_commands", strings(spec.head_start_ray_commands));
+  v.set("worker_start_ray_commands", strings(spec.worker_start_ray_commands));
+  v.set("tags", string_map(spec.tags));
+  return v;
+}
+
+}  // namespace raycluster
