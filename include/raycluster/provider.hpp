@@ -43,12 +43,30 @@ class Provider {
   virtual std::vector<Node> list(const Tags& filter) = 0;
   // Ends the nodes; returns once each is terminating. Unknown ids are ignored.
   virtual void terminate(const std::vector<std::string>& node_ids) = 0;
+  // Adds or replaces tags; an empty value removes the tag.
   virtual void set_tags(const std::vector<std::string>& node_ids, const Tags& tags) = 0;
   // A runner for commands on the node.
   virtual std::unique_ptr<CommandRunner> command_runner(const Node& node) = 0;
   // Environment the provider adds to every command on the node.
   virtual std::map<std::string, std::string> node_environment(const Node& node) {
     (void)node;
+    return {};
+  }
+  // Ends what an earlier setup of the node started, before setup runs again.
+  // Clouds rely on the start commands (`ray stop`); the localhost provider,
+  // whose nodes share one machine, ends the node's own processes here.
+  virtual void reset_runtime(const Node& node) { (void)node; }
+  // Called by a full `down` once every node is terminated: ends whatever of
+  // the cluster is left without a node (the localhost provider: processes a
+  // crashed run started). Throws Error when something could not be ended.
+  virtual void teardown(const EventSink& events, const CancelToken& cancel) {
+    (void)events;
+    (void)cancel;
+  }
+  // A URL at which this machine reaches the head's dashboard directly, or
+  // empty when only a tunnel reaches it (clouds keep port 8265 closed).
+  virtual std::string dashboard_url(const Node& head) {
+    (void)head;
     return {};
   }
 };

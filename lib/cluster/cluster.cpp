@@ -1,0 +1,612 @@
+#include "raycluster/cluster.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+
+#include "cluster/hashes.hpp"
+#include "providers/factory.hpp"
+#include "raycluster/error.hpp"
+#include "updater/updater.hpp"
+#include "util/fs.hpp"
+#include "util/hash.hpp"
+#include "util/ids.hpp"
+#include "util/parallel.hpp"
+
+namespace raycluster {
+
+using detail::ClusterIdentity;
+
+namespace {
+
+std::string state_root(const ClusterOptions& options) {
+  if (!options.state_root.empty()) return options.state_root;
+  if (const char* h = std::getenv("RAYCLUSTER_HOME"); h && *h) return h;
+  return detail::home_dir() + "/.raycluster";
+}
+
+std::string where(const ClusterSpec& spec, std::string_view key) {
+  auto loc = spec.origin(key);
+  if (loc.file.empty()) return {};
+  if (loc.line == 0) return loc.file + ": ";
+  return loc.file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column) + ": ";
+}
+
+// Reads or creates the cluster's identity file.
+ClusterIdentity open_identity(const ClusterSpec& spec, const ClusterOptions& options) {
+  ClusterIdentity id;
+  id.name = spec.cluster_name;
+  id.state_dir = state_root(options) + "/" + spec.cluster_name;
+  detail::make_dirs(id.state_dir, 0700);
+  std::string path = id.state_dir + "/cluster.json";
+  detail::FileLock lock(id.state_dir + "/identity.lock", true);
+  if (detail::path_exists(path)) {
+    Value v = Value::parse_json(detail::read_file(path, 1 << 20));
+    if (auto* cid = v.find("cluster_id"); cid && cid->is_string()) id.id = cid->as_string();
+  }
+  if (id.id.empty()) {
+    id.id = detail::random_hex(8);
+    Value v = Value::object();
+    v.set("cluster_name", spec.cluster_name);
+    v.set("cluster_id", id.id);
+    v.set("provider", provider_kind_name(spec.provider.kind));
+    v.set("config_file", spec.source_file);
+    detail::write_file_atomic(path, v.to_json(2) + "\n", 0600);
+  }
+  return id;
+}
+
+std::string resources_json(const NodeTypeSpec& type) {
+  Value r = Value::object();
+  for (const auto& [k, v] : type.resources) {
+    double iv = static_cast<double>(static_cast<std::int64_t>(v));
+    if (iv == v)
+      r.set(k, static_cast<std::int64_t>(v));
+    else
+      r.set(k, v);
+  }
+  return r.to_json();
+}
+
+}  // namespace
+
+struct Cluster::Impl {
+  ClusterSpec spec;
+  ClusterOptions options;
+  ClusterIdentity identity;
+  std::unique_ptr<Provider> provider;
+  std::mutex sink_mu;
+
+  void emit(const Event& e) {
+    if (!options.events) return;
+    std::lock_guard<std::mutex> lock(sink_mu);
+    try {
+      options.events(e);
+    } catch (...) {
+      // A throwing sink must not break the operation.
+    }
+  }
+  EventSink sink() {
+    return [this](const Event& e) { emit(e); };
+  }
+  void info(const std::string& msg, LogLevel level = LogLevel::info) {
+    Event e;
+    e.kind = EventKind::log;
+    e.level = level;
+    e.message = msg;
+    emit(e);
+  }
+  void progress(int done, int total, const std::string& msg) {
+    Event e;
+    e.kind = EventKind::progress;
+    e.done = done;
+    e.total = total;
+    e.message = msg;
+    emit(e);
+  }
+
+  Tags cluster_filter() const {
+    return {{tags::cluster_name, spec.cluster_name}, {tags::cluster_id, identity.id}};
+  }
+
+  std::vector<Node> nodes() { return provider->list(cluster_filter()); }
+
+  static std::optional<Node> head_of(const std::vector<Node>& nodes) {
+    for (const auto& n : nodes)
+      if (n.kind == NodeKind::head) return n;
+    return std::nullopt;
+  }
+
+  std::string ip_of(const Node& n) const {
+    if (spec.provider.use_internal_ips || n.external_ip.empty()) return n.internal_ip;
+    return n.external_ip;
+  }
+
+  std::unique_ptr<detail::FileLock> lock_cluster() {
+    return std::make_unique<detail::FileLock>(identity.state_dir + "/operation.lock", false);
+  }
+
+  const NodeTypeSpec& type_of(const Node& n) const {
+    const auto* t = spec.find_node_type(n.node_type);
+    if (!t)
+      throw Error(ErrorCode::not_found,
+                  "node " + n.id + " has type " + n.node_type + ", which the config no longer has");
+    return *t;
+  }
+
+  std::map<std::string, std::string> command_env(const Node& node, const Node& head) {
+    auto env = provider->node_environment(node);
+    const auto& type = type_of(node);
+    env["RAY_HEAD_IP"] = head.internal_ip;
+    env["RAYCLUSTER_NODE_TYPE"] = node.node_type;
+    env["RAYCLUSTER_CLUSTER_NAME"] = spec.cluster_name;
+    env["RAY_CLOUD_INSTANCE_ID"] = node.id;
+    env["RAY_NODE_TYPE_NAME"] = node.node_type;
+    if (env.find("RAYCLUSTER_GCS_PORT") == env.end())
+      env["RAYCLUSTER_GCS_PORT"] = std::to_string(spec.gcs_port);
+    if (env.find("RAYCLUSTER_DASHBOARD_PORT") == env.end())
+      env["RAYCLUSTER_DASHBOARD_PORT"] = std::to_string(spec.dashboard_port);
+    if (!type.resources.empty()) env["RAY_OVERRIDE_RESOURCES"] = resources_json(type);
+    if (!type.labels.empty()) {
+      Value l = Value::object();
+      for (const auto& [k, v] : type.labels) l.set(k, v);
+      env["RAY_OVERRIDE_LABELS"] = l.to_json();
+    }
+    return env;
+  }
+
+  Tags launch_tags(const NodeTypeSpec& type, NodeKind kind) {
+    Tags t = spec.tags;  // the user's first, so Ray's names always win
+    t[tags::cluster_name] = spec.cluster_name;
+    t[tags::cluster_id] = identity.id;
+    t[tags::node_kind] = node_kind_name(kind);
+    t[tags::user_node_type] = type.name;
+    t[tags::node_status] = status::uninitialized;
+    t[tags::launch_config] = detail::launch_hash(spec, type, kind);
+    return t;
+  }
+
+  // Same intent, same token: the cluster, the type, and the nodes that
+  // already exist when the launch is decided.
+  std::string launch_token(const NodeTypeSpec& type, NodeKind kind, int count,
+                           const std::vector<Node>& existing) {
+    std::string basis = identity.id + "|" + type.name + "|" + node_kind_name(kind) + "|" +
+                        std::to_string(count);
+    std::vector<std::string> ids;
+    for (const auto& n : existing) ids.push_back(n.id);
+    std::sort(ids.begin(), ids.end());
+    for (const auto& id : ids) basis += "|" + id;
+    return "rc-" + detail::sha256_hex(basis).substr(0, 40);
+  }
+
+  bool needs_setup(const Node& n, bool force) {
+    if (force) return true;
+    if (n.setup_status() != status::up_to_date) return true;
+    auto it = n.tags.find(tags::runtime_config);
+    return it == n.tags.end() || it->second != detail::runtime_hash(spec, type_of(n), n.kind);
+  }
+
+  detail::UpdateResult setup(const Node& node, const Node& head, const CancelToken& cancel) {
+    const auto& type = type_of(node);
+    detail::SetupPlan plan;
+    for (const auto& [remote, local] : spec.file_mounts) plan.file_mounts.emplace_back(remote, local);
+    plan.initialization_commands = spec.initialization_commands;
+    plan.setup_commands = spec.setup_commands;
+    const auto& node_setup = detail::setup_commands_for(spec, type, node.kind);
+    plan.setup_commands.insert(plan.setup_commands.end(), node_setup.begin(), node_setup.end());
+    plan.start_commands = detail::start_commands_for(spec, node.kind);
+    plan.env = command_env(node, head);
+    plan.runtime_hash = detail::runtime_hash(spec, type, node.kind);
+    plan.file_mounts_hash = detail::file_mounts_hash(spec);
+    detail::UpdaterOptions uo;
+    uo.command_timeout = options.command_timeout;
+    uo.attempts = std::max(1, options.setup_attempts);
+    uo.retry_backoff = options.retry_backoff;
+    provider->reset_runtime(node);
+    auto runner = provider->command_runner(node);
+    return detail::update_node(node, plan, *provider, *runner, uo, sink(), cancel);
+  }
+
+  // Sets the nodes up in parallel; returns the failures.
+  std::vector<std::pair<Node, detail::UpdateResult>> setup_all(const std::vector<Node>& todo,
+                                                               const Node& head,
+                                                               const CancelToken& cancel) {
+    std::vector<std::pair<Node, detail::UpdateResult>> failures;
+    std::mutex mu;
+    std::atomic<int> done{0};
+    int total = static_cast<int>(todo.size());
+    detail::parallel_for(todo.size(), static_cast<std::size_t>(std::max(1, options.parallelism)),
+                         [&](std::size_t i) {
+                           detail::UpdateResult r;
+                           if (cancel.cancelled()) {
+                             r.cancelled = true;
+                             r.failed_step = "start";
+                           } else {
+                             try {
+                               r = setup(todo[i], head, cancel);
+                             } catch (const Error& e) {
+                               r.failed_step = "setup";
+                               r.output_tail = e.what();
+                             }
+                           }
+                           progress(++done, total, todo[i].id + (r.ok ? " ready" : " not ready"));
+                           if (!r.ok) {
+                             std::lock_guard<std::mutex> lock(mu);
+                             failures.emplace_back(todo[i], r);
+                           }
+                         });
+    return failures;
+  }
+
+  [[noreturn]] void throw_failures(
+      const std::vector<std::pair<Node, detail::UpdateResult>>& failures) {
+    bool all_cancelled = std::all_of(failures.begin(), failures.end(),
+                                     [](const auto& f) { return f.second.cancelled; });
+    if (all_cancelled) throw Error(ErrorCode::cancelled, "operation cancelled");
+    std::string msg = std::to_string(failures.size()) + " node(s) failed to set up:";
+    for (const auto& [n, r] : failures) msg += "\n  " + n.id + " (" + n.node_type + "): " + r.summary();
+    throw Error(ErrorCode::command_failed, msg);
+  }
+
+  std::vector<Node> launch(const NodeTypeSpec& type, NodeKind kind, int count,
+                           const std::vector<Node>& existing) {
+    LaunchRequest req;
+    req.node_type = &type;
+    req.kind = kind;
+    req.count = count;
+    req.tags = launch_tags(type, kind);
+    req.idempotency_token = launch_token(type, kind, count, existing);
+    info("launching " + std::to_string(count) + " " + node_kind_name(kind) + " node(s) of type " +
+         type.name);
+    auto made = provider->create(req);
+    for (const auto& n : made) {
+      Event e;
+      e.kind = EventKind::node_status;
+      e.node_id = n.id;
+      e.node_type = n.node_type;
+      e.status = status::uninitialized;
+      e.message = n.id + " launched (" + n.internal_ip + ")";
+      emit(e);
+    }
+    return made;
+  }
+
+  int workers_of(const std::vector<Node>& nodes, const std::string& type) {
+    return static_cast<int>(std::count_if(nodes.begin(), nodes.end(), [&](const Node& n) {
+      return n.kind == NodeKind::worker && n.node_type == type;
+    }));
+  }
+
+  void terminate(const std::vector<Node>& victims, const std::string& why) {
+    if (victims.empty()) return;
+    std::vector<std::string> ids;
+    for (const auto& n : victims) ids.push_back(n.id);
+    info("terminating " + std::to_string(ids.size()) + " node(s): " + why);
+    provider->terminate(ids);
+    for (const auto& n : victims) {
+      Event e;
+      e.kind = EventKind::node_status;
+      e.node_id = n.id;
+      e.node_type = n.node_type;
+      e.status = "terminated";
+      e.message = n.id + " terminated";
+      emit(e);
+    }
+  }
+};
+
+Cluster::Cluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Cluster::~Cluster() = default;
+
+std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options) {
+  detail::require_supported(spec);  // before any state is written
+  auto impl = std::make_unique<Impl>();
+  impl->identity = open_identity(spec, options);
+  impl->spec = std::move(spec);
+  impl->options = std::move(options);
+  impl->provider = detail::make_provider(impl->spec, impl->identity);
+  return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
+}
+
+std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options,
+                                       std::unique_ptr<Provider> provider) {
+  if (!provider) throw Error(ErrorCode::invalid_argument, "Cluster::open: no provider");
+  auto impl = std::make_unique<Impl>();
+  impl->identity = open_identity(spec, options);
+  impl->spec = std::move(spec);
+  impl->options = std::move(options);
+  impl->provider = std::move(provider);
+  return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
+}
+
+const ClusterSpec& Cluster::spec() const { return impl_->spec; }
+Provider& Cluster::provider() { return *impl_->provider; }
+
+void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
+  auto& I = *impl_;
+  auto lock = I.lock_cluster();
+  const auto& spec = I.spec;
+  I.info("bootstrapping " + I.provider->name() + " resources for cluster " + spec.cluster_name);
+  I.provider->bootstrap(I.sink(), cancel);
+  cancel.throw_if_cancelled();
+
+  auto nodes = I.nodes();
+  // Nodes of types the config no longer has, and extra heads, go first.
+  std::vector<Node> stale;
+  std::optional<Node> head;
+  for (const auto& n : nodes) {
+    const auto* t = spec.find_node_type(n.node_type);
+    if (!t) {
+      stale.push_back(n);
+      continue;
+    }
+    if (n.kind == NodeKind::head) {
+      bool current = n.node_type == spec.head_node_type &&
+                     n.tags.count(tags::launch_config) &&
+                     n.tags.at(tags::launch_config) == detail::launch_hash(spec, *t, NodeKind::head);
+      if (!current || head)
+        stale.push_back(n);
+      else
+        head = n;
+    } else {
+      auto it = n.tags.find(tags::launch_config);
+      if (it == n.tags.end() || it->second != detail::launch_hash(spec, *t, NodeKind::worker))
+        stale.push_back(n);
+    }
+  }
+  I.terminate(stale, "their type or launch config changed");
+  cancel.throw_if_cancelled();
+  nodes = I.nodes();
+
+  const auto& head_type = spec.head_type();
+  if (!head) {
+    auto made = I.launch(head_type, NodeKind::head, 1, {});
+    head = made.front();
+  }
+  cancel.throw_if_cancelled();
+  // Workers joined the head's Ray: when it restarts, they start again too.
+  const bool head_restarted = I.needs_setup(*head, options.force_setup);
+  if (head_restarted) {
+    auto failures = I.setup_all({*head}, *head, cancel);
+    if (!failures.empty()) I.throw_failures(failures);
+  } else {
+    I.info("head " + head->id + " is up to date");
+  }
+  cancel.throw_if_cancelled();
+
+  // Workers: at least each type's initial count, within the maxima.
+  nodes = I.nodes();
+  int total_workers = 0;
+  for (const auto& n : nodes)
+    if (n.kind == NodeKind::worker) ++total_workers;
+  for (const auto& t : spec.node_types) {
+    if (t.name == spec.head_node_type) continue;
+    int have = I.workers_of(nodes, t.name);
+    int want = std::min(t.initial_workers, t.max_workers);
+    int missing = std::max(0, want - have);
+    missing = std::min(missing, std::max(0, spec.max_workers - total_workers));
+    if (missing > 0) {
+      std::vector<Node> existing;
+      for (const auto& n : nodes)
+        if (n.node_type == t.name) existing.push_back(n);
+      I.launch(t, NodeKind::worker, missing, existing);
+      total_workers += missing;
+    }
+    cancel.throw_if_cancelled();
+  }
+  nodes = I.nodes();
+  std::vector<Node> todo;
+  for (const auto& n : nodes)
+    if (n.kind == NodeKind::worker && I.needs_setup(n, options.force_setup || head_restarted))
+      todo.push_back(n);
+  if (!todo.empty()) {
+    I.info("setting up " + std::to_string(todo.size()) + " worker(s)");
+    auto failures = I.setup_all(todo, *head, cancel);
+    if (!failures.empty()) I.throw_failures(failures);
+  }
+  auto url = I.provider->dashboard_url(*head);
+  I.info("cluster " + spec.cluster_name + " is up: head " + I.ip_of(*head) + ", " +
+         std::to_string(I.nodes().size() - 1) + " worker(s)");
+  if (!url.empty())
+    I.info("dashboard: " + url);
+  else
+    I.info("dashboard: run `raycluster dashboard " + spec.source_file +
+           "` for an SSH tunnel to port " + std::to_string(spec.dashboard_port));
+}
+
+void Cluster::scale(const ScaleOptions& options, const CancelToken& cancel) {
+  auto& I = *impl_;
+  const auto& spec = I.spec;
+  if (options.workers < 0)
+    throw Error(ErrorCode::invalid_argument, "the number of workers cannot be negative");
+  const NodeTypeSpec* type = nullptr;
+  if (options.node_type.empty()) {
+    std::vector<const NodeTypeSpec*> worker_types;
+    for (const auto& t : spec.node_types)
+      if (t.name != spec.head_node_type && t.max_workers > 0) worker_types.push_back(&t);
+    if (worker_types.size() != 1) {
+      std::string names;
+      for (const auto* t : worker_types) names += (names.empty() ? "" : ", ") + t->name;
+      throw Error(ErrorCode::invalid_argument,
+                  worker_types.empty()
+                      ? "the config has no worker node type (max_workers > 0)"
+                      : "the config has several worker node types (" + names +
+                            "): name one with --node-type");
+    }
+    type = worker_types.front();
+  } else {
+    type = spec.find_node_type(options.node_type);
+    if (!type || type->name == spec.head_node_type)
+      throw Error(ErrorCode::invalid_argument,
+                  "no worker node type named " + options.node_type + " in " + spec.source_file);
+  }
+  std::string key = "available_node_types." + type->name;
+  if (options.workers > type->max_workers)
+    throw Error(ErrorCode::invalid_argument,
+                where(spec, key + ".max_workers") + "cannot scale " + type->name + " to " +
+                    std::to_string(options.workers) + " workers: its max_workers is " +
+                    std::to_string(type->max_workers) + " (raise it in the config)");
+  if (options.workers < type->min_workers)
+    throw Error(ErrorCode::invalid_argument,
+                where(spec, key + ".min_workers") + "cannot scale " + type->name + " to " +
+                    std::to_string(options.workers) + " workers: its min_workers is " +
+                    std::to_string(type->min_workers) + " (lower it in the config)");
+
+  auto lock = I.lock_cluster();
+  auto nodes = I.nodes();
+  auto head = Impl::head_of(nodes);
+  if (!head)
+    throw Error(ErrorCode::not_found,
+                "cluster " + spec.cluster_name + " has no head node: run `raycluster up` first");
+  int others = 0;
+  std::vector<Node> mine;
+  for (const auto& n : nodes) {
+    if (n.kind != NodeKind::worker) continue;
+    if (n.node_type == type->name)
+      mine.push_back(n);
+    else
+      ++others;
+  }
+  if (others + options.workers > spec.max_workers)
+    throw Error(ErrorCode::invalid_argument,
+                where(spec, "max_workers") + "cannot scale to " + std::to_string(options.workers) +
+                    " workers of " + type->name + ": with the " + std::to_string(others) +
+                    " other worker(s) that exceeds the cluster's max_workers " +
+                    std::to_string(spec.max_workers));
+  int have = static_cast<int>(mine.size());
+  if (options.workers > have) {
+    I.provider->bootstrap(I.sink(), cancel);
+    I.launch(*type, NodeKind::worker, options.workers - have, mine);
+  } else if (options.workers < have) {
+    // Remove the ones that help least first: failed, not yet set up, newest.
+    std::stable_sort(mine.begin(), mine.end(), [](const Node& a, const Node& b) {
+      auto rank = [](const Node& n) {
+        auto s = n.setup_status();
+        if (s == status::update_failed) return 0;
+        if (s != status::up_to_date) return 1;
+        return 2;
+      };
+      if (rank(a) != rank(b)) return rank(a) < rank(b);
+      return a.launch_time > b.launch_time;
+    });
+    std::vector<Node> victims(mine.begin(), mine.begin() + (have - options.workers));
+    I.terminate(victims, "scaled down to " + std::to_string(options.workers));
+  }
+  cancel.throw_if_cancelled();
+  nodes = I.nodes();
+  std::vector<Node> todo;
+  for (const auto& n : nodes)
+    if (n.kind == NodeKind::worker && n.node_type == type->name && I.needs_setup(n, false))
+      todo.push_back(n);
+  if (!todo.empty()) {
+    auto failures = I.setup_all(todo, *head, cancel);
+    if (!failures.empty()) I.throw_failures(failures);
+  }
+  I.info("cluster " + spec.cluster_name + " has " + std::to_string(options.workers) + " " +
+         type->name + " worker(s)");
+}
+
+void Cluster::down(const DownOptions& options, const CancelToken& cancel) {
+  auto& I = *impl_;
+  auto lock = I.lock_cluster();
+  cancel.throw_if_cancelled();
+  auto nodes = I.nodes();
+  std::vector<Node> victims;
+  std::map<std::string, int> kept;
+  // Oldest first, so --keep-min-workers keeps the longest-serving ones.
+  for (const auto& n : nodes) {
+    if (n.kind == NodeKind::head) {
+      if (!options.workers_only && !options.keep_min_workers) victims.push_back(n);
+      continue;
+    }
+    if (options.keep_min_workers) {
+      const auto* t = I.spec.find_node_type(n.node_type);
+      if (t && kept[n.node_type] < t->min_workers && n.setup_status() != status::update_failed) {
+        ++kept[n.node_type];
+        continue;
+      }
+    }
+    victims.push_back(n);
+  }
+  // Workers before the head, as Ray does.
+  std::stable_partition(victims.begin(), victims.end(),
+                        [](const Node& n) { return n.kind == NodeKind::worker; });
+  I.terminate(victims, options.workers_only || options.keep_min_workers ? "workers down"
+                                                                          : "cluster down");
+  if (!options.workers_only && !options.keep_min_workers) {
+    I.provider->teardown(I.sink(), cancel);
+  }
+  I.info("cluster " + I.spec.cluster_name + ": " + std::to_string(victims.size()) +
+         " node(s) terminated");
+}
+
+ClusterStatus Cluster::status() {
+  auto& I = *impl_;
+  ClusterStatus st;
+  st.cluster_name = I.spec.cluster_name;
+  st.cluster_id = I.identity.id;
+  st.provider = I.provider->name();
+  auto nodes = I.nodes();
+  std::stable_partition(nodes.begin(), nodes.end(),
+                        [](const Node& n) { return n.kind == NodeKind::head; });
+  if (auto head = Impl::head_of(nodes)) {
+    st.head_ip = I.ip_of(*head);
+    st.dashboard = I.provider->dashboard_url(*head);
+    if (st.dashboard.empty())
+      st.dashboard = "ssh tunnel: raycluster dashboard " + I.spec.source_file;
+  }
+  st.nodes = std::move(nodes);
+  return st;
+}
+
+int Cluster::exec(const std::string& command, const ExecOptions& options,
+                  const CancelToken& cancel) {
+  auto& I = *impl_;
+  auto nodes = I.nodes();
+  auto head = Impl::head_of(nodes);
+  if (!head)
+    throw Error(ErrorCode::not_found,
+                "cluster " + I.spec.cluster_name + " has no head node: run `raycluster up` first");
+  const Node* target = &*head;
+  if (!options.node_id.empty()) {
+    target = nullptr;
+    for (const auto& n : nodes)
+      if (n.id == options.node_id || n.internal_ip == options.node_id ||
+          n.external_ip == options.node_id)
+        target = &n;
+    if (!target)
+      throw Error(ErrorCode::not_found,
+                  "no node " + options.node_id + " in cluster " + I.spec.cluster_name +
+                      " (see `raycluster status`)");
+  }
+  auto runner = I.provider->command_runner(*target);
+  CommandOptions co;
+  co.env = I.command_env(*target, *head);
+  co.timeout = options.timeout;
+  co.cancel = cancel;
+  co.on_line = options.on_output;
+  auto r = runner->run(command, co);
+  if (r.cancelled) throw Error(ErrorCode::cancelled, "command cancelled");
+  if (r.timed_out)
+    throw Error(ErrorCode::timeout, "node " + target->id + ": `" + command + "` timed out");
+  return r.exit_status;
+}
+
+std::string Cluster::head_ip() {
+  auto nodes = impl_->nodes();
+  auto head = Impl::head_of(nodes);
+  if (!head)
+    throw Error(ErrorCode::not_found, "cluster " + impl_->spec.cluster_name + " has no head node");
+  return impl_->ip_of(*head);
+}
+
+std::vector<std::string> Cluster::worker_ips() {
+  std::vector<std::string> out;
+  for (const auto& n : impl_->nodes())
+    if (n.kind == NodeKind::worker) out.push_back(impl_->ip_of(n));
+  return out;
+}
+
+}  // namespace raycluster

@@ -1,0 +1,99 @@
+#include "cluster/hashes.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "util/fs.hpp"
+#include "util/hash.hpp"
+
+namespace raycluster::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+Value strings(const std::vector<std::string>& v) {
+  Value a = Value::array();
+  for (const auto& s : v) a.push(s);
+  return a;
+}
+
+void hash_path(const std::string& path, std::string& acc) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    acc += "missing:" + path + "\n";
+    return;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    auto names = list_dir(path);
+    std::sort(names.begin(), names.end());
+    acc += "dir:" + path + ":" + std::to_string(st.st_mode & 07777) + "\n";
+    for (const auto& n : names) hash_path(path + "/" + n, acc);
+    return;
+  }
+  acc += "file:" + path + ":" + std::to_string(st.st_mode & 07777) + ":" +
+         sha256_hex(read_file(path)) + "\n";
+}
+
+}  // namespace
+
+const std::vector<std::string>& setup_commands_for(const ClusterSpec& spec,
+                                                   const NodeTypeSpec& type, NodeKind kind) {
+  if (kind == NodeKind::head) return spec.head_setup_commands;
+  if (type.worker_setup_commands) return *type.worker_setup_commands;
+  return spec.worker_setup_commands;
+}
+
+const std::vector<std::string>& start_commands_for(const ClusterSpec& spec, NodeKind kind) {
+  return kind == NodeKind::head ? spec.head_start_ray_commands : spec.worker_start_ray_commands;
+}
+
+std::string launch_hash(const ClusterSpec& spec, const NodeTypeSpec& type, NodeKind kind) {
+  Value v = Value::object();
+  v.set("provider", provider_kind_name(spec.provider.kind));
+  v.set("kind", node_kind_name(kind));
+  v.set("node_config", type.node_config);
+  Value auth = Value::object();
+  auth.set("ssh_user", spec.auth.ssh_user);
+  auth.set("ssh_private_key", spec.auth.ssh_private_key);
+  v.set("auth", auth);
+  return sha256_hex(v.to_json());
+}
+
+std::string file_mounts_hash(const ClusterSpec& spec) {
+  std::string acc;
+  for (const auto& [remote, local] : spec.file_mounts) {
+    acc += "mount:" + remote + "\n";
+    hash_path(local, acc);
+  }
+  return sha256_hex(acc);
+}
+
+std::string runtime_hash(const ClusterSpec& spec, const NodeTypeSpec& type, NodeKind kind) {
+  Value v = Value::object();
+  v.set("file_mounts", file_mounts_hash(spec));
+  v.set("initialization_commands", strings(spec.initialization_commands));
+  v.set("setup_commands", strings(spec.setup_commands));
+  v.set("node_setup_commands", strings(setup_commands_for(spec, type, kind)));
+  v.set("start_commands", strings(start_commands_for(spec, kind)));
+  Value res = Value::object();
+  for (const auto& [k, n] : type.resources) res.set(k, n);
+  v.set("resources", res);
+  Value labels = Value::object();
+  for (const auto& [k, s] : type.labels) labels.set(k, s);
+  v.set("labels", labels);
+  const auto* docker = type.docker ? &*type.docker : (spec.docker ? &*spec.docker : nullptr);
+  if (docker) {
+    Value d = Value::object();
+    d.set("image", docker->image);
+    d.set("head_image", docker->head_image);
+    d.set("worker_image", docker->worker_image);
+    d.set("container_name", docker->container_name);
+    d.set("run_options", strings(docker->run_options));
+    v.set("docker", d);
+  }
+  return sha256_hex(v.to_json());
+}
+
+}  // namespace raycluster::detail

@@ -1,0 +1,24 @@
+// The config hashes that decide whether a node must be relaunched (launch
+// hash: what the cloud made it from) or set up again (runtime hash: what
+// setup put on it). Ray keeps the same two in its node tags.
+#pragma once
+
+#include <string>
+
+#include "raycluster/node.hpp"
+#include "raycluster/spec.hpp"
+
+namespace raycluster::detail {
+
+std::string launch_hash(const ClusterSpec& spec, const NodeTypeSpec& type, NodeKind kind);
+// Covers file mount contents, commands, resources, labels and docker.
+std::string runtime_hash(const ClusterSpec& spec, const NodeTypeSpec& type, NodeKind kind);
+// Content hash of the local side of the file mounts.
+std::string file_mounts_hash(const ClusterSpec& spec);
+
+// The commands a node of this type and kind runs, in order.
+const std::vector<std::string>& setup_commands_for(const ClusterSpec& spec,
+                                                   const NodeTypeSpec& type, NodeKind kind);
+const std::vector<std::string>& start_commands_for(const ClusterSpec& spec, NodeKind kind);
+
+}  // namespace raycluster::detail

@@ -1,0 +1,47 @@
+#include <chrono>
+#include <ctime>
+
+#include "raycluster/cluster.hpp"
+
+namespace raycluster {
+namespace {
+
+std::string iso8601(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+Value ClusterStatus::to_value() const {
+  Value v = Value::object();
+  v.set("cluster_name", cluster_name);
+  v.set("cluster_id", cluster_id);
+  v.set("provider", provider);
+  v.set("head_ip", head_ip);
+  v.set("dashboard", dashboard);
+  Value list = Value::array();
+  for (const auto& n : nodes) {
+    Value o = Value::object();
+    o.set("id", n.id);
+    o.set("kind", node_kind_name(n.kind));
+    o.set("node_type", n.node_type);
+    o.set("state", cloud_state_name(n.state));
+    o.set("status", n.setup_status());
+    o.set("internal_ip", n.internal_ip);
+    o.set("external_ip", n.external_ip);
+    o.set("launch_time", iso8601(n.launch_time));
+    Value t = Value::object();
+    for (const auto& [k, s] : n.tags) t.set(k, s);
+    o.set("tags", t);
+    list.push(o);
+  }
+  v.set("nodes", list);
+  return v;
+}
+
+}  // namespace raycluster

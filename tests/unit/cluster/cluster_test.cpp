@@ -1,0 +1,308 @@
+// The lifecycle's decisions, against an in-memory provider whose runner
+// records commands instead of running them.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "raycluster/cluster.hpp"
+#include "raycluster/error.hpp"
+#include "util/fs.hpp"
+
+using namespace raycluster;
+
+namespace {
+
+struct World {
+  std::mutex mu;
+  std::map<std::string, Node> nodes;
+  std::vector<std::pair<std::string, std::string>> commands;  // node id, command
+  std::map<std::string, std::map<std::string, std::string>> envs;  // node id -> last env
+  std::vector<std::string> terminated;
+  std::vector<std::string> tokens;
+  std::set<std::string> failing;  // commands that exit 1
+  int next = 0;
+};
+
+class FakeRunner : public CommandRunner {
+ public:
+  FakeRunner(World& w, std::string id) : w_(w), id_(std::move(id)) {}
+  CommandResult run(const std::string& command, const CommandOptions& o) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    CommandResult r;
+    r.exit_status = 0;
+    if (command == "uptime") return r;
+    w_.commands.emplace_back(id_, command);
+    w_.envs[id_] = o.env;
+    if (w_.failing.count(command)) {
+      r.exit_status = 1;
+      r.output_tail = "boom\n";
+    }
+    return r;
+  }
+  void upload(const std::string&, const std::string&) override {}
+  void download(const std::string&, const std::string&) override {}
+  std::string describe() const override { return id_; }
+
+ private:
+  World& w_;
+  std::string id_;
+};
+
+class FakeProvider : public Provider {
+ public:
+  explicit FakeProvider(World& w) : w_(w) {}
+  std::string name() const override { return "fake"; }
+  void bootstrap(const EventSink&, const CancelToken&) override {}
+  std::vector<Node> create(const LaunchRequest& r) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    w_.tokens.push_back(r.idempotency_token);
+    std::vector<Node> out;
+    for (int i = 0; i < r.count; ++i) {
+      Node n;
+      n.id = "n" + std::to_string(w_.next++);
+      n.kind = r.kind;
+      n.node_type = r.node_type->name;
+      n.state = CloudState::running;
+      n.internal_ip = "10.0.0." + std::to_string(w_.next);
+      n.tags = r.tags;
+      n.launch_time = std::chrono::system_clock::time_point(std::chrono::seconds(w_.next));
+      w_.nodes[n.id] = n;
+      out.push_back(n);
+    }
+    return out;
+  }
+  std::vector<Node> list(const Tags& filter) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    std::vector<Node> out;
+    for (const auto& [id, n] : w_.nodes) {
+      bool ok = true;
+      for (const auto& [k, v] : filter)
+        if (!n.tags.count(k) || n.tags.at(k) != v) ok = false;
+      if (ok) out.push_back(n);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Node& a, const Node& b) { return a.launch_time < b.launch_time; });
+    return out;
+  }
+  void terminate(const std::vector<std::string>& ids) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    for (const auto& id : ids) {
+      w_.nodes.erase(id);
+      w_.terminated.push_back(id);
+    }
+  }
+  void set_tags(const std::vector<std::string>& ids, const Tags& tags) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    for (const auto& id : ids)
+      for (const auto& [k, v] : tags) {
+        if (v.empty())
+          w_.nodes[id].tags.erase(k);
+        else
+          w_.nodes[id].tags[k] = v;
+      }
+  }
+  std::unique_ptr<CommandRunner> command_runner(const Node& n) override {
+    return std::make_unique<FakeRunner>(w_, n.id);
+  }
+
+ private:
+  World& w_;
+};
+
+const char* kConfig = R"(cluster_name: unit
+provider:
+  type: localhost
+max_workers: 3
+head_node_type: head
+available_node_types:
+  head:
+    resources: {CPU: 1}
+    max_workers: 0
+  worker:
+    resources: {CPU: 2, gpu_slot: 1}
+    min_workers: 1
+    max_workers: 3
+    initial_workers: 2
+initialization_commands: [init]
+setup_commands: [setup]
+head_setup_commands: [head-setup]
+worker_setup_commands: [worker-setup]
+head_start_ray_commands: [head-start]
+worker_start_ray_commands: [worker-start]
+)";
+
+struct Fixture {
+  World world;
+  std::string root;
+  Fixture() {
+    char tmpl[] = "/tmp/rc-cluster-test-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    root = tmpl;
+  }
+  ~Fixture() { detail::remove_tree(root); }
+  std::unique_ptr<Cluster> open(const std::string& yaml = kConfig) {
+    ClusterOptions o;
+    o.state_root = root;
+    o.retry_backoff = std::chrono::milliseconds(1);
+    return Cluster::open(load_spec_string(yaml, "unit.yaml"), o,
+                         std::make_unique<FakeProvider>(world));
+  }
+  std::vector<std::string> commands_of(const std::string& id) {
+    std::vector<std::string> out;
+    for (const auto& [n, c] : world.commands)
+      if (n == id) out.push_back(c);
+    return out;
+  }
+  std::vector<Node> of_kind(NodeKind k) {
+    std::vector<Node> out;
+    for (const auto& [id, n] : world.nodes)
+      if (n.kind == k) out.push_back(n);
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("up launches the head and the initial workers with Ray's tags and sets them up") {
+  Fixture f;
+  f.open()->up();
+  auto heads = f.of_kind(NodeKind::head);
+  auto workers = f.of_kind(NodeKind::worker);
+  REQUIRE(heads.size() == 1);
+  REQUIRE(workers.size() == 2);
+  const auto& h = heads[0];
+  CHECK(h.tags.at("ray-cluster-name") == "unit");
+  CHECK(h.tags.at("ray-node-type") == "head");
+  CHECK(h.tags.at("ray-user-node-type") == "head");
+  CHECK(h.tags.at("ray-node-status") == "up-to-date");
+  CHECK(h.tags.at("raycluster-id").size() == 16);
+  CHECK(f.commands_of(h.id) ==
+        std::vector<std::string>{"init", "setup", "head-setup", "head-start"});
+  for (const auto& w : workers) {
+    CHECK(w.tags.at("ray-node-type") == "worker");
+    CHECK(w.tags.at("ray-node-status") == "up-to-date");
+    CHECK(f.commands_of(w.id) ==
+          std::vector<std::string>{"init", "setup", "worker-setup", "worker-start"});
+    const auto& env = f.world.envs.at(w.id);
+    CHECK(env.at("RAY_HEAD_IP") == h.internal_ip);
+    CHECK(env.at("RAY_OVERRIDE_RESOURCES") == R"({"CPU":2,"gpu_slot":1})");
+    CHECK(env.at("RAY_CLOUD_INSTANCE_ID") == w.id);
+  }
+}
+
+TEST_CASE("a second up runs nothing; a changed command re-runs setup on the same nodes") {
+  Fixture f;
+  f.open()->up();
+  auto before = f.world.commands.size();
+  f.open()->up();
+  CHECK(f.world.commands.size() == before);
+  std::string changed = kConfig;
+  changed.replace(changed.find("[worker-setup]"), 14, "[worker-setup-2]");
+  f.open(changed)->up();
+  CHECK(f.world.terminated.empty());
+  // Only the workers' runtime changed.
+  CHECK(f.world.commands.size() == before + 2 * 4);
+}
+
+TEST_CASE("a head set up again takes its workers along") {
+  Fixture f;
+  f.open()->up();
+  auto before = f.world.commands.size();
+  std::string changed = kConfig;
+  changed.replace(changed.find("[head-start]"), 12, "[head-start-2]");
+  f.open(changed)->up();
+  // The head and both workers ran their four commands again.
+  CHECK(f.world.commands.size() == before + 3 * 4);
+  CHECK(f.world.terminated.empty());
+}
+
+TEST_CASE("a changed node_config replaces the nodes it shaped") {
+  Fixture f;
+  f.open()->up();
+  auto old_head = f.of_kind(NodeKind::head)[0].id;
+  std::string changed = kConfig;
+  changed.replace(changed.find("    resources: {CPU: 1}\n"), 24,
+                  "    resources: {CPU: 1}\n    node_config: {InstanceType: big}\n");
+  f.open(changed)->up();
+  CHECK(f.world.terminated == std::vector<std::string>{old_head});
+  CHECK(f.of_kind(NodeKind::head)[0].id != old_head);
+  CHECK(f.of_kind(NodeKind::worker).size() == 2);
+}
+
+TEST_CASE("a failing worker is retried, marked update-failed and named in the error") {
+  Fixture f;
+  f.world.failing.insert("worker-setup");
+  auto c = f.open();
+  try {
+    c->up();
+    FAIL("up should fail");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::command_failed);
+    std::string msg = e.what();
+    for (const auto& w : f.of_kind(NodeKind::worker)) CHECK(msg.find(w.id) != std::string::npos);
+    CHECK(msg.find("`worker-setup` exited 1") != std::string::npos);
+  }
+  for (const auto& w : f.of_kind(NodeKind::worker)) {
+    CHECK(w.tags.at("ray-node-status") == "update-failed");
+    auto cmds = f.commands_of(w.id);
+    CHECK(std::count(cmds.begin(), cmds.end(), "worker-setup") == 2);
+    CHECK(std::count(cmds.begin(), cmds.end(), "worker-start") == 0);
+  }
+  // The head is fine and stays.
+  CHECK(f.of_kind(NodeKind::head)[0].tags.at("ray-node-status") == "up-to-date");
+}
+
+TEST_CASE("scale checks the type's bounds with the config's location, then launches or removes") {
+  Fixture f;
+  auto c = f.open();
+  c->up();
+  try {
+    c->scale({4, ""});
+    FAIL("scale above max should fail");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_argument);
+    CHECK(std::string(e.what()).find("unit.yaml:13:") != std::string::npos);
+  }
+  CHECK_THROWS_AS(c->scale({0, ""}), Error);  // below min_workers 1
+  CHECK_THROWS_AS(c->scale({1, "nope"}), Error);
+  c->scale({3, ""});
+  CHECK(f.of_kind(NodeKind::worker).size() == 3);
+  auto newest = f.of_kind(NodeKind::worker).back().id;
+  c->scale({1, "worker"});
+  auto left = f.of_kind(NodeKind::worker);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].id != newest);  // the newest go first
+}
+
+TEST_CASE("down keeps the minimum when asked, and everything otherwise") {
+  Fixture f;
+  auto c = f.open();
+  c->up();
+  DownOptions keep;
+  keep.keep_min_workers = true;
+  c->down(keep);
+  CHECK(f.of_kind(NodeKind::head).size() == 1);
+  CHECK(f.of_kind(NodeKind::worker).size() == 1);
+  c->down();
+  CHECK(f.world.nodes.empty());
+}
+
+TEST_CASE("the same launch intent gives the same idempotency token") {
+  Fixture a, b;
+  // Two fresh clusters differ by id, so their tokens differ too.
+  a.open()->up();
+  b.open()->up();
+  REQUIRE(a.world.tokens.size() == 2);
+  CHECK(a.world.tokens[0] != b.world.tokens[0]);
+  // Down and up again in one cluster: the head launch repeats its intent
+  // (same cluster, type, count and no existing nodes), so the token repeats.
+  auto c = a.open();
+  c->down();
+  c->up();
+  REQUIRE(a.world.tokens.size() == 4);
+  CHECK(a.world.tokens[2] == a.world.tokens[0]);
+}
