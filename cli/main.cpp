@@ -1,0 +1,396 @@
+// raycluster: the command line, built on the public C++ API.
+//
+// Exit codes: 0 success, 1 the operation failed, 2 bad usage or an invalid
+// config, 130 interrupted.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "raycluster/cluster.hpp"
+#include "raycluster/error.hpp"
+#include "raycluster/spec.hpp"
+#include "render.hpp"
+
+using namespace raycluster;
+
+namespace {
+
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitInterrupted = 130;
+
+const char* kUsage = R"(usage: raycluster COMMAND CONFIG [options]
+
+commands:
+  validate CONFIG [--json]            check a config; print the normalised spec
+  up CONFIG [-y] [--force-setup]      launch the head and initial workers, set them up
+  status CONFIG [--json]              list the cluster's nodes
+  scale CONFIG --workers N [--node-type TYPE] [-y]
+                                      set the number of workers now (also --num-workers)
+  exec CONFIG [--node ID] [--timeout SECONDS] -- CMD...
+                                      run a command on the head (or a node)
+  get-head-ip CONFIG                  print the head's address
+  get-worker-ips CONFIG               print the workers' addresses, one a line
+  down CONFIG [-y] [--workers-only] [--keep-min-workers]
+                                      terminate the cluster's nodes
+
+options:
+  -y, --yes        do not ask for confirmation
+  -v, --verbose    show every output line of setup commands
+  --json           print data as JSON
+  --parallel N     nodes set up at once (default 8)
+  --command-timeout SECONDS
+                   limit for each setup or start command (default none)
+
+State lives in ~/.raycluster/<cluster_name>/ (or $RAYCLUSTER_HOME/<cluster_name>/).
+)";
+
+std::atomic<int> g_signals{0};
+
+void on_signal(int) { g_signals.fetch_add(1); }
+
+struct Args {
+  std::string command;
+  std::string config;
+  std::vector<std::string> rest;  // after --, or the exec command
+  bool yes = false;
+  bool json = false;
+  bool verbose = false;
+  bool force_setup = false;
+  bool workers_only = false;
+  bool keep_min_workers = false;
+  int workers = -1;
+  std::string node_type;
+  std::string node;
+  int parallel = 8;
+  double timeout_s = 0;
+  double command_timeout_s = 0;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "raycluster: %s\n\n%s", msg.c_str(), kUsage);
+  std::exit(kExitUsage);
+}
+
+int parse_int(const std::string& flag, const std::string& v) {
+  try {
+    std::size_t pos = 0;
+    long n = std::stol(v, &pos);
+    if (pos != v.size() || n < 0 || n > 1000000) throw std::invalid_argument(v);
+    return static_cast<int>(n);
+  } catch (const std::exception&) {
+    usage_error(flag + " takes a whole number >= 0, not '" + v + "'");
+  }
+}
+
+double parse_seconds(const std::string& flag, const std::string& v) {
+  try {
+    std::size_t pos = 0;
+    double d = std::stod(v, &pos);
+    if (pos != v.size() || d < 0) throw std::invalid_argument(v);
+    return d;
+  } catch (const std::exception&) {
+    usage_error(flag + " takes a number of seconds, not '" + v + "'");
+  }
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::fputs(kUsage, stdout);
+    std::exit(0);
+  }
+  if (args[0] == "--version") {
+    std::puts("raycluster 0.1.0");
+    std::exit(0);
+  }
+  a.command = args[0];
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& s = args[i];
+    auto value = [&](const std::string& flag) -> std::string {
+      if (i + 1 >= args.size()) usage_error(flag + " needs a value");
+      return args[++i];
+    };
+    if (s == "--") {
+      a.rest.assign(args.begin() + static_cast<long>(i) + 1, args.end());
+      break;
+    } else if (s == "-y" || s == "--yes") {
+      a.yes = true;
+    } else if (s == "--json") {
+      a.json = true;
+    } else if (s == "-v" || s == "--verbose") {
+      a.verbose = true;
+    } else if (s == "--force-setup") {
+      a.force_setup = true;
+    } else if (s == "--workers-only") {
+      a.workers_only = true;
+    } else if (s == "--keep-min-workers") {
+      a.keep_min_workers = true;
+    } else if (s == "--workers" || s == "--num-workers") {
+      a.workers = parse_int(s, value(s));
+    } else if (s.rfind("--workers=", 0) == 0 || s.rfind("--num-workers=", 0) == 0) {
+      a.workers = parse_int(s.substr(0, s.find('=')), s.substr(s.find('=') + 1));
+    } else if (s == "--node-type") {
+      a.node_type = value(s);
+    } else if (s == "--node") {
+      a.node = value(s);
+    } else if (s == "--parallel") {
+      a.parallel = std::max(1, parse_int(s, value(s)));
+    } else if (s == "--timeout") {
+      a.timeout_s = parse_seconds(s, value(s));
+    } else if (s == "--command-timeout") {
+      a.command_timeout_s = parse_seconds(s, value(s));
+    } else if (!s.empty() && s[0] == '-') {
+      usage_error("unknown option " + s);
+    } else if (a.config.empty()) {
+      a.config = s;
+    } else if (a.command == "exec") {
+      a.rest.assign(args.begin() + static_cast<long>(i), args.end());
+      break;
+    } else {
+      usage_error("unexpected argument '" + s + "'");
+    }
+  }
+  if (a.config.empty()) usage_error(a.command + " needs a CONFIG file");
+  return a;
+}
+
+bool confirm(const Args& a, const std::string& question) {
+  if (a.yes) return true;
+  if (!::isatty(0)) {
+    std::fprintf(stderr,
+                 "raycluster: %s\nrefusing to go on without confirmation: standard input is not a "
+                 "terminal (pass -y)\n",
+                 question.c_str());
+    return false;
+  }
+  std::fprintf(stderr, "%s [y/N] ", question.c_str());
+  std::fflush(stderr);
+  std::string answer;
+  if (!std::getline(std::cin, answer)) return false;
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+void print_config_error(const ConfigError& e, bool json) {
+  if (json) {
+    Value out = Value::object();
+    Value list = Value::array();
+    for (const auto& d : e.diagnostics()) {
+      Value o = Value::object();
+      o.set("file", d.where.file);
+      o.set("line", d.where.line);
+      o.set("column", d.where.column);
+      o.set("key", d.key_path);
+      o.set("message", d.message);
+      o.set("hint", d.hint);
+      list.push(o);
+    }
+    out.set("errors", list);
+    std::puts(out.to_json(2).c_str());
+    return;
+  }
+  for (const auto& d : e.diagnostics()) std::fprintf(stderr, "%s\n", d.to_string().c_str());
+  std::fprintf(stderr, "%zu problem(s) found\n", e.diagnostics().size());
+}
+
+void print_status(const ClusterStatus& st) {
+  std::printf("cluster %s (%s, id %s)\n", st.cluster_name.c_str(), st.provider.c_str(),
+              st.cluster_id.c_str());
+  if (st.nodes.empty()) {
+    std::printf("no nodes\n");
+    return;
+  }
+  std::printf("%-20s %-7s %-20s %-10s %-15s %s\n", "NODE", "KIND", "TYPE", "STATE", "STATUS", "IP");
+  for (const auto& n : st.nodes) {
+    std::printf("%-20s %-7s %-20s %-10s %-15s %s\n", n.id.c_str(), node_kind_name(n.kind),
+                n.node_type.c_str(), cloud_state_name(n.state), n.setup_status().c_str(),
+                (n.external_ip.empty() ? n.internal_ip : n.external_ip).c_str());
+    auto f = n.tags.find("raycluster-failure");
+    if (f != n.tags.end() && !f->second.empty()) std::printf("    %s\n", f->second.c_str());
+  }
+  if (!st.dashboard.empty()) std::printf("dashboard: %s\n", st.dashboard.c_str());
+}
+
+int run(const Args& a) {
+  if (a.command == "validate") {
+    try {
+      auto spec = load_spec_file(a.config);
+      if (a.json)
+        std::puts(spec_to_value(spec).to_json(2).c_str());
+      else
+        std::printf("%s: valid (%s dialect, provider %s, %zu node types, head %s)\n",
+                    a.config.c_str(), dialect_name(spec.dialect),
+                    provider_kind_name(spec.provider.kind), spec.node_types.size(),
+                    spec.head_node_type.c_str());
+      return 0;
+    } catch (const ConfigError& e) {
+      print_config_error(e, a.json);
+      return kExitUsage;
+    }
+  }
+
+  static const std::vector<std::string> known = {"up", "status", "scale", "exec", "get-head-ip",
+                                                 "get-worker-ips", "down"};
+  if (std::find(known.begin(), known.end(), a.command) == known.end())
+    usage_error("unknown command '" + a.command + "'");
+
+  ClusterSpec spec;
+  try {
+    spec = load_spec_file(a.config);
+  } catch (const ConfigError& e) {
+    print_config_error(e, false);
+    return kExitUsage;
+  }
+
+  bool tty = ::isatty(2) && !a.json;
+  cli::Renderer renderer(tty, a.verbose);
+  ClusterOptions opts;
+  opts.parallelism = a.parallel;
+  opts.command_timeout =
+      std::chrono::milliseconds(static_cast<long long>(a.command_timeout_s * 1000));
+  bool quiet_events = a.command == "status" || a.command == "get-head-ip" ||
+                      a.command == "get-worker-ips" || a.command == "exec";
+  if (!quiet_events) opts.events = [&](const Event& e) { renderer.on_event(e); };
+  auto cluster = Cluster::open(std::move(spec), opts);
+
+  // Ctrl-C cancels the operation; a second one exits at once.
+  CancelToken cancel;
+  std::atomic<bool> stop_watch{false};
+  std::thread watcher([&] {
+    int seen = 0;
+    while (!stop_watch.load()) {
+      int n = g_signals.load();
+      if (n > seen) {
+        seen = n;
+        if (n == 1) {
+          renderer.line("interrupted: stopping cleanly (press Ctrl-C again to quit now)", true);
+          cancel.cancel();
+        } else {
+          std::_Exit(kExitInterrupted);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Joiner() {
+      stop = true;
+      t.join();
+    }
+  } joiner{stop_watch, watcher};
+
+  const auto& sp = cluster->spec();
+  if (a.command == "up") {
+    if (!confirm(a, "This will create or update cluster " + sp.cluster_name + " (" +
+                        provider_kind_name(sp.provider.kind) + "). Go on?"))
+      return kExitFailed;
+    UpOptions uo;
+    uo.force_setup = a.force_setup;
+    cluster->up(uo, cancel);
+    renderer.finish();
+    print_status(cluster->status());
+    return 0;
+  }
+  if (a.command == "status") {
+    auto st = cluster->status();
+    if (a.json)
+      std::puts(st.to_value().to_json(2).c_str());
+    else
+      print_status(st);
+    return 0;
+  }
+  if (a.command == "scale") {
+    if (a.workers < 0) usage_error("scale needs --workers N (or --num-workers N)");
+    if (!confirm(a, "This will set cluster " + sp.cluster_name + " to " +
+                        std::to_string(a.workers) + " worker(s). Go on?"))
+      return kExitFailed;
+    ScaleOptions so;
+    so.workers = a.workers;
+    so.node_type = a.node_type;
+    cluster->scale(so, cancel);
+    return 0;
+  }
+  if (a.command == "exec") {
+    if (a.rest.empty()) usage_error("exec needs a command");
+    std::string cmd;
+    for (const auto& r : a.rest) cmd += (cmd.empty() ? "" : " ") + r;
+    ExecOptions eo;
+    eo.node_id = a.node;
+    eo.timeout = std::chrono::milliseconds(static_cast<long long>(a.timeout_s * 1000));
+    eo.on_output = [](std::string_view line, bool is_stderr) {
+      std::FILE* f = is_stderr ? stderr : stdout;
+      std::fwrite(line.data(), 1, line.size(), f);
+      std::fputc('\n', f);
+      std::fflush(f);
+    };
+    return cluster->exec(cmd, eo, cancel);
+  }
+  if (a.command == "get-head-ip") {
+    std::puts(cluster->head_ip().c_str());
+    return 0;
+  }
+  if (a.command == "get-worker-ips") {
+    auto ips = cluster->worker_ips();
+    if (a.json) {
+      Value v = Value::array();
+      for (const auto& ip : ips) v.push(ip);
+      std::puts(v.to_json().c_str());
+    } else {
+      for (const auto& ip : ips) std::puts(ip.c_str());
+    }
+    return 0;
+  }
+  if (a.command == "down") {
+    std::string what = a.workers_only || a.keep_min_workers ? "the workers of" : "every node of";
+    if (!confirm(a, "This will terminate " + what + " cluster " + sp.cluster_name + ". Go on?"))
+      return kExitFailed;
+    DownOptions d;
+    d.workers_only = a.workers_only;
+    d.keep_min_workers = a.keep_min_workers;
+    cluster->down(d, cancel);
+    return 0;
+  }
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  Args args = parse(argc, argv);
+  try {
+    return run(args);
+  } catch (const ConfigError& e) {
+    print_config_error(e, false);
+    return kExitUsage;
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::cancelled) {
+      std::fprintf(stderr, "raycluster: cancelled; run the same command again to resume, or "
+                           "`raycluster down` to clean up\n");
+      return kExitInterrupted;
+    }
+    std::fprintf(stderr, "raycluster: %s error: %s\n", error_code_name(e.code()), e.what());
+    return e.code() == ErrorCode::invalid_argument ? kExitUsage : kExitFailed;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "raycluster: internal error: %s\n", e.what());
+    return kExitFailed;
+  }
+}
