@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Sets up, then runs every test twice: in a -Werror build (build/) and in an
+# ASan+UBSan build (build-asan/). Prints one total line at the end.
+#   scripts/test.sh            both builds
+#   scripts/test.sh --quick    the -Werror build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+MESON_ARGS="--werror" scripts/setup.sh
+# setup.sh configures build/ only once; make sure -Werror is on either way.
+meson configure build -Dwerror=true >/dev/null
+ninja -C build
+
+passed=0
+failed=0
+run_suite() {  # build dir
+  local dir=$1 rc=0
+  meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=$?
+  local counts
+  counts=$(.venv/bin/python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["result"] in ("OK", "EXPECTEDFAIL"):
+        ok += 1
+    else:
+        bad += 1
+print(ok, bad)
+PY
+)
+  passed=$((passed + ${counts% *}))
+  failed=$((failed + ${counts#* }))
+  return $rc
+}
+
+status=0
+run_suite build || status=1
+if [ $quick -eq 0 ]; then
+  if [ ! -f build-asan/build.ninja ]; then
+    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+  fi
+  ninja -C build-asan
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_suite build-asan || status=1
+fi
+echo "meson tests: $passed passed, $failed failed"
+exit $status
