@@ -4,15 +4,6 @@
 
 namespace raycluster::detail {
 
-namespace {
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-}  // namespace
-
 std::vector<IniSection> parse_ini(std::string_view text) {
   std::vector<IniSection> sections;
   std::size_t current = 0;  // index + 1; 0: before any section
@@ -27,7 +18,7 @@ std::vector<IniSection> parse_ini(std::string_view text) {
       auto& values = sections[current - 1].values;
       auto eq = body.find_first_of("=:");
       if (eq != std::string_view::npos)
-        values[last_key + "." + lower(trim(body.substr(0, eq)))] =
+        values[last_key + "." + ascii_lower(trim(body.substr(0, eq)))] =
             std::string(trim(body.substr(eq + 1)));
       continue;
     }
@@ -48,7 +39,7 @@ std::vector<IniSection> parse_ini(std::string_view text) {
     if (!current) continue;  // keys before any section: configparser refuses the file
     auto eq = body.find_first_of("=:");
     if (eq == std::string_view::npos) continue;
-    last_key = lower(trim(body.substr(0, eq)));
+    last_key = ascii_lower(trim(body.substr(0, eq)));
     sections[current - 1].values[last_key] = std::string(trim(body.substr(eq + 1)));
   }
   return sections;

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "raycluster/error.hpp"
+#include "util/strings.hpp"
 #include "util/hash.hpp"
 
 namespace raycluster::sigv4 {
@@ -41,13 +42,6 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 std::string upper(std::string_view s) {
   std::string out(s);
   for (char& c : out)
@@ -58,7 +52,7 @@ std::string upper(std::string_view s) {
 std::string trim_name(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return lower(s);
+  return detail::ascii_lower(s);
 }
 
 bool has_header(const Headers& headers, std::string_view lower_name) {

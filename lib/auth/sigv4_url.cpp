@@ -2,18 +2,13 @@
 #include <ctime>
 
 #include "raycluster/error.hpp"
+#include "util/strings.hpp"
 #include "raycluster/sigv4.hpp"
 
 namespace raycluster::sigv4 {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 [[noreturn]] void bad_url(std::string_view why) {
   throw Error(ErrorCode::invalid_argument, "SigV4: malformed URL: " + std::string(why));
@@ -26,7 +21,7 @@ Request request_from_url(std::string method, std::string_view url) {
   r.method = std::move(method);
   auto colon = url.find("://");
   if (colon == std::string_view::npos || colon == 0) bad_url("no scheme");
-  auto scheme = lower(url.substr(0, colon));
+  auto scheme = detail::ascii_lower(url.substr(0, colon));
   auto rest = url.substr(colon + 3);
   if (auto hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
   auto auth_end = rest.find_first_of("/?");
@@ -51,7 +46,7 @@ Request request_from_url(std::string method, std::string_view url) {
   if (host.empty()) bad_url("no host");
   for (char c : port)
     if (c < '0' || c > '9') bad_url("port is not a number");
-  r.host = lower(host);
+  r.host = detail::ascii_lower(host);
   bool default_port = port.empty() || (scheme == "https" && port == "443") ||
                       (scheme == "http" && port == "80");
   if (!default_port) r.host += ":" + std::string(port);

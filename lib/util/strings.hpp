@@ -11,6 +11,8 @@ namespace raycluster::detail {
 std::string_view trim(std::string_view s);
 std::vector<std::string> split(std::string_view s, char sep);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// A-Z to a-z, nothing else (locale-independent).
+std::string ascii_lower(std::string_view s);
 // Edit distance (insert, delete, substitute, transpose adjacent).
 std::size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate closest to `word` when it is close enough to be a likely typo.
