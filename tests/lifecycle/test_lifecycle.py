@@ -36,7 +36,7 @@ worker_start_ray_commands:
 """
 
 
-def shell_config(rc, name="shell", setup_word="setup", **extra):
+def shell_config(rc, name="shell", setup_word="setup"):
     return rc.config(SHELL_CLUSTER.format(name=name, setup_word=setup_word), name + ".yaml")
 
 
@@ -163,25 +163,25 @@ def test_command_timeout_fails_the_node(rc):
     assert "timed out" in out.stderr
 
 
-def wait_setting_up(rc, name, proc, workers=2):
-    def ready():
+def start_slow_up(rc, name):
+    """Starts `up` with workers whose setup takes a minute; returns once both
+    workers are in setting-up (the moment to kill or interrupt it)."""
+    cfg = shell_config(rc, name=name)
+    rc.env["RC_TEST_SETUP_DELAY"] = "60"
+    proc = rc.popen("up", cfg, "-y")
+
+    def busy():
         if proc.poll() is not None:
             raise AssertionError(f"up exited early: {proc.communicate()}")
         recs = rc.node_records(name)
-        busy = [r for r in recs if r["kind"] == "worker"
-                and r["tags"].get("ray-node-status") == "setting-up"]
-        return len(busy) >= workers
-    rc.wait_for(ready, timeout=60, what="workers in setting-up")
+        return len([r for r in recs if r["kind"] == "worker"
+                    and r["tags"].get("ray-node-status") == "setting-up"]) >= 2
+    rc.wait_for(busy, timeout=120, what="workers in setting-up")
+    return cfg, proc
 
 
 def test_kill9_mid_up_then_up_and_down_converge(rc):
-    cfg = shell_config(rc, name="crash")
-    rc.env["RC_TEST_SETUP_DELAY"] = "60"
-    proc = rc.popen("up", cfg, "-y")
-    # The head sets up first, then the workers (which take their time).
-    rc.wait_for(lambda: any(r["kind"] == "worker" for r in rc.node_records("crash"))
-                or proc.poll() is not None, timeout=120, what="workers launched")
-    wait_setting_up(rc, "crash", proc)
+    cfg, proc = start_slow_up(rc, "crash")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     cid = rc.cluster_id("crash")
@@ -204,12 +204,7 @@ def test_kill9_mid_up_then_up_and_down_converge(rc):
 
 
 def test_kill9_mid_up_then_down_leaves_nothing(rc):
-    cfg = shell_config(rc, name="crashdown")
-    rc.env["RC_TEST_SETUP_DELAY"] = "60"
-    proc = rc.popen("up", cfg, "-y")
-    rc.wait_for(lambda: any(r["kind"] == "worker" for r in rc.node_records("crashdown"))
-                or proc.poll() is not None, timeout=120, what="workers launched")
-    wait_setting_up(rc, "crashdown", proc)
+    cfg, proc = start_slow_up(rc, "crashdown")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     cid = rc.cluster_id("crashdown")
@@ -220,12 +215,7 @@ def test_kill9_mid_up_then_down_leaves_nothing(rc):
 
 
 def test_ctrl_c_stops_up_cleanly(rc):
-    cfg = shell_config(rc, name="interrupt")
-    rc.env["RC_TEST_SETUP_DELAY"] = "60"
-    proc = rc.popen("up", cfg, "-y")
-    rc.wait_for(lambda: any(r["kind"] == "worker" for r in rc.node_records("interrupt"))
-                or proc.poll() is not None, timeout=120, what="workers launched")
-    wait_setting_up(rc, "interrupt", proc)
+    cfg, proc = start_slow_up(rc, "interrupt")
     sent = time.time()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
