@@ -63,6 +63,11 @@ class Provider {
     (void)events;
     (void)cancel;
   }
+  // A lock file that start commands of this cluster's nodes must hold, one
+  // node at a time, or empty for none. The localhost provider needs it: Ray
+  // picks socket and log names in the head's shared session folder, and two
+  // nodes starting at once on one machine pick the same ones.
+  virtual std::string start_lock_path() { return {}; }
   // A URL at which this machine reaches the head's dashboard directly, or
   // empty when only a tunnel reaches it (clouds keep port 8265 closed).
   virtual std::string dashboard_url(const Node& head) {

@@ -200,6 +200,7 @@ struct Cluster::Impl {
     plan.env = command_env(node, head);
     plan.runtime_hash = detail::runtime_hash(spec, type, node.kind);
     plan.file_mounts_hash = detail::file_mounts_hash(spec);
+    plan.start_lock_path = provider->start_lock_path();
     detail::UpdaterOptions uo;
     uo.command_timeout = options.command_timeout;
     uo.attempts = std::max(1, options.setup_attempts);

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "raycluster/error.hpp"
+#include "util/fs.hpp"
 
 namespace raycluster::detail {
 namespace {
@@ -152,8 +153,24 @@ UpdateResult update_node(const Node& node, const SetupPlan& plan, Provider& prov
   const Step steps[] = {{"initialization commands", &plan.initialization_commands},
                         {"setup commands", &plan.setup_commands},
                         {"start commands", &plan.start_commands}};
+  std::unique_ptr<FileLock> start_lock;
   for (const auto& step : steps) {
     const bool is_start = step.commands == &plan.start_commands;
+    if (is_start && !plan.start_lock_path.empty() && !step.commands->empty()) {
+      while (!start_lock) {
+        try {
+          start_lock = std::make_unique<FileLock>(plan.start_lock_path, false);
+        } catch (const Error& e) {
+          if (e.code() != ErrorCode::conflict) throw;
+          if (!cancel.sleep_for(std::chrono::milliseconds(100))) {
+            UpdateResult u;
+            u.cancelled = true;
+            u.failed_step = step.name;
+            return u;
+          }
+        }
+      }
+    }
     int step_attempt = 1;
     for (std::size_t i = 0; i < step.commands->size(); ++i) {
       const std::string& cmd = (*step.commands)[i];
@@ -210,6 +227,7 @@ UpdateResult update_node(const Node& node, const SetupPlan& plan, Provider& prov
     }
   }
 
+  start_lock.reset();
   Tags done;
   done[tags::runtime_config] = plan.runtime_hash;
   if (!plan.file_mounts_hash.empty()) done[tags::file_mounts_contents] = plan.file_mounts_hash;

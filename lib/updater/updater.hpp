@@ -25,6 +25,7 @@ struct SetupPlan {
   std::vector<std::string> start_commands;
   std::map<std::string, std::string> env;  // for every command
   std::string runtime_hash;                // tagged on success
+  std::string start_lock_path;             // held while start commands run; empty: none
   std::string file_mounts_hash;
 };
 

@@ -36,6 +36,7 @@ class LocalhostProvider : public Provider {
   std::map<std::string, std::string> node_environment(const Node& node) override;
   void reset_runtime(const Node& node) override;
   std::string dashboard_url(const Node& head) override;
+  std::string start_lock_path() override { return identity_.state_dir + "/ray-start.lock"; }
   // Ends every process carrying this cluster's marker, node or not.
   void teardown(const EventSink& events, const CancelToken& cancel) override;
   std::string ray_temp_dir() const;
