@@ -67,7 +67,11 @@ TEST_CASE("a successful command's daemons survive and end_sessions ends them") {
   auto r = run_process(spec);
   CHECK(r.exit_status == 0);
   // The background sleep stays in the command's session; the setsid one
-  // left it but still carries the environment marker.
+  // leaves it (setsid -f forks first, so give it a moment) but still
+  // carries the environment marker.
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (processes_in_sessions({sid}).size() != 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
   CHECK(processes_in_sessions({sid}).size() == 1);
   auto marked = find_by_environment("RC_PROCESS_TEST_MARK", std::to_string(getpid()), false);
   CHECK(marked.size() == 2);
