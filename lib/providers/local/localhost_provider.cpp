@@ -247,7 +247,7 @@ void LocalhostProvider::record_session(const std::string& id, pid_t sid) {
   save_record(rec);
 }
 
-int LocalhostProvider::end_node_processes(const Value& rec) {
+std::set<pid_t> LocalhostProvider::node_sessions(const Value& rec) {
   const std::string id = rec.find("id")->as_string();
   std::set<pid_t> sessions;
   if (auto* s = rec.find("sessions"))
@@ -259,29 +259,42 @@ int LocalhostProvider::end_node_processes(const Value& rec) {
     for (const auto& p : list_processes())
       if (m.count(p.pid)) sessions.insert(p.session);
   }
-  // Ray's daemons may take a few seconds to stop on SIGTERM.
-  return end_sessions(sessions, 10s);
+  return sessions;
 }
 
 void LocalhostProvider::terminate(const std::vector<std::string>& node_ids) {
-  std::vector<std::string> failed;
-  bool head_ended = false;
-  for (const auto& id : node_ids) {
-    Value rec;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      rec = load_record(id);
+  std::vector<Value> recs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& id : node_ids) {
+      Value rec = load_record(id);
       if (rec.is_null()) continue;
       rec.set("state", "terminating");
       save_record(rec);
+      recs.push_back(std::move(rec));
     }
-    int left = end_node_processes(rec);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (left > 0) {
-      failed.push_back(id + " (" + std::to_string(left) + " processes did not end)");
+  }
+  // All nodes' processes at once: Ray's daemons take seconds to stop on
+  // SIGTERM, and they take them in parallel.
+  std::vector<std::set<pid_t>> sessions;
+  std::set<pid_t> all;
+  for (const auto& rec : recs) {
+    sessions.push_back(node_sessions(rec));
+    all.insert(sessions.back().begin(), sessions.back().end());
+  }
+  end_sessions(all, 10s);
+
+  std::vector<std::string> failed;
+  bool head_ended = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (std::size_t i = 0; i < recs.size(); ++i) {
+    const std::string id = recs[i].find("id")->as_string();
+    auto left = processes_in_sessions(sessions[i]);
+    if (!left.empty()) {
+      failed.push_back(id + " (" + std::to_string(left.size()) + " processes did not end)");
       continue;
     }
-    if (rec.find("kind")->as_string() == "head") head_ended = true;
+    if (recs[i].find("kind")->as_string() == "head") head_ended = true;
     remove_tree(node_dir(id));
     ::unlink(record_path(id).c_str());
   }
@@ -389,7 +402,7 @@ void LocalhostProvider::reset_runtime(const Node& node) {
     rec = load_record(node.id);
   }
   if (rec.is_null()) return;
-  if (end_node_processes(rec) > 0)
+  if (end_sessions(node_sessions(rec), 10s) > 0)
     throw Error(ErrorCode::io, "node " + node.id + ": its earlier processes did not end");
 }
 

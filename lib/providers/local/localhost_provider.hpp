@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "providers/factory.hpp"
@@ -50,7 +51,8 @@ class LocalhostProvider : public Provider {
   void save_record(const Value& rec);
   Node to_node(const Value& rec) const;
   void record_session(const std::string& id, pid_t sid);
-  int end_node_processes(const Value& rec);
+  // The sessions of the node's processes, recorded or found by marker.
+  std::set<pid_t> node_sessions(const Value& rec);
 
   const ClusterSpec& spec_;
   ClusterIdentity identity_;
