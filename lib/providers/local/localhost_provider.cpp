@@ -19,6 +19,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
+constexpr auto kStopGrace = 3s;
+
 // A port the kernel reports free right now (Ray's own test clusters pick
 // their ports the same way).
 int free_port() {
@@ -274,15 +276,16 @@ void LocalhostProvider::terminate(const std::vector<std::string>& node_ids) {
       recs.push_back(std::move(rec));
     }
   }
-  // All nodes' processes at once: Ray's daemons take seconds to stop on
-  // SIGTERM, and they take them in parallel.
+  // All nodes' processes at once, as a cloud ends instances: SIGTERM, then
+  // SIGKILL for what is left after the grace period (Ray's gcs_server and
+  // monitor ignore SIGTERM for longer than is worth waiting).
   std::vector<std::set<pid_t>> sessions;
   std::set<pid_t> all;
   for (const auto& rec : recs) {
     sessions.push_back(node_sessions(rec));
     all.insert(sessions.back().begin(), sessions.back().end());
   }
-  end_sessions(all, 10s);
+  end_sessions(all, kStopGrace);
 
   std::vector<std::string> failed;
   bool head_ended = false;
@@ -327,7 +330,7 @@ void LocalhostProvider::teardown(const EventSink& events, const CancelToken& can
                   " process(es) of the cluster that belonged to no node";
       events(e);
     }
-    int left = end_sessions(sessions, 10s);
+    int left = end_sessions(sessions, kStopGrace);
     if (left > 0)
       throw Error(ErrorCode::io, std::to_string(left) + " process(es) of cluster " +
                                      identity_.name + " did not end");
@@ -402,7 +405,7 @@ void LocalhostProvider::reset_runtime(const Node& node) {
     rec = load_record(node.id);
   }
   if (rec.is_null()) return;
-  if (end_sessions(node_sessions(rec), 10s) > 0)
+  if (end_sessions(node_sessions(rec), kStopGrace) > 0)
     throw Error(ErrorCode::io, "node " + node.id + ": its earlier processes did not end");
 }
 
