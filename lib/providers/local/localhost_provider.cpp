@@ -79,7 +79,8 @@ void LocalhostProvider::save_cluster_state(const Value& v) {
 
 void LocalhostProvider::bootstrap(const EventSink& events, const CancelToken& cancel) {
   cancel.throw_if_cancelled();
-  std::lock_guard<std::mutex> lock(mu_);
+  std::string note;  // reported after the lock is released: a sink may call back in
+  std::unique_lock<std::mutex> lock(mu_);
   make_dirs(nodes_dir_, 0700);
   Value st = load_cluster_state();
   if (st.is_null()) {
@@ -111,16 +112,18 @@ void LocalhostProvider::bootstrap(const EventSink& events, const CancelToken& ca
     st.set("gcs_port", pick());
     st.set("dashboard_port", pick());
     st.set("client_port", pick());
-    if (events) {
-      Event e;
-      e.kind = EventKind::log;
-      e.message = "localhost: head ports gcs " + std::to_string(st.find("gcs_port")->as_int()) +
-                  ", dashboard " + std::to_string(st.find("dashboard_port")->as_int());
-      e.level = LogLevel::debug;
-      events(e);
-    }
+    note = "localhost: head ports gcs " + std::to_string(st.find("gcs_port")->as_int()) +
+           ", dashboard " + std::to_string(st.find("dashboard_port")->as_int());
   }
   save_cluster_state(st);
+  lock.unlock();
+  if (events && !note.empty()) {
+    Event e;
+    e.kind = EventKind::log;
+    e.level = LogLevel::debug;
+    e.message = note;
+    events(e);
+  }
 }
 
 Value LocalhostProvider::load_record(const std::string& id) {
