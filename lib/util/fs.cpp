@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <thread>
+#include <chrono>
 
 #include "raycluster/error.hpp"
 
@@ -134,8 +136,16 @@ FileLock::FileLock(const std::string& path, bool wait) {
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) io_error("cannot open lock", path, errno);
   int op = LOCK_EX | (wait ? 0 : LOCK_NB);
+  // A child forked by another thread holds a copy of a lock's descriptor
+  // until it execs, so a lock released a moment ago can still look taken:
+  // a held lock must stay held for a second before it counts as a conflict.
+  auto patience = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (::flock(fd_, op) != 0) {
     if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK && std::chrono::steady_clock::now() < patience) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
     int e = errno;
     ::close(fd_);
     fd_ = -1;

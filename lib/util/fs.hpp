@@ -26,7 +26,8 @@ std::string home_dir();
 // process dies, so a kill -9 never leaves a stale lock).
 class FileLock {
  public:
-  // Throws Error(conflict) when another process holds it and wait is false.
+  // Throws Error(conflict) when another process holds it and wait is false
+  // (after up to a second: see the note on fork in fs.cpp).
   FileLock(const std::string& path, bool wait);
   ~FileLock();
   FileLock(const FileLock&) = delete;
