@@ -19,6 +19,8 @@ packages=(
   python3 python3-venv python3-dev
   openssh-server openssh-client procps iproute2 binutils
 )
+# Node.js runs the IDE-plugin example; a node already on PATH (from elsewhere) is kept.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

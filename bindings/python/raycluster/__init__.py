@@ -1,0 +1,38 @@
+"""raycluster: launch, scale and tear down Ray clusters, from Python.
+
+A ctypes binding of libraycluster's C ABI (no compiled extension). The
+library is found through $RAYCLUSTER_LIBRARY, next to this package, in a
+checkout's build tree (build/capi/libraycluster.so), or system-wide.
+
+    import raycluster
+    with raycluster.Cluster("cluster.yaml", on_event=print) as c:
+        c.up()
+        print(c.status())
+        c.down()
+"""
+from ._lib import ABI_VERSION, EventKind, LogLevel, Status, lib as _cdll
+from .cluster import Cluster, ClusterSpec, Event, Operation
+from .errors import (
+    AuthError, Cancelled, CapacityError, CloudError, CommandFailed, ConfigError, Conflict,
+    InternalError, InvalidArgument, InvalidRequest, LibraryNotFound, LocalIOError, NotFound,
+    QuotaExceeded, RayClusterError, Throttled, TimeoutError, Unavailable, Unsupported,
+)
+from .sdk import (
+    create_or_update_cluster, get_head_node_ip, get_worker_node_ips, run_on_cluster,
+    teardown_cluster,
+)
+
+
+def version() -> str:
+    """The loaded library's version."""
+    return _cdll.rc_version()
+
+
+__all__ = [
+    "ABI_VERSION", "AuthError", "Cancelled", "CapacityError", "CloudError", "Cluster",
+    "ClusterSpec", "CommandFailed", "ConfigError", "Conflict", "Event", "EventKind",
+    "InternalError", "InvalidArgument", "InvalidRequest", "LibraryNotFound", "LocalIOError",
+    "LogLevel", "NotFound", "Operation", "QuotaExceeded", "RayClusterError", "Status",
+    "Throttled", "TimeoutError", "Unavailable", "Unsupported", "create_or_update_cluster",
+    "get_head_node_ip", "get_worker_node_ips", "run_on_cluster", "teardown_cluster", "version",
+]

@@ -1,0 +1,14 @@
+/* raycluster.h compiles alone, as the first include, in C11 -pedantic. */
+#include "raycluster/raycluster.h"
+
+int main(void) {
+  rc_cluster_options co = RC_CLUSTER_OPTIONS_INIT;
+  rc_up_options uo = RC_UP_OPTIONS_INIT;
+  rc_scale_options so = RC_SCALE_OPTIONS_INIT;
+  rc_down_options dn = RC_DOWN_OPTIONS_INIT;
+  rc_exec_options eo = RC_EXEC_OPTIONS_INIT;
+  return co.version + uo.version + so.version + dn.version + eo.version == 5 &&
+                 rc_abi_version() == RC_ABI_VERSION
+             ? 0
+             : 1;
+}
