@@ -91,9 +91,15 @@ TEST_CASE("every file under examples/ loads") {
   CHECK(fs::exists(root / "gcp" / "flat.yaml"));
   CHECK(fs::exists(root / "localhost" / "cluster.yaml"));
   std::vector<fs::path> files;
-  for (const auto& e : fs::recursive_directory_iterator(root))
-    if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml"))
-      files.push_back(e.path());
+  // Cluster configs sit one level down (examples/<kind>/*.yaml); deeper
+  // folders are other tools' (npm's node_modules under examples/node).
+  for (const auto& dir : fs::directory_iterator(root)) {
+    if (!dir.is_directory()) continue;
+    for (const auto& e : fs::directory_iterator(dir.path()))
+      if (e.is_regular_file() &&
+          (e.path().extension() == ".yaml" || e.path().extension() == ".yml"))
+        files.push_back(e.path());
+  }
   std::sort(files.begin(), files.end());
   CHECK(files.size() >= 5);
   for (const auto& f : files) {
