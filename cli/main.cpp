@@ -16,8 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include "raycluster/autoscaler_loop.hpp"
 #include "raycluster/cluster.hpp"
 #include "raycluster/error.hpp"
+#include "raycluster/http.hpp"
 #include "raycluster/spec.hpp"
 #include "render.hpp"
 
@@ -43,6 +45,11 @@ commands:
   get-worker-ips CONFIG               print the workers' addresses, one a line
   down CONFIG [-y] [--workers-only] [--keep-min-workers]
                                       terminate the cluster's nodes
+  monitor CONFIG [--interval S] [--once] [--json] [--dashboard-url URL]
+                                      run the autoscaler in the foreground (Ctrl-C stops)
+  request-resources CONFIG [--cpus N] [--bundles JSON]
+                                      ask the autoscaler for at least this capacity
+                                      (replaces the previous request; --cpus 0 withdraws it)
 
 options:
   -y, --yes        do not ask for confirmation
@@ -75,6 +82,11 @@ struct Args {
   int parallel = 8;
   double timeout_s = 0;
   double command_timeout_s = 0;
+  double interval_s = 5;
+  bool once = false;
+  int cpus = -1;
+  std::string bundles;
+  std::string dashboard_url;
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -149,6 +161,16 @@ Args parse(int argc, char** argv) {
       a.parallel = std::max(1, parse_int(s, value(s)));
     } else if (s == "--timeout") {
       a.timeout_s = parse_seconds(s, value(s));
+    } else if (s == "--interval") {
+      a.interval_s = parse_seconds(s, value(s));
+    } else if (s == "--once") {
+      a.once = true;
+    } else if (s == "--cpus") {
+      a.cpus = parse_int(s, value(s));
+    } else if (s == "--bundles") {
+      a.bundles = value(s);
+    } else if (s == "--dashboard-url") {
+      a.dashboard_url = value(s);
     } else if (s == "--command-timeout") {
       a.command_timeout_s = parse_seconds(s, value(s));
     } else if (!s.empty() && s[0] == '-') {
@@ -204,6 +226,22 @@ void print_config_error(const ConfigError& e, bool json) {
   std::fprintf(stderr, "%zu problem(s) found\n", e.diagnostics().size());
 }
 
+// `monitor --json`: the lifecycle's own events, one JSON line each (node
+// status changes only; command output stays out of the event stream).
+void print_cluster_event_json(const Event& e) {
+  if (e.kind != EventKind::node_status) return;
+  Value v = Value::object();
+  v.set("time", std::chrono::duration<double>(e.time.time_since_epoch()).count());
+  v.set("event", "node_status");
+  v.set("node_ids", Value(Value::Array{Value(e.node_id)}));
+  v.set("node_type", e.node_type);
+  v.set("status", e.status);
+  v.set("detail", redact(e.message));
+  std::string line = v.to_json() + "\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
 void print_status(const ClusterStatus& st) {
   std::printf("cluster %s (%s, id %s)\n", st.cluster_name.c_str(), st.provider.c_str(),
               st.cluster_id.c_str());
@@ -240,8 +278,9 @@ int run(const Args& a) {
     }
   }
 
-  static const std::vector<std::string> known = {"up", "status", "scale", "exec", "get-head-ip",
-                                                 "get-worker-ips", "down"};
+  static const std::vector<std::string> known = {"up",   "status",  "scale",
+                                                 "exec", "get-head-ip", "get-worker-ips",
+                                                 "down", "monitor", "request-resources"};
   if (std::find(known.begin(), known.end(), a.command) == known.end())
     usage_error("unknown command '" + a.command + "'");
 
@@ -260,8 +299,12 @@ int run(const Args& a) {
   opts.command_timeout =
       std::chrono::milliseconds(static_cast<long long>(a.command_timeout_s * 1000));
   bool quiet_events = a.command == "status" || a.command == "get-head-ip" ||
-                      a.command == "get-worker-ips" || a.command == "exec";
-  if (!quiet_events) opts.events = [&](const Event& e) { renderer.on_event(e); };
+                      a.command == "get-worker-ips" || a.command == "exec" ||
+                      a.command == "request-resources";
+  if (a.command == "monitor" && a.json)
+    opts.events = [](const Event& e) { print_cluster_event_json(e); };
+  else if (!quiet_events)
+    opts.events = [&](const Event& e) { renderer.on_event(e); };
   auto cluster = Cluster::open(std::move(spec), opts);
 
   // Ctrl-C cancels the operation; a second one exits at once.
@@ -351,6 +394,69 @@ int run(const Args& a) {
     } else {
       for (const auto& ip : ips) std::puts(ip.c_str());
     }
+    return 0;
+  }
+  if (a.command == "request-resources") {
+    std::vector<ResourceMap> bundles;
+    if (a.cpus < 0 && a.bundles.empty())
+      usage_error("request-resources needs --cpus N or --bundles JSON");
+    // Ray's request_resources(num_cpus=N, bundles=[...]): N bundles of one CPU, then the bundles.
+    for (int i = 0; i < std::max(0, a.cpus); ++i) bundles.push_back(ResourceMap{{"CPU", 1}});
+    if (!a.bundles.empty()) {
+      Value v;
+      try {
+        v = Value::parse_json(a.bundles);
+      } catch (const Error& e) {
+        usage_error(std::string("--bundles is not JSON: ") + e.what());
+      }
+      if (!v.is_array()) usage_error("--bundles takes a JSON list of objects, e.g. '[{\"CPU\": 2}]'");
+      for (const auto& b : v.as_array()) {
+        if (!b.is_object()) usage_error("--bundles: every bundle is an object of resource amounts");
+        ResourceMap m;
+        for (const auto& [k, amount] : b.as_object()) {
+          if (!amount.is_number() || amount.as_number() < 0)
+            usage_error("--bundles: " + k + " must be an amount >= 0");
+          m.set(k, amount.as_number());
+        }
+        if (!m.empty()) bundles.push_back(std::move(m));
+      }
+    }
+    write_resource_request(cluster->state_dir(), bundles);
+    std::printf("requested %zu bundle(s) for cluster %s\n", bundles.size(), sp.cluster_name.c_str());
+    return 0;
+  }
+  if (a.command == "monitor") {
+    AutoscalerOptions ao;
+    ao.interval = std::chrono::milliseconds(static_cast<long long>(a.interval_s * 1000));
+    ao.dashboard_url = a.dashboard_url;
+    ao.on_event = [&](const AutoscalerEvent& e) {
+      if (a.json) {
+        if (e.type == "tick" && !a.verbose) return;
+        std::string line = e.to_json() + "\n";
+        std::fwrite(line.data(), 1, line.size(), stdout);
+        std::fflush(stdout);
+        return;
+      }
+      if (e.type == "tick" && !a.verbose) return;
+      std::string msg = "autoscaler: " + e.type;
+      if (e.count) msg += " " + std::to_string(e.count);
+      if (!e.node_type.empty()) msg += " " + e.node_type;
+      if (!e.reason.empty()) msg += " (" + e.reason + ")";
+      for (const auto& id : e.node_ids) msg += " " + id;
+      if (!e.detail.empty()) msg += ": " + redact(e.detail);
+      renderer.line(msg, e.type == "launch_failed" || e.type == "setup_failed" ||
+                             e.type == "load_error");
+    };
+    Autoscaler autoscaler(*cluster, ao);
+    if (a.once) {
+      autoscaler.tick(cancel);
+      autoscaler.drain();
+      autoscaler.stop();
+    } else {
+      autoscaler.run(cancel);
+    }
+    renderer.finish();
+    if (cancel.cancelled()) return kExitInterrupted;
     return 0;
   }
   if (a.command == "down") {

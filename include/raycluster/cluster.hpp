@@ -93,6 +93,31 @@ class Cluster {
   std::string head_ip();
   std::vector<std::string> worker_ips();
 
+  // Building blocks for the autoscaler's reconcile loop (raycluster::Autoscaler).
+  // They neither take the operation lock nor bootstrap the provider; the
+  // caller does (try_lock_operations(), provider().bootstrap()).
+
+  // The cluster's state folder (~/.raycluster/<cluster_name>).
+  const std::string& state_dir() const;
+  // The cluster's live nodes: one provider list call.
+  std::vector<Node> nodes();
+  // Launches `count` workers of a worker type, tagged as up() tags them, and
+  // does not set them up. `current` are the cluster's nodes now and
+  // `token_salt` tells this launch apart from an earlier one of the same
+  // shape; both go into the idempotency token.
+  std::vector<Node> launch_workers(const std::string& node_type, int count,
+                                   const std::vector<Node>& current,
+                                   const std::string& token_salt = {});
+  // Sets one node up as up() does (file mounts, setup and start commands),
+  // joining it to `head`. Throws Error(command_failed) with the failing step,
+  // Error(cancelled) when cancel fires. Thread-safe for distinct nodes.
+  void setup_node(const Node& node, const Node& head, const CancelToken& cancel = {});
+  // Terminates the nodes; `reason` goes into the events.
+  void terminate_nodes(const std::vector<Node>& nodes, const std::string& reason);
+  // The operation lock without waiting: held until the returned handle is
+  // destroyed; empty when another operation (up, scale, down) holds it.
+  std::shared_ptr<void> try_lock_operations();
+
  private:
   struct Impl;
   explicit Cluster(std::unique_ptr<Impl> impl);

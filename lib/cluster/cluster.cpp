@@ -171,9 +171,10 @@ struct Cluster::Impl {
   // Same intent, same token: the cluster, the type, and the nodes that
   // already exist when the launch is decided.
   std::string launch_token(const NodeTypeSpec& type, NodeKind kind, int count,
-                           const std::vector<Node>& existing) {
+                           const std::vector<Node>& existing, const std::string& salt = {}) {
     std::string basis = identity.id + "|" + type.name + "|" + node_kind_name(kind) + "|" +
                         std::to_string(count);
+    if (!salt.empty()) basis += "|salt:" + salt;
     std::vector<std::string> ids;
     for (const auto& n : existing) ids.push_back(n.id);
     std::sort(ids.begin(), ids.end());
@@ -252,13 +253,13 @@ struct Cluster::Impl {
   }
 
   std::vector<Node> launch(const NodeTypeSpec& type, NodeKind kind, int count,
-                           const std::vector<Node>& existing) {
+                           const std::vector<Node>& existing, const std::string& salt = {}) {
     LaunchRequest req;
     req.node_type = &type;
     req.kind = kind;
     req.count = count;
     req.tags = launch_tags(type, kind);
-    req.idempotency_token = launch_token(type, kind, count, existing);
+    req.idempotency_token = launch_token(type, kind, count, existing, salt);
     info("launching " + std::to_string(count) + " " + node_kind_name(kind) + " node(s) of type " +
          type.name);
     auto made = provider->create(req);
@@ -608,6 +609,44 @@ std::vector<std::string> Cluster::worker_ips() {
   for (const auto& n : impl_->nodes())
     if (n.kind == NodeKind::worker) out.push_back(impl_->ip_of(n));
   return out;
+}
+
+const std::string& Cluster::state_dir() const { return impl_->identity.state_dir; }
+
+std::vector<Node> Cluster::nodes() { return impl_->nodes(); }
+
+std::vector<Node> Cluster::launch_workers(const std::string& node_type, int count,
+                                          const std::vector<Node>& current,
+                                          const std::string& token_salt) {
+  auto& I = *impl_;
+  const auto* type = I.spec.find_node_type(node_type);
+  if (!type || type->name == I.spec.head_node_type)
+    throw Error(ErrorCode::invalid_argument, "no worker node type named " + node_type);
+  if (count <= 0) return {};
+  std::vector<Node> existing;
+  for (const auto& n : current)
+    if (n.node_type == type->name) existing.push_back(n);
+  return I.launch(*type, NodeKind::worker, count, existing, token_salt);
+}
+
+void Cluster::setup_node(const Node& node, const Node& head, const CancelToken& cancel) {
+  auto r = impl_->setup(node, head, cancel);
+  if (r.ok) return;
+  if (r.cancelled) throw Error(ErrorCode::cancelled, "setup of " + node.id + " cancelled");
+  throw Error(ErrorCode::command_failed, node.id + " (" + node.node_type + "): " + r.summary());
+}
+
+void Cluster::terminate_nodes(const std::vector<Node>& nodes, const std::string& reason) {
+  impl_->terminate(nodes, reason);
+}
+
+std::shared_ptr<void> Cluster::try_lock_operations() {
+  try {
+    return std::shared_ptr<void>(impl_->lock_cluster());
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::conflict) return nullptr;
+    throw;
+  }
 }
 
 }  // namespace raycluster

@@ -1,0 +1,26 @@
+// Load sources of the reconcile loop: Ray's head report and the persisted
+// resource request.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "raycluster/autoscaler_loop.hpp"
+
+namespace raycluster::detail {
+
+// Python's to_camel_case as Ray's dashboard applies it to every dict key of
+// the report: "object_store_memory" -> "objectStoreMemory".
+std::string ray_camel_case(std::string_view snake);
+
+// Parses the JSON body of GET /api/cluster_status?format=0 (Ray 2.x,
+// autoscaler v1 report: data.clusterStatus.loadMetricsReport). Resource names
+// the dashboard camel-cased (per-node usage) are mapped back through the names
+// seen un-mangled in the report (nodeTypes, demands) and `known_names`.
+// Missing or malformed parts are skipped; a missing report gives ok = false.
+// Throws nothing.
+ClusterLoad parse_cluster_status(std::string_view json,
+                                 const std::vector<std::string>& known_names = {});
+
+}  // namespace raycluster::detail

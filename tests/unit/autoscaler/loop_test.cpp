@@ -1,0 +1,424 @@
+// The reconcile loop against an in-memory provider, a scripted load source
+// and an injected clock: no Ray, no sleeping.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "raycluster/autoscaler_loop.hpp"
+#include "raycluster/error.hpp"
+#include "util/fs.hpp"
+
+using namespace raycluster;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct World {
+  std::mutex mu;
+  std::map<std::string, Node> nodes;
+  std::set<std::string> failing;  // commands that exit 1
+  int next = 0;
+  int creates = 0, lists = 0, terminates = 0;
+  std::vector<std::string> tokens;
+  bool refuse_create = false;
+};
+
+class FakeRunner : public CommandRunner {
+ public:
+  explicit FakeRunner(World& w) : w_(w) {}
+  CommandResult run(const std::string& command, const CommandOptions&) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    CommandResult r;
+    r.exit_status = w_.failing.count(command) ? 1 : 0;
+    return r;
+  }
+  void upload(const std::string&, const std::string&) override {}
+  void download(const std::string&, const std::string&) override {}
+  std::string describe() const override { return "fake"; }
+
+ private:
+  World& w_;
+};
+
+class FakeProvider : public Provider {
+ public:
+  explicit FakeProvider(World& w) : w_(w) {}
+  std::string name() const override { return "fake"; }
+  void bootstrap(const EventSink&, const CancelToken&) override {}
+  std::vector<Node> create(const LaunchRequest& r) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    ++w_.creates;
+    if (w_.refuse_create) throw Error(ErrorCode::capacity, "no capacity in zone-a", true);
+    w_.tokens.push_back(r.idempotency_token);
+    std::vector<Node> out;
+    for (int i = 0; i < r.count; ++i) {
+      Node n;
+      n.id = "n" + std::to_string(w_.next++);
+      n.kind = r.kind;
+      n.node_type = r.node_type->name;
+      n.state = CloudState::running;
+      n.internal_ip = "10.0.0." + std::to_string(w_.next);
+      n.tags = r.tags;
+      n.launch_time = std::chrono::system_clock::time_point(std::chrono::seconds(w_.next));
+      w_.nodes[n.id] = n;
+      out.push_back(n);
+    }
+    return out;
+  }
+  std::vector<Node> list(const Tags& filter) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    ++w_.lists;
+    std::vector<Node> out;
+    for (const auto& [id, n] : w_.nodes) {
+      bool ok = true;
+      for (const auto& [k, v] : filter)
+        if (!n.tags.count(k) || n.tags.at(k) != v) ok = false;
+      if (ok) out.push_back(n);
+    }
+    return out;
+  }
+  void terminate(const std::vector<std::string>& ids) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    ++w_.terminates;
+    for (const auto& id : ids) w_.nodes.erase(id);
+  }
+  void set_tags(const std::vector<std::string>& ids, const Tags& tags) override {
+    std::lock_guard<std::mutex> lock(w_.mu);
+    for (const auto& id : ids)
+      for (const auto& [k, v] : tags) {
+        if (!w_.nodes.count(id)) continue;
+        if (v.empty())
+          w_.nodes[id].tags.erase(k);
+        else
+          w_.nodes[id].tags[k] = v;
+      }
+  }
+  std::unique_ptr<CommandRunner> command_runner(const Node&) override {
+    return std::make_unique<FakeRunner>(w_);
+  }
+
+ private:
+  World& w_;
+};
+
+// Serves whatever the test puts in `load`.
+struct ScriptedLoad : LoadSource {
+  std::mutex mu;
+  ClusterLoad load;
+  int reads = 0;
+  ClusterLoad read(const CancelToken&) override {
+    std::lock_guard<std::mutex> lock(mu);
+    ++reads;
+    return load;
+  }
+};
+
+const char* kConfig = R"(cluster_name: loop
+provider:
+  type: localhost
+max_workers: 5
+idle_timeout_minutes: 1
+head_node_type: head
+available_node_types:
+  head:
+    resources: {CPU: 1}
+    max_workers: 0
+  worker:
+    resources: {CPU: 2, demo_slot: 1}
+    min_workers: 0
+    max_workers: 4
+    initial_workers: 0
+    idle_timeout_minutes: 0.25
+setup_commands: [setup]
+head_start_ray_commands: [head-start]
+worker_start_ray_commands: [worker-start]
+)";
+
+struct Fixture {
+  World world;
+  std::string root;
+  std::unique_ptr<Cluster> cluster;
+  std::shared_ptr<ScriptedLoad> load = std::make_shared<ScriptedLoad>();
+  std::vector<AutoscalerEvent> events;
+  std::mutex ev_mu;
+  std::chrono::system_clock::time_point now = std::chrono::system_clock::from_time_t(1700000000);
+  std::unique_ptr<Autoscaler> as;
+
+  explicit Fixture(int api_budget = 16) {
+    char tmpl[] = "/tmp/rc-loop-test-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    root = tmpl;
+    ClusterOptions o;
+    o.state_root = root;
+    o.retry_backoff = 1ms;
+    o.setup_attempts = 1;
+    cluster = Cluster::open(load_spec_string(kConfig, "loop.yaml"), o,
+                            std::make_unique<FakeProvider>(world));
+    cluster->up();
+    load->load.ok = true;
+    AutoscalerOptions ao;
+    ao.load_source = load;
+    ao.max_api_calls_per_tick = api_budget;
+    ao.now = [this] { return now; };
+    ao.on_event = [this](const AutoscalerEvent& e) {
+      std::lock_guard<std::mutex> lock(ev_mu);
+      events.push_back(e);
+    };
+    as = std::make_unique<Autoscaler>(*cluster, ao);
+  }
+  ~Fixture() {
+    as.reset();
+    detail::remove_tree(root);
+  }
+  TickResult tick() {
+    auto r = as->tick();
+    as->drain();
+    return r;
+  }
+  std::vector<Node> workers() {
+    std::vector<Node> out;
+    for (const auto& n : cluster->nodes())
+      if (n.kind == NodeKind::worker) out.push_back(n);
+    return out;
+  }
+  std::vector<AutoscalerEvent> of(const std::string& type) {
+    std::lock_guard<std::mutex> lock(ev_mu);
+    std::vector<AutoscalerEvent> out;
+    for (const auto& e : events)
+      if (e.type == type) out.push_back(e);
+    return out;
+  }
+  // Ray reports every worker as connected; busy ones use their CPUs.
+  void report_nodes(const std::set<std::string>& busy) {
+    std::lock_guard<std::mutex> lock(load->mu);
+    load->load.nodes.clear();
+    for (const auto& n : cluster->nodes()) {
+      RayNodeLoad r;
+      r.ray_node_id = "ray-" + n.id;
+      r.ip = n.internal_ip;
+      double cpu = n.kind == NodeKind::head ? 1 : 2;
+      r.total = ResourceMap{{"CPU", cpu}, {"memory", 1e9}, {"node:" + n.internal_ip, 1}};
+      if (n.kind == NodeKind::worker) r.total.set("demo_slot", 1);
+      r.available = r.total;
+      if (busy.count(n.id)) {
+        r.available.set("CPU", 0);
+        r.available.set("demo_slot", 0);
+      }
+      load->load.nodes.push_back(r);
+    }
+  }
+  void demand(std::vector<ResourceDemand> d) {
+    std::lock_guard<std::mutex> lock(load->mu);
+    load->load.demands = std::move(d);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("loop: pending demand launches workers with Ray's tags, sets them up, then idles them out") {
+  Fixture f;
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"CPU", 2}, {"demo_slot", 1}}, 3}});
+  auto r = f.tick();
+  CHECK(r.ran);
+  CHECK(r.launched == 3);
+  CHECK(r.api_calls == 2);  // one list, one create
+  auto ws = f.workers();
+  REQUIRE(ws.size() == 3);
+  for (const auto& w : ws) {
+    CHECK(w.tags.at("ray-node-type") == "worker");
+    CHECK(w.tags.at("ray-user-node-type") == "worker");
+    CHECK(w.tags.at("ray-node-status") == "up-to-date");
+    CHECK(w.tags.count("ray-launch-config"));
+  }
+  REQUIRE(f.of("demand").size() == 1);
+  CHECK(f.of("demand")[0].detail.find(R"(3x{"CPU":2,"demo_slot":1})") != std::string::npos);
+  auto launches = f.of("launch");
+  REQUIRE(launches.size() == 1);
+  CHECK(launches[0].reason == "demand");
+  CHECK(launches[0].count == 3);
+  CHECK(f.of("node_ready").size() == 3);
+
+  // Work runs on them: the demand is gone, nothing more is launched.
+  std::set<std::string> busy;
+  for (const auto& w : ws) busy.insert(w.id);
+  f.demand({});
+  f.report_nodes(busy);
+  r = f.tick();
+  CHECK(r.launched == 0);
+  CHECK(r.terminated == 0);
+  CHECK(r.api_calls == 1);
+
+  // Done: idle, but not yet for the type's 15 s.
+  f.report_nodes({});
+  f.now += 10s;
+  CHECK(f.tick().terminated == 0);
+  f.now += 10s;
+  r = f.tick();
+  CHECK(r.terminated == 3);
+  auto terms = f.of("terminate");
+  REQUIRE(terms.size() == 1);
+  CHECK(terms[0].reason == "idle");
+  CHECK(f.workers().empty());
+}
+
+TEST_CASE("loop: request_resources launches against total capacity; an empty request lets them go") {
+  Fixture f;
+  f.report_nodes({});
+  f.as->request_resources({ResourceMap{{"CPU", 2}, {"demo_slot", 1}},
+                           ResourceMap{{"CPU", 2}, {"demo_slot", 1}}});
+  auto r = f.tick();
+  CHECK(r.launched == 2);
+  CHECK(f.of("launch").at(0).reason == "request_resources");
+  // Busy or not, the floor is met: nothing more.
+  f.report_nodes({});
+  f.now += 60s;
+  r = f.tick();
+  CHECK(r.launched == 0);
+  CHECK(r.terminated == 0);  // kept for the request although idle
+  f.as->request_resources({});
+  f.now += 1s;
+  f.tick();  // idle clocks for the newly reported nodes start at first sight
+  f.now += 20s;
+  r = f.tick();
+  CHECK(r.terminated == 2);
+}
+
+TEST_CASE("loop: a failed setup is replaced, not left forever") {
+  Fixture f;
+  f.world.failing.insert("setup");
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"CPU", 2}, {"demo_slot", 1}}, 1}});
+  f.tick();
+  REQUIRE(f.of("setup_failed").size() == 1);
+  auto failed = f.workers();
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].setup_status() == "update-failed");
+  f.world.failing.clear();
+  auto r = f.tick();
+  CHECK(r.terminated == 1);
+  CHECK(r.launched == 1);
+  auto terms = f.of("terminate");
+  REQUIRE(terms.size() == 1);
+  CHECK(terms[0].reason == "failed_setup");
+  auto now = f.workers();
+  REQUIRE(now.size() == 1);
+  CHECK(now[0].id != failed[0].id);
+  CHECK(now[0].setup_status() == "up-to-date");
+}
+
+TEST_CASE("loop: a launch failure cools the type down, then it is tried again") {
+  Fixture f;
+  f.world.refuse_create = true;
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"CPU", 2}}, 1}});
+  const int before = f.world.creates;  // the head's
+  f.tick();
+  REQUIRE(f.of("launch_failed").size() == 1);
+  CHECK(f.of("launch_failed")[0].detail.find("capacity") != std::string::npos);
+  CHECK(f.world.creates == before + 1);
+  f.now += 10s;
+  f.tick();
+  CHECK(f.world.creates == before + 1);  // still cooling down (30 s)
+  f.world.refuse_create = false;
+  f.now += 25s;
+  CHECK(f.tick().launched == 1);
+}
+
+TEST_CASE("loop: each tick lists once and keeps to its API call budget") {
+  Fixture f(2);  // list + one more call
+  f.report_nodes({});
+  f.as->request_resources({ResourceMap{{"CPU", 2}}});
+  f.demand({{ResourceMap{{"CPU", 1}, {"demo_slot", 1}}, 1}});
+  int lists = f.world.lists;
+  auto r = f.tick();
+  CHECK(f.world.lists == lists + 1);
+  CHECK(r.api_calls == 2);
+}
+
+TEST_CASE("loop: launches use fresh idempotency tokens each time") {
+  Fixture f;
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"CPU", 2}}, 1}});
+  f.tick();
+  f.demand({});
+  f.report_nodes({});
+  f.now += 1s;
+  f.tick();
+  f.now += 30s;
+  REQUIRE(f.tick().terminated == 1);
+  f.demand({{ResourceMap{{"CPU", 2}}, 1}});
+  f.tick();  // the same cluster shape as the first launch
+  REQUIRE(f.world.tokens.size() >= 3);
+  CHECK(f.world.tokens[1] != f.world.tokens.back());
+}
+
+TEST_CASE("loop: without the head's report nothing is idled, and the error is an event") {
+  Fixture f;
+  f.demand({{ResourceMap{{"CPU", 2}}, 1}});
+  f.report_nodes({});
+  f.tick();
+  REQUIRE(f.workers().size() == 1);
+  {
+    std::lock_guard<std::mutex> lock(f.load->mu);
+    f.load->load = ClusterLoad{};
+    f.load->load.error = "connection refused";
+  }
+  f.now += 600s;
+  auto r = f.tick();
+  CHECK(r.terminated == 0);
+  REQUIRE(f.of("load_error").size() == 1);
+  f.tick();
+  CHECK(f.of("load_error").size() == 1);  // reported once, not every tick
+}
+
+TEST_CASE("loop: pushed demand counts like the head's") {
+  Fixture f;
+  f.report_nodes({});
+  f.as->report_demand({{ResourceMap{{"demo_slot", 1}}, 2}});
+  CHECK(f.tick().launched == 2);
+}
+
+TEST_CASE("loop: a tick is skipped while another operation holds the cluster") {
+  Fixture f;
+  auto held = f.cluster->try_lock_operations();
+  REQUIRE(held);
+  // flock: a second descriptor of this process conflicts like another process would.
+  auto r = f.as->tick();
+  CHECK_FALSE(r.ran);
+  REQUIRE(f.of("skipped").size() == 1);
+  held.reset();
+  CHECK(f.as->tick().ran);
+}
+
+TEST_CASE("loop: start() and stop() run ticks on a thread") {
+  Fixture f;
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"CPU", 2}}, 1}});
+  f.as->start();
+  for (int i = 0; i < 200 && f.of("node_ready").empty(); ++i)
+    std::this_thread::sleep_for(10ms);
+  f.as->stop();
+  CHECK(f.of("node_ready").size() == 1);
+}
+
+TEST_CASE("loop: events serialise to one JSON line") {
+  AutoscalerEvent e;
+  e.type = "launch";
+  e.node_type = "worker";
+  e.count = 2;
+  e.reason = "demand";
+  e.node_ids = {"a", "b"};
+  e.time = std::chrono::system_clock::from_time_t(1700000000);
+  e.detail = "Authorization: Bearer abc";
+  auto j = Value::parse_json(e.to_json());
+  CHECK(j.find("event")->as_string() == "launch");
+  CHECK(j.find("time")->as_number() == doctest::Approx(1700000000.0));
+  CHECK(j.find("node_ids")->size() == 2);
+  CHECK(j.find("detail")->as_string().find("abc") == std::string::npos);
+  CHECK(e.to_json().find('\n') == std::string::npos);
+}
