@@ -362,9 +362,13 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   cancel.throw_if_cancelled();
   nodes = I.nodes();
 
+  // Every launch of this operation carries its id in its idempotency token:
+  // a retried call repeats the token, a later operation of the same shape
+  // does not (EC2 remembers a ClientToken for a day after termination).
+  const std::string op_salt = detail::random_hex(6);
   const auto& head_type = spec.head_type();
   if (!head) {
-    auto made = I.launch(head_type, NodeKind::head, 1, {});
+    auto made = I.launch(head_type, NodeKind::head, 1, {}, op_salt);
     head = made.front();
   }
   cancel.throw_if_cancelled();
@@ -393,7 +397,7 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
       std::vector<Node> existing;
       for (const auto& n : nodes)
         if (n.node_type == t.name) existing.push_back(n);
-      I.launch(t, NodeKind::worker, missing, existing);
+      I.launch(t, NodeKind::worker, missing, existing, op_salt);
       total_workers += missing;
     }
     cancel.throw_if_cancelled();
@@ -480,7 +484,7 @@ void Cluster::scale(const ScaleOptions& options, const CancelToken& cancel) {
   int have = static_cast<int>(mine.size());
   if (options.workers > have) {
     I.provider->bootstrap(I.sink(), cancel);
-    I.launch(*type, NodeKind::worker, options.workers - have, mine);
+    I.launch(*type, NodeKind::worker, options.workers - have, mine, detail::random_hex(6));
   } else if (options.workers < have) {
     // Remove the ones that help least first: failed, not yet set up, newest.
     std::stable_sort(mine.begin(), mine.end(), [](const Node& a, const Node& b) {
