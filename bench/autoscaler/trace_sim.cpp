@@ -1,0 +1,625 @@
+// trace-sim: a trace simulator for the autoscaler, in simulated time.
+//
+// Five synthetic workloads (fixed seed each) run against a simulated cluster
+// (a head with no task capacity, CPU and GPU worker types, a boot+setup delay
+// before a launched node is usable) under two policies evaluated every tick:
+//   ours      raycluster::plan() with the whole queue as (shape, count)
+//             demand, costs on the node types, idle timeout 1 min,
+//             upscaling_speed 3 (--ours-speed X to change);
+//   ray-v1    Ray's classic rules: demand clipped to the first 1,000 queued
+//             bundles, upscaling_speed 1, no costs (Ray's scorer), idle
+//             timeout 5 min applied by the simulator with no no-thrash check.
+// Reported per workload and policy: worker node-hours (launch to
+// termination, boot included), ratio to the lower bound (sum over tasks of
+// duration x the task's dominant share of the cheapest-in-share node type it
+// fits), p50/p99 wait (queue entry -> start), launches, terminations.
+// Usage: trace-sim [--out FILE] [--ours-speed X]
+// (default bench/results/trace_sim.json, speed 3).
+// No wall clock, no sleeping: output is a function of the seeds only.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <map>
+#include <queue>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "raycluster/autoscaler.hpp"
+
+namespace {
+
+using ms_t = std::int64_t;
+constexpr ms_t kSec = 1000;
+constexpr ms_t kMin = 60 * kSec;
+constexpr ms_t kHour = 60 * kMin;
+
+// ---- cluster model --------------------------------------------------------
+
+struct NodeTypeSpec {
+  std::string name;
+  double cpu = 0;
+  double gpu = 0;
+  double cost_per_hour = 0;
+  int max_workers = 0;
+};
+
+const std::vector<NodeTypeSpec>& node_types() {
+  static const std::vector<NodeTypeSpec> types = {
+      {"cpu8", 8, 0, 0.40, 250},
+      {"gpu1", 8, 1, 3.00, 20},
+  };
+  return types;
+}
+
+constexpr ms_t kBootMs = 60 * kSec;   // instance boot until SSH answers
+constexpr ms_t kSetupMs = 30 * kSec;  // setup commands, ray start
+constexpr ms_t kTickMs = 5 * kSec;    // monitor interval
+constexpr int kClusterMaxWorkers = 270;
+
+struct Task {
+  ms_t arrival = 0;
+  ms_t duration = 0;
+  double cpu = 0;
+  double gpu = 0;
+  ms_t start = -1;
+  int shape = 0;  // index into the workload's distinct shapes
+};
+
+struct Workload {
+  std::string name;
+  std::uint64_t seed = 0;
+  std::vector<Task> tasks;  // sorted by arrival
+};
+
+// ---- workloads ------------------------------------------------------------
+
+ms_t to_ms(double seconds) { return static_cast<ms_t>(std::llround(seconds * 1000.0)); }
+
+void finish(Workload& w) {
+  std::stable_sort(w.tasks.begin(), w.tasks.end(),
+                   [](const Task& a, const Task& b) { return a.arrival < b.arrival; });
+}
+
+// Poisson arrivals, rate 0.5/s for 3 h; {CPU:1}, 30-300 s.
+Workload steady() {
+  Workload w{"steady", 1001, {}};
+  std::mt19937_64 rng(w.seed);
+  std::exponential_distribution<double> gap(0.5);
+  std::uniform_real_distribution<double> dur(30, 300);
+  for (double t = gap(rng); t < 3 * 3600; t += gap(rng)) {
+    w.tasks.push_back({to_ms(t), to_ms(dur(rng)), 1, 0, -1, 0});
+  }
+  finish(w);
+  return w;
+}
+
+// Every 20 min (after an idle gap) a burst of 400-1,500 short tasks within 10 s;
+// {CPU:1}, 5-60 s. 3 h.
+Workload bursty() {
+  Workload w{"bursty", 2002, {}};
+  std::mt19937_64 rng(w.seed);
+  std::uniform_int_distribution<int> size(400, 1500);
+  std::uniform_real_distribution<double> within(0, 10);
+  std::uniform_real_distribution<double> dur(5, 60);
+  for (double b = 60; b < 3 * 3600; b += 20 * 60) {
+    const int n = size(rng);
+    for (int i = 0; i < n; ++i) {
+      w.tasks.push_back({to_ms(b + within(rng)), to_ms(dur(rng)), 1, 0, -1, 0});
+    }
+  }
+  finish(w);
+  return w;
+}
+
+// Sinusoidal rate 0.25 * (1 + 0.9 sin(2 pi t / 2 h)) per s (thinning), 4 h;
+// {CPU:2}, 60-600 s.
+Workload diurnal() {
+  Workload w{"diurnal", 3003, {}};
+  std::mt19937_64 rng(w.seed);
+  const double peak = 0.25 * 1.9;
+  std::exponential_distribution<double> gap(peak);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::uniform_real_distribution<double> dur(60, 600);
+  const double pi = std::acos(-1.0);
+  for (double t = gap(rng); t < 4 * 3600; t += gap(rng)) {
+    const double rate = 0.25 * (1 + 0.9 * std::sin(2 * pi * t / 7200.0));
+    if (u(rng) * peak <= rate) w.tasks.push_back({to_ms(t), to_ms(dur(rng)), 2, 0, -1, 0});
+  }
+  finish(w);
+  return w;
+}
+
+// Many short tasks: Poisson 12/s for 2 h; {CPU:1}, 1-10 s.
+Workload many_short() {
+  Workload w{"many_short", 4004, {}};
+  std::mt19937_64 rng(w.seed);
+  std::exponential_distribution<double> gap(12.0);
+  std::uniform_real_distribution<double> dur(1, 10);
+  for (double t = gap(rng); t < 2 * 3600; t += gap(rng)) {
+    w.tasks.push_back({to_ms(t), to_ms(dur(rng)), 1, 0, -1, 0});
+  }
+  finish(w);
+  return w;
+}
+
+// Few long GPU tasks: 4 clumps (every 40 min) of 3-8 tasks {CPU:4, GPU:1},
+// 30-60 min each.
+Workload long_gpu() {
+  Workload w{"long_gpu", 5005, {}};
+  std::mt19937_64 rng(w.seed);
+  std::uniform_int_distribution<int> size(3, 8);
+  std::uniform_real_distribution<double> within(0, 120);
+  std::uniform_real_distribution<double> dur(30 * 60, 60 * 60);
+  for (int c = 0; c < 4; ++c) {
+    const int n = size(rng);
+    for (int i = 0; i < n; ++i) {
+      w.tasks.push_back({to_ms(60 + c * 2400 + within(rng)), to_ms(dur(rng)), 4, 1, -1, 0});
+    }
+  }
+  finish(w);
+  return w;
+}
+
+// ---- lower bound ----------------------------------------------------------
+
+// Node-hours of perfectly packed work: duration x min over fitting types of
+// the task's dominant share max(cpu/type_cpu, gpu/type_gpu).
+double lower_bound_node_hours(const Workload& w) {
+  double total = 0;
+  for (const Task& t : w.tasks) {
+    double best = -1;
+    for (const auto& nt : node_types()) {
+      if (t.cpu > nt.cpu || t.gpu > nt.gpu) continue;
+      double share = 0;
+      if (t.cpu > 0) share = std::max(share, t.cpu / nt.cpu);
+      if (t.gpu > 0) share = std::max(share, t.gpu / nt.gpu);
+      if (best < 0 || share < best) best = share;
+    }
+    total += best * static_cast<double>(t.duration) / static_cast<double>(kHour);
+  }
+  return total;
+}
+
+double lower_bound_cost(const Workload& w) {
+  double total = 0;
+  for (const Task& t : w.tasks) {
+    double best = -1;
+    for (const auto& nt : node_types()) {
+      if (t.cpu > nt.cpu || t.gpu > nt.gpu) continue;
+      double share = 0;
+      if (t.cpu > 0) share = std::max(share, t.cpu / nt.cpu);
+      if (t.gpu > 0) share = std::max(share, t.gpu / nt.gpu);
+      const double c = share * nt.cost_per_hour;
+      if (best < 0 || c < best) best = c;
+    }
+    total += best * static_cast<double>(t.duration) / static_cast<double>(kHour);
+  }
+  return total;
+}
+
+// ---- simulation -----------------------------------------------------------
+
+enum class PolicyKind { ours, ray_v1 };
+
+const char* policy_name(PolicyKind p) { return p == PolicyKind::ours ? "ours" : "ray-v1"; }
+
+struct SimNode {
+  std::string id;
+  int type = 0;
+  ms_t launched = 0;
+  ms_t ready = 0;
+  ms_t terminated = -1;
+  double used_cpu = 0;
+  double used_gpu = 0;
+  int running = 0;
+  ms_t idle_since = 0;
+  ms_t idle_total = 0;  // ready with nothing running
+};
+
+struct Result {
+  std::string workload;
+  std::string policy;
+  std::size_t tasks = 0;
+  double node_hours = 0;
+  double boot_hours = 0;
+  double idle_hours = 0;
+  double cost = 0;
+  double lower_bound = 0;
+  double lower_bound_cost = 0;
+  double p50_wait_s = 0;
+  double p99_wait_s = 0;
+  double max_wait_s = 0;
+  int launches = 0;
+  int terminations = 0;
+  int peak_workers = 0;
+  double sim_hours = 0;
+};
+
+double percentile(std::vector<ms_t> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  // Nearest rank.
+  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
+  const std::size_t idx = rank == 0 ? 0 : std::min(v.size() - 1, rank - 1);
+  return static_cast<double>(v[idx]) / 1000.0;
+}
+
+class Sim {
+ public:
+  Sim(const Workload& w, PolicyKind policy) : w_(w), tasks_(w.tasks), policy_(policy) {
+    // Distinct shapes, in order of first appearance.
+    std::map<std::pair<double, double>, int> index;
+    for (Task& t : tasks_) {
+      auto [it, fresh] = index.emplace(std::make_pair(t.cpu, t.gpu), static_cast<int>(shapes_.size()));
+      if (fresh) shapes_.push_back({t.cpu, t.gpu});
+      t.shape = it->second;
+    }
+    queues_.resize(shapes_.size());
+    running_on_.assign(tasks_.size(), -1);
+  }
+
+  Result run() {
+    std::size_t next_arrival = 0;
+    std::size_t done = 0;
+    ms_t next_tick = 0;
+    ms_t now = 0;
+    const ms_t horizon = (tasks_.empty() ? 0 : tasks_.back().arrival) + 48 * kHour;
+    while (now <= horizon) {
+      // Next event: arrival, completion, node ready, tick.
+      ms_t t = next_tick;
+      if (next_arrival < tasks_.size()) t = std::min(t, tasks_[next_arrival].arrival);
+      if (!completions_.empty()) t = std::min(t, completions_.top().first);
+      if (!readies_.empty()) t = std::min(t, readies_.top().first);
+      now = t;
+      while (!completions_.empty() && completions_.top().first <= now) {
+        const std::size_t ti = completions_.top().second;
+        completions_.pop();
+        complete(ti, now);
+        ++done;
+      }
+      while (!readies_.empty() && readies_.top().first <= now) readies_.pop();
+      while (next_arrival < tasks_.size() && tasks_[next_arrival].arrival <= now) {
+        queues_[static_cast<std::size_t>(tasks_[next_arrival].shape)].push_back(next_arrival);
+        ++queued_;
+        ++next_arrival;
+      }
+      schedule(now);
+      if (now >= next_tick) {
+        autoscale(now);
+        next_tick = now + kTickMs;
+        if (done == tasks_.size() && alive_workers() == 0) break;
+      }
+    }
+    return report(now);
+  }
+
+ private:
+  struct Shape {
+    double cpu;
+    double gpu;
+  };
+
+  int alive_workers() const {
+    int n = 0;
+    for (const SimNode& nd : nodes_) n += nd.terminated < 0 ? 1 : 0;
+    return n;
+  }
+
+  void complete(std::size_t ti, ms_t now) {
+    const Task& t = tasks_[ti];
+    SimNode& nd = nodes_[static_cast<std::size_t>(running_on_[ti])];
+    nd.used_cpu -= t.cpu;
+    nd.used_gpu -= t.gpu;
+    if (--nd.running == 0) {
+      nd.used_cpu = 0;
+      nd.used_gpu = 0;
+      nd.idle_since = now;
+    }
+  }
+
+  bool fits(const SimNode& nd, const Shape& s) const {
+    const auto& nt = node_types()[static_cast<std::size_t>(nd.type)];
+    return nd.used_cpu + s.cpu <= nt.cpu + 1e-9 && nd.used_gpu + s.gpu <= nt.gpu + 1e-9;
+  }
+
+  // FIFO over the queue with first fit onto usable nodes (in launch order);
+  // a shape that fits nowhere is skipped for the rest of the pass, so later
+  // tasks of other shapes may go first (as Ray's scheduler lets them).
+  void schedule(ms_t now) {
+    if (queued_ == 0) return;
+    std::vector<char> blocked(shapes_.size(), 0);
+    while (true) {
+      // The earliest queued task among unblocked shapes.
+      int best = -1;
+      for (std::size_t s = 0; s < shapes_.size(); ++s) {
+        if (blocked[s] || queues_[s].empty()) continue;
+        if (best < 0 || queues_[s].front() < queues_[static_cast<std::size_t>(best)].front()) best = static_cast<int>(s);
+      }
+      if (best < 0) return;
+      const auto bs = static_cast<std::size_t>(best);
+      const Shape& sh = shapes_[bs];
+      int placed = -1;
+      for (std::size_t n = 0; n < nodes_.size(); ++n) {
+        const SimNode& nd = nodes_[n];
+        if (nd.terminated >= 0 || nd.ready > now) continue;
+        if (fits(nd, sh)) {
+          placed = static_cast<int>(n);
+          break;
+        }
+      }
+      if (placed < 0) {
+        blocked[bs] = 1;
+        continue;
+      }
+      const std::size_t ti = queues_[bs].front();
+      queues_[bs].pop_front();
+      --queued_;
+      Task& t = tasks_[ti];
+      SimNode& nd = nodes_[static_cast<std::size_t>(placed)];
+      if (nd.running == 0) nd.idle_total += now - nd.idle_since;
+      nd.used_cpu += t.cpu;
+      nd.used_gpu += t.gpu;
+      ++nd.running;
+      t.start = now;
+      running_on_[ti] = placed;
+      completions_.push({now + t.duration, ti});
+    }
+  }
+
+  raycluster::PlannerInput planner_input(ms_t now) const {
+    using raycluster::ResourceMap;
+    raycluster::PlannerInput in;
+    in.head_node_type = "head";
+    in.node_types.push_back({"head", ResourceMap{}, 0, 0, std::nullopt, std::nullopt});
+    for (const auto& nt : node_types()) {
+      raycluster::PlannerNodeType pt;
+      pt.name = nt.name;
+      pt.resources = ResourceMap{{"CPU", nt.cpu}, {"GPU", nt.gpu}};
+      pt.max_workers = nt.max_workers;
+      if (policy_ == PolicyKind::ours) pt.cost_per_hour = nt.cost_per_hour;
+      in.node_types.push_back(std::move(pt));
+    }
+    raycluster::PlannerNode head;
+    head.id = "head";
+    head.node_type = "head";
+    head.kind = raycluster::NodeKind::head;
+    head.total = ResourceMap{};
+    head.available = ResourceMap{};
+    in.nodes.push_back(std::move(head));
+    for (const SimNode& nd : nodes_) {
+      if (nd.terminated >= 0) continue;
+      const auto& nt = node_types()[static_cast<std::size_t>(nd.type)];
+      raycluster::PlannerNode pn;
+      pn.id = nd.id;
+      pn.node_type = nt.name;
+      pn.total = ResourceMap{{"CPU", nt.cpu}, {"GPU", nt.gpu}};
+      if (nd.ready > now) {
+        pn.status = now < nd.launched + kBootMs ? raycluster::status::waiting_for_ssh
+                                                : raycluster::status::setting_up;
+        pn.available = pn.total;
+      } else {
+        pn.available = ResourceMap{{"CPU", nt.cpu - nd.used_cpu}, {"GPU", nt.gpu - nd.used_gpu}};
+        if (nd.running == 0) pn.idle_for = std::chrono::milliseconds(now - nd.idle_since);
+      }
+      in.nodes.push_back(std::move(pn));
+    }
+    // Pending demand in queue order; Ray clips it at 1,000 bundles.
+    const std::size_t limit = policy_ == PolicyKind::ours ? queued_ : std::min<std::size_t>(queued_, 1000);
+    std::vector<std::int64_t> counts(shapes_.size(), 0);
+    if (limit == queued_) {
+      for (std::size_t s = 0; s < shapes_.size(); ++s) counts[s] = static_cast<std::int64_t>(queues_[s].size());
+    } else {
+      std::vector<std::size_t> pos(shapes_.size(), 0);
+      for (std::size_t k = 0; k < limit; ++k) {
+        int best = -1;
+        for (std::size_t s = 0; s < shapes_.size(); ++s) {
+          if (pos[s] >= queues_[s].size()) continue;
+          if (best < 0 || queues_[s][pos[s]] < queues_[static_cast<std::size_t>(best)][pos[static_cast<std::size_t>(best)]]) {
+            best = static_cast<int>(s);
+          }
+        }
+        ++pos[static_cast<std::size_t>(best)];
+        ++counts[static_cast<std::size_t>(best)];
+      }
+    }
+    for (std::size_t s = 0; s < shapes_.size(); ++s) {
+      if (counts[s] == 0) continue;
+      in.demands.push_back({ResourceMap{{"CPU", shapes_[s].cpu}, {"GPU", shapes_[s].gpu}}, counts[s]});
+    }
+    in.policy.max_workers = kClusterMaxWorkers;
+    if (policy_ == PolicyKind::ours) {
+      in.policy.upscaling_speed = kOursUpscalingSpeed;
+      in.policy.idle_timeout_minutes = 1.0;
+    } else {
+      in.policy.upscaling_speed = 1.0;
+      // The simulator applies Ray's 5 min idle rule itself (no no-thrash
+      // check), so the planner must not terminate anything.
+      in.policy.idle_timeout_minutes = 1e9;
+    }
+    in.now = std::chrono::system_clock::time_point{} + std::chrono::milliseconds(now);
+    return in;
+  }
+
+  void terminate(std::size_t n, ms_t now) {
+    SimNode& nd = nodes_[n];
+    if (nd.terminated >= 0 || nd.running > 0) return;  // never kill running work
+    nd.terminated = now;
+    if (nd.ready <= now) nd.idle_total += now - nd.idle_since;
+    ++terminations_;
+  }
+
+  void autoscale(ms_t now) {
+    const raycluster::Plan p = raycluster::plan(planner_input(now));
+    std::map<std::string, std::size_t> by_id;
+    for (std::size_t n = 0; n < nodes_.size(); ++n) {
+      if (nodes_[n].terminated < 0) by_id[nodes_[n].id] = n;
+    }
+    for (const auto& td : p.terminations) {
+      auto it = by_id.find(td.node_id);
+      if (it != by_id.end()) terminate(it->second, now);
+    }
+    if (policy_ == PolicyKind::ray_v1) {
+      for (std::size_t n = 0; n < nodes_.size(); ++n) {
+        const SimNode& nd = nodes_[n];
+        if (nd.terminated < 0 && nd.ready <= now && nd.running == 0 && now - nd.idle_since > 5 * kMin) {
+          terminate(n, now);
+        }
+      }
+    }
+    for (const auto& [type, count] : p.launch_totals()) {
+      int ti = -1;
+      for (std::size_t k = 0; k < node_types().size(); ++k) {
+        if (node_types()[k].name == type) ti = static_cast<int>(k);
+      }
+      if (ti < 0) continue;
+      for (int i = 0; i < count; ++i) {
+        SimNode nd;
+        nd.id = "w" + std::to_string(nodes_.size());
+        nd.type = ti;
+        nd.launched = now;
+        nd.ready = now + kBootMs + kSetupMs;
+        nd.idle_since = nd.ready;
+        readies_.push({nd.ready, nodes_.size()});
+        nodes_.push_back(std::move(nd));
+        ++launches_;
+      }
+    }
+    peak_workers_ = std::max(peak_workers_, alive_workers());
+  }
+
+  Result report(ms_t end) const {
+    Result r;
+    r.workload = w_.name;
+    r.policy = policy_name(policy_);
+    r.tasks = tasks_.size();
+    for (const SimNode& nd : nodes_) {
+      const ms_t stop = nd.terminated >= 0 ? nd.terminated : end;
+      const double h = static_cast<double>(stop - nd.launched) / static_cast<double>(kHour);
+      r.node_hours += h;
+      r.boot_hours += static_cast<double>(std::min(stop, nd.ready) - nd.launched) / static_cast<double>(kHour);
+      r.idle_hours += static_cast<double>(nd.idle_total) / static_cast<double>(kHour);
+      r.cost += h * node_types()[static_cast<std::size_t>(nd.type)].cost_per_hour;
+    }
+    r.lower_bound = lower_bound_node_hours(w_);
+    r.lower_bound_cost = lower_bound_cost(w_);
+    std::vector<ms_t> waits;
+    waits.reserve(tasks_.size());
+    for (const Task& t : tasks_) waits.push_back(t.start >= 0 ? t.start - t.arrival : end - t.arrival);
+    r.p50_wait_s = percentile(waits, 0.50);
+    r.p99_wait_s = percentile(waits, 0.99);
+    r.max_wait_s = percentile(waits, 1.0);
+    r.launches = launches_;
+    r.terminations = terminations_;
+    r.peak_workers = peak_workers_;
+    r.sim_hours = static_cast<double>(end) / static_cast<double>(kHour);
+    return r;
+  }
+
+ public:
+  static double kOursUpscalingSpeed;
+
+ private:
+  const Workload& w_;
+  std::vector<Task> tasks_;
+  PolicyKind policy_;
+  std::vector<Shape> shapes_;
+  std::vector<std::deque<std::size_t>> queues_;  // per shape, task indices
+  std::size_t queued_ = 0;
+  std::vector<SimNode> nodes_;
+  std::vector<int> running_on_;
+  using Ev = std::pair<ms_t, std::size_t>;
+  std::priority_queue<Ev, std::vector<Ev>, std::greater<Ev>> completions_;
+  std::priority_queue<Ev, std::vector<Ev>, std::greater<Ev>> readies_;
+  int launches_ = 0;
+  int terminations_ = 0;
+  int peak_workers_ = 0;
+};
+
+double Sim::kOursUpscalingSpeed = 3.0;
+
+std::string fmt(double v, int prec = 3) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out = "bench/results/trace_sim.json";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
+      out = argv[++i];
+    } else if (std::strcmp(argv[i], "--ours-speed") == 0 && i + 1 < argc) {
+      Sim::kOursUpscalingSpeed = std::atof(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: trace-sim [--out FILE] [--ours-speed X]\n");
+      return 2;
+    }
+  }
+  const std::vector<Workload> workloads = {steady(), bursty(), diurnal(), many_short(), long_gpu()};
+  std::vector<Result> results;
+  for (const Workload& w : workloads) {
+    for (PolicyKind p : {PolicyKind::ours, PolicyKind::ray_v1}) {
+      Sim sim(w, p);
+      results.push_back(sim.run());
+    }
+  }
+  std::printf("%-11s %-7s %7s %9s %9s %7s %7s %7s %9s %9s %8s %6s %6s %5s\n", "workload", "policy", "tasks",
+              "node_h", "bound_h", "ratio", "boot_h", "idle_h", "p50_s", "p99_s", "cost_$", "launch", "term", "peak");
+  for (const Result& r : results) {
+    std::printf("%-11s %-7s %7zu %9.2f %9.2f %7.3f %7.2f %7.2f %9.1f %9.1f %8.2f %6d %6d %5d\n", r.workload.c_str(),
+                r.policy.c_str(), r.tasks, r.node_hours, r.lower_bound, r.node_hours / r.lower_bound, r.boot_hours, r.idle_hours,
+                r.p50_wait_s, r.p99_wait_s, r.cost, r.launches, r.terminations, r.peak_workers);
+  }
+  std::printf("\ngoals (ours): ratio <= 1.15; node_h <= 0.75 x ray-v1 with p99 <= ray-v1's\n");
+  std::string json = "{\n  \"ours_upscaling_speed\": " + fmt(Sim::kOursUpscalingSpeed, 2) +
+                     ",\n  \"boot_s\": " + std::to_string(kBootMs / kSec) +
+                     ", \"setup_s\": " + std::to_string(kSetupMs / kSec) +
+                     ", \"tick_s\": " + std::to_string(kTickMs / kSec) + ",\n  \"results\": [\n";
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const Result& r = results[i];
+    json += "    {\"workload\": \"" + r.workload + "\", \"policy\": \"" + r.policy +
+            "\", \"tasks\": " + std::to_string(r.tasks) + ", \"node_hours\": " + fmt(r.node_hours) +
+            ", \"lower_bound_node_hours\": " + fmt(r.lower_bound) +
+            ", \"ratio_to_bound\": " + fmt(r.node_hours / r.lower_bound) +
+            ", \"boot_hours\": " + fmt(r.boot_hours) + ", \"idle_hours\": " + fmt(r.idle_hours) +
+            ", \"cost\": " + fmt(r.cost) + ", \"lower_bound_cost\": " + fmt(r.lower_bound_cost) +
+            ", \"p50_wait_s\": " + fmt(r.p50_wait_s, 1) + ", \"p99_wait_s\": " + fmt(r.p99_wait_s, 1) +
+            ", \"max_wait_s\": " + fmt(r.max_wait_s, 1) + ", \"launches\": " + std::to_string(r.launches) +
+            ", \"terminations\": " + std::to_string(r.terminations) +
+            ", \"peak_workers\": " + std::to_string(r.peak_workers) +
+            ", \"sim_hours\": " + fmt(r.sim_hours, 2) + "}" + (i + 1 < results.size() ? ",\n" : "\n");
+  }
+  // Goal check per workload (results come in (ours, ray-v1) pairs).
+  json += "  ],\n  \"goals\": [\n";
+  for (std::size_t i = 0; i + 1 < results.size(); i += 2) {
+    const Result& o = results[i];
+    const Result& r = results[i + 1];
+    const double ratio = o.node_hours / o.lower_bound;
+    const double saving = 1.0 - o.node_hours / r.node_hours;
+    json += "    {\"workload\": \"" + o.workload + "\", \"ours_ratio_to_bound\": " + fmt(ratio) +
+            ", \"within_15pct_of_bound\": " + (ratio <= 1.15 ? "true" : "false") +
+            ", \"node_hours_saving_vs_ray\": " + fmt(saving) +
+            ", \"saving_at_least_25pct\": " + (saving >= 0.25 ? "true" : "false") +
+            ", \"p99_not_worse\": " + (o.p99_wait_s <= r.p99_wait_s ? "true" : "false") + "}" +
+            (i + 2 < results.size() ? ",\n" : "\n");
+  }
+  json += "  ]\n}\n";
+  if (std::FILE* f = std::fopen(out.c_str(), "w")) {
+    std::fputs(json.c_str(), f);
+    std::fclose(f);
+  } else {
+    std::fprintf(stderr, "trace-sim: cannot write %s\n", out.c_str());
+    return 1;
+  }
+  return 0;
+}
