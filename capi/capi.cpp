@@ -3,12 +3,18 @@
 // any exception into an rc_status, so nothing thrown ever crosses the
 // boundary. Free functions and event accessors are noexcept and leave the
 // last error alone.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "guard.hpp"
 #include "operation.hpp"
+#include "raycluster/autoscaler_loop.hpp"
 #include "raycluster/cluster.hpp"
 #include "raycluster/error.hpp"
 #include "raycluster/raycluster.h"
@@ -21,6 +27,17 @@ struct rc_spec {
 
 struct rc_cluster {
   std::shared_ptr<raycluster::capi::Core> core;
+};
+
+// The C ABI's autoscaler. Members are destroyed in reverse order: the loop
+// (which holds a reference to core->cluster) goes before the Core.
+struct rc_autoscaler {
+  std::shared_ptr<raycluster::capi::Core> core;
+  rc_event_callback on_event = nullptr;
+  void* user_data = nullptr;
+  std::mutex mu;  // serialises stop()
+  std::unique_ptr<raycluster::Autoscaler> loop;
+  bool stopped = false;
 };
 
 namespace {
@@ -206,6 +223,84 @@ rc_status refuse_wait_in_callback(const char* fn) {
   return invalid(std::string(fn) +
                  ": called from an event callback of the same cluster, where waiting would "
                  "deadlock (poll instead, or wait from another thread)");
+}
+
+
+// The bundles of a request_resources() JSON text: a list of objects of
+// amounts >= 0. Throws Error(invalid_argument) saying what is wrong.
+std::vector<raycluster::ResourceMap> parse_bundles(const char* text, const char* fn) {
+  using raycluster::Error;
+  using raycluster::ErrorCode;
+  const std::string prefix = std::string(fn) + ": bundles_json ";
+  raycluster::Value v;
+  try {
+    v = raycluster::Value::parse_json(text);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::invalid_argument, prefix + "is not JSON: " + e.what());
+  }
+  if (!v.is_array())
+    throw Error(ErrorCode::invalid_argument,
+                prefix + "must be a JSON list of bundles, e.g. [{\"CPU\": 2}] (\"[]\" withdraws)");
+  std::vector<raycluster::ResourceMap> bundles;
+  std::size_t i = 0;
+  for (const auto& b : v.as_array()) {
+    if (!b.is_object())
+      throw Error(ErrorCode::invalid_argument,
+                  prefix + "item " + std::to_string(i) +
+                      " is not an object of resource amounts (e.g. {\"CPU\": 1})");
+    raycluster::ResourceMap m;
+    for (const auto& [k, amount] : b.as_object()) {
+      if (k.empty())
+        throw Error(ErrorCode::invalid_argument,
+                    prefix + "item " + std::to_string(i) + " has an empty resource name");
+      if (!amount.is_number() || !(amount.as_number() >= 0) ||
+          amount.as_number() > 1e18)
+        throw Error(ErrorCode::invalid_argument,
+                    prefix + "item " + std::to_string(i) + ": \"" + k +
+                        "\" must be a number >= 0");
+      m.set(k, amount.as_number());
+    }
+    if (!m.empty()) bundles.push_back(std::move(m));
+    ++i;
+  }
+  return bundles;
+}
+
+raycluster::LogLevel autoscaler_event_level(const std::string& type) {
+  if (type == "tick" || type == "skipped") return raycluster::LogLevel::debug;
+  if (type == "launch_failed" || type == "setup_failed" || type == "load_error" ||
+      type == "infeasible")
+    return raycluster::LogLevel::warning;
+  return raycluster::LogLevel::info;
+}
+
+// The running autoscalers of each Core (for rc_request_resources).
+std::mutex g_autoscalers_mu;
+std::vector<rc_autoscaler*> g_autoscalers;
+
+void stop_autoscaler(rc_autoscaler* a) {
+  std::lock_guard<std::mutex> lock(a->mu);
+  if (a->stopped) return;
+  a->loop->stop();
+  a->stopped = true;
+}
+
+void forget_autoscaler(rc_autoscaler* a) noexcept {
+  std::lock_guard<std::mutex> lock(g_autoscalers_mu);
+  g_autoscalers.erase(std::remove(g_autoscalers.begin(), g_autoscalers.end(), a),
+                      g_autoscalers.end());
+}
+
+void destroy_autoscaler(rc_autoscaler* a) noexcept {
+  forget_autoscaler(a);
+  try {
+    stop_autoscaler(a);
+  } catch (...) {
+  }
+  try {
+    delete a;
+  } catch (...) {
+  }
 }
 
 }  // namespace
@@ -545,6 +640,107 @@ void rc_operation_free(rc_operation* op) {
   if (!op) return;
   raycluster::capi::release(op->op);
   delete op;
+}
+
+/* Autoscaling */
+
+rc_status rc_request_resources(rc_cluster* cluster, const char* bundles_json) {
+  return guard([&] {
+    if (!cluster) return invalid("rc_request_resources: cluster is NULL");
+    if (!bundles_json) return invalid("rc_request_resources: bundles_json is NULL (\"[]\" withdraws)");
+    auto bundles = parse_bundles(bundles_json, "rc_request_resources");
+    bool written = false;
+    {
+      std::lock_guard<std::mutex> lock(g_autoscalers_mu);
+      for (rc_autoscaler* a : g_autoscalers)
+        if (a->core == cluster->core) {
+          a->loop->request_resources(bundles);  // persists it for the loop
+          written = true;
+          break;
+        }
+    }
+    if (!written) raycluster::write_resource_request(cluster->core->cluster->state_dir(), bundles);
+    return RC_OK;
+  });
+}
+
+rc_status rc_autoscaler_start(rc_autoscaler** out, rc_cluster* cluster,
+                              const rc_autoscaler_options* options) {
+  return guard([&] {
+    if (!out) return invalid("rc_autoscaler_start: out is NULL");
+    *out = nullptr;
+    if (!cluster) return invalid("rc_autoscaler_start: cluster is NULL");
+    static const rc_autoscaler_options defaults = RC_AUTOSCALER_OPTIONS_INIT;
+    rc_status err = RC_OK;
+    const auto* o = options_or_default(options, defaults, RC_AUTOSCALER_OPTIONS_VERSION,
+                                       "rc_autoscaler_start", &err);
+    if (!o) return err;
+    if (o->interval_ms < 0) return invalid("rc_autoscaler_start: interval_ms is negative");
+    auto a = std::make_unique<rc_autoscaler>();
+    a->core = cluster->core;
+    a->on_event = o->on_event;
+    a->user_data = o->user_data;
+    raycluster::AutoscalerOptions ao;
+    if (o->interval_ms > 0)
+      ao.interval = std::chrono::milliseconds(std::min<long long>(o->interval_ms, 600000));
+    if (o->dashboard_url) ao.dashboard_url = o->dashboard_url;
+    if (a->on_event) {
+      Core* core = a->core.get();  // outlives the loop (see rc_autoscaler)
+      rc_event_callback cb = a->on_event;
+      void* ud = a->user_data;
+      ao.on_event = [core, cb, ud](const raycluster::AutoscalerEvent& ae) {
+        raycluster::Event e;
+        e.kind = raycluster::EventKind::log;
+        e.level = autoscaler_event_level(ae.type);
+        e.node_type = ae.node_type;
+        if (ae.node_ids.size() == 1) e.node_id = ae.node_ids.front();
+        e.message = ae.to_json();
+        e.time = ae.time;
+        raycluster::capi::deliver_direct(*core, e, cb, ud);
+      };
+    }
+    a->loop = std::make_unique<raycluster::Autoscaler>(*a->core->cluster, std::move(ao));
+    {
+      std::lock_guard<std::mutex> lock(g_autoscalers_mu);
+      g_autoscalers.push_back(a.get());
+    }
+    try {
+      a->loop->start();
+    } catch (...) {
+      forget_autoscaler(a.get());
+      throw;
+    }
+    *out = a.release();
+    return RC_OK;
+  });
+}
+
+rc_status rc_autoscaler_stop(rc_autoscaler* autoscaler) {
+  return guard([&] {
+    if (!autoscaler) return invalid("rc_autoscaler_stop: autoscaler is NULL");
+    if (raycluster::capi::in_callback_of(autoscaler->core.get()))
+      return invalid(
+          "rc_autoscaler_stop: called from an event callback of the same cluster, where waiting "
+          "for the loop would deadlock (call rc_autoscaler_free, or stop from another thread)");
+    forget_autoscaler(autoscaler);
+    stop_autoscaler(autoscaler);
+    return RC_OK;
+  });
+}
+
+void rc_autoscaler_free(rc_autoscaler* autoscaler) {
+  if (!autoscaler) return;
+  if (raycluster::capi::in_callback_of(autoscaler->core.get())) {
+    // Joining here would wait for this very thread: a library thread does it.
+    forget_autoscaler(autoscaler);
+    try {
+      std::thread([autoscaler] { destroy_autoscaler(autoscaler); }).detach();
+      return;
+    } catch (...) {
+      return;  // no thread to be had: leak the handle rather than deadlock
+    }
+  }
+  destroy_autoscaler(autoscaler);
 }
 
 }  // extern "C"

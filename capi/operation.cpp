@@ -33,6 +33,22 @@ void Core::route(const Event& e) {
   t_in_callback = outer;
 }
 
+void deliver_direct(Core& core, const Event& e, rc_event_callback cb, void* user_data) noexcept {
+  if (!cb) return;
+  try {
+    std::lock_guard<std::mutex> lock(core.callback_mu);
+    rc_event ev{&e};
+    const Core* outer = t_in_callback;
+    t_in_callback = &core;
+    try {
+      cb(&ev, user_data);
+    } catch (...) {
+    }
+    t_in_callback = outer;
+  } catch (...) {  // the mutex could not be taken
+  }
+}
+
 void OpState::push(Event e) {
   if (e.kind == EventKind::log && static_cast<int>(e.level) < static_cast<int>(core->min_level))
     return;

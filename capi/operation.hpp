@@ -88,6 +88,12 @@ void release(Operation& op) noexcept;
 // True when the calling thread is inside a callback of this cluster.
 bool in_callback_of(const Core* core) noexcept;
 
+// Calls `cb` with `e` on the calling thread as a callback of `core`: one at a
+// time with the cluster's other callbacks, marked so that in_callback_of()
+// holds during it. Swallows what a C++ callback throws. Used by the
+// autoscaler, whose events do not go through an operation.
+void deliver_direct(Core& core, const Event& e, rc_event_callback cb, void* user_data) noexcept;
+
 }  // namespace raycluster::capi
 
 struct rc_operation {

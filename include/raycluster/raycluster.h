@@ -339,6 +339,80 @@ RC_API rc_status rc_operation_exec_result(int *out_exit_status, char **out_stdou
  * callback, it cancels and returns; the library frees it when it ends. */
 RC_API void rc_operation_free(rc_operation *op);
 
+/* ------------------------------------------------------------------------
+ * Autoscaling
+ *
+ * Ray's ray.autoscaler.sdk.request_resources() and the autoscaler's reconcile
+ * loop (`raycluster monitor`), run inside the host process.
+ * ------------------------------------------------------------------------ */
+
+/* Asks the autoscaler to scale the cluster to hold `bundles_json`
+ * immediately, regardless of the load: a JSON list of bundles, each an
+ * object of resource amounts >= 0, e.g. [{"CPU": 1}, {"GPU": 1, "CPU": 4}].
+ * As in Ray, a request replaces the previous one; "[]" withdraws it. Bundles
+ * are packed against the cluster's total capacity. The request is persisted
+ * in the cluster's state folder ($state_root/<cluster_name>/
+ * requested_resources.json), where every autoscaler of the cluster reads it
+ * on its next tick: an rc_autoscaler of this process and `raycluster
+ * monitor` alike. Errors: RC_E_INVALID_ARGUMENT (NULL arguments, text that is
+ * not such a list; the message says what is wrong), RC_E_IO. */
+RC_API rc_status rc_request_resources(rc_cluster *cluster, const char *bundles_json);
+
+/* The reconcile loop of one cluster, on a thread of its own. */
+typedef struct rc_autoscaler rc_autoscaler;
+
+/* Options of rc_autoscaler_start(). NULL means the defaults. */
+#define RC_AUTOSCALER_OPTIONS_VERSION 1
+typedef struct rc_autoscaler_options {
+  int version;                /* RC_AUTOSCALER_OPTIONS_VERSION */
+  long long interval_ms;      /* between tick starts; 0: 5000; clamped to [100, 600000] */
+  const char *dashboard_url;  /* Ray's head dashboard, e.g. "http://127.0.0.1:8265";
+                                 NULL or "": the provider's (clouds need a tunnel); copied */
+  rc_event_callback on_event; /* the loop's decisions; may be NULL */
+  void *user_data;            /* passed to on_event */
+} rc_autoscaler_options;
+#define RC_AUTOSCALER_OPTIONS_INIT { RC_AUTOSCALER_OPTIONS_VERSION, 0, NULL, NULL, NULL }
+
+/* Starts the reconcile loop of the cluster on a new thread; *out is the
+ * caller's to free with rc_autoscaler_free. Each tick lists the nodes, reads
+ * the load (Ray's head report, the rc_request_resources() request), plans,
+ * launches and sets up workers, and terminates idle and outdated ones.
+ * Ticks are skipped while an up, scale or down of the cluster runs; the
+ * other way round, one started while a tick holds the cluster waits up to a
+ * second, then fails with RC_E_CONFLICT. A failure inside a tick becomes an
+ * event, never an end of the loop. The cluster handle may
+ * be freed before the autoscaler: the autoscaler keeps what it needs.
+ *
+ * Events: the loop's decisions reach options->on_event (not the cluster's
+ * callback) as RC_EVENT_LOG events whose message is one JSON object, as
+ * `raycluster monitor --json` prints it:
+ *   {"time": <unix s>, "event": "launch"|"terminate"|"demand"|"tick"|...,
+ *    "node_type": ..., "count": ..., "reason": ..., "node_ids": [...], ...}
+ * with rc_event_node_type() the node type and rc_event_node_id() the node
+ * when there is exactly one; "tick" and "skipped" come at RC_LOG_DEBUG,
+ * failures ("launch_failed", "setup_failed", "load_error", "infeasible") at
+ * RC_LOG_WARNING, the rest at RC_LOG_INFO. The setup of the nodes it launches
+ * reports through the cluster's on_event, as an up does.
+ *
+ * Threads: the callback is called from the loop's thread and from the
+ * threads setting nodes up, one call at a time, never together with another
+ * callback of the same cluster. In it you may read the event, call
+ * rc_cluster_status / head_ip / worker_ips, rc_request_resources, and start
+ * operations (async forms). You must not wait for an operation of the
+ * cluster or free the cluster. rc_autoscaler_stop, which would wait for the
+ * calling thread, is refused (RC_E_INVALID_ARGUMENT) inside any callback of
+ * the cluster; rc_autoscaler_free there returns at once and a library
+ * thread stops and frees the autoscaler. */
+RC_API rc_status rc_autoscaler_start(rc_autoscaler **out, rc_cluster *cluster,
+                                     const rc_autoscaler_options *options);
+/* Stops the loop: cancels the tick in progress and the setups it started,
+ * and joins their threads (typically well under a second). Idempotent; the
+ * handle stays valid (free it with rc_autoscaler_free). */
+RC_API rc_status rc_autoscaler_stop(rc_autoscaler *autoscaler);
+/* Stops the loop if it runs (as rc_autoscaler_stop), then frees the handle.
+ * NULL does nothing. Must be the last call on the handle. */
+RC_API void rc_autoscaler_free(rc_autoscaler *autoscaler);
+
 #ifdef __cplusplus
 }
 #endif

@@ -679,6 +679,211 @@ static void test_wait_inside_callback_is_refused(void) {
   rc_spec_free(spec);
 }
 
+
+/* ---- autoscaling ------------------------------------------------------- */
+
+static void test_autoscaler_null_and_garbage_arguments(void) {
+  rc_spec *spec = shell_spec("asgarbage", 0, 0);
+  rc_cluster *c = open_cluster(spec, NULL, NULL);
+  rc_autoscaler *a = NULL;
+  rc_autoscaler_options ao = RC_AUTOSCALER_OPTIONS_INIT;
+
+  INVALID(rc_request_resources(NULL, "[]"));
+  INVALID(rc_request_resources(c, NULL));
+  INVALID(rc_request_resources(c, ""));
+  INVALID(rc_request_resources(c, "not json"));
+  INVALID(rc_request_resources(c, "{\"CPU\": 1}"));
+  INVALID(rc_request_resources(c, "[1]"));
+  INVALID(rc_request_resources(c, "[{\"CPU\": -1}]"));
+  CHECK(strstr(rc_last_error()->message, "CPU") != NULL);
+  INVALID(rc_request_resources(c, "[{\"CPU\": \"1\"}]"));
+  INVALID(rc_request_resources(c, "[{\"CPU\": 1}, [2]]"));
+  CHECK(strstr(rc_last_error()->message, "item 1") != NULL);
+
+  INVALID(rc_autoscaler_start(NULL, c, NULL));
+  INVALID(rc_autoscaler_start(&a, NULL, NULL));
+  CHECK(a == NULL);
+  ao.version = 0;
+  INVALID(rc_autoscaler_start(&a, c, &ao));
+  ao.version = 77;
+  INVALID(rc_autoscaler_start(&a, c, &ao));
+  ao.version = RC_AUTOSCALER_OPTIONS_VERSION;
+  ao.interval_ms = -1;
+  INVALID(rc_autoscaler_start(&a, c, &ao));
+  CHECK(a == NULL);
+  INVALID(rc_autoscaler_stop(NULL));
+  rc_autoscaler_free(NULL);
+
+  /* Start and stop without a head: ticks are skipped, stop is prompt. */
+  ao.interval_ms = 100;
+  CHECK_OK(rc_autoscaler_start(&a, c, &ao));
+  CHECK(a != NULL);
+  sleep_ms(150);
+  CHECK_OK(rc_autoscaler_stop(a));
+  CHECK_OK(rc_autoscaler_stop(a)); /* idempotent */
+  rc_autoscaler_free(a);
+  rc_cluster_free(c);
+  rc_spec_free(spec);
+}
+
+static int read_file(const char *path, char *buf, size_t size) {
+  FILE *f = fopen(path, "r");
+  size_t n;
+  if (!f) return -1;
+  n = fread(buf, 1, size - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return (int)n;
+}
+
+static void test_request_resources_persists(void) {
+  rc_spec *spec = shell_spec("asrequest", 0, 0);
+  rc_cluster *c = open_cluster(spec, NULL, NULL);
+  char path[512], buf[4096];
+  snprintf(path, sizeof path, "%s/asrequest/requested_resources.json", g_root);
+  CHECK_OK(rc_request_resources(c, "[{\"CPU\": 1}, {\"GPU\": 0.5, \"CPU\": 2}]"));
+  CHECK(read_file(path, buf, sizeof buf) > 0);
+  CHECK(strstr(buf, "\"bundles\"") != NULL);
+  CHECK(count_substr(buf, "\"CPU\"") == 2);
+  CHECK(strstr(buf, "\"GPU\": 0.5") != NULL);
+  /* A new request replaces the old one; a rejected one changes nothing. */
+  CHECK_OK(rc_request_resources(c, "[{\"CPU\": 3}]"));
+  INVALID(rc_request_resources(c, "[{\"CPU\": -3}]"));
+  CHECK(read_file(path, buf, sizeof buf) > 0);
+  CHECK(count_substr(buf, "\"CPU\"") == 1 && strstr(buf, "GPU") == NULL);
+  CHECK_OK(rc_request_resources(c, "[]"));
+  CHECK(read_file(path, buf, sizeof buf) > 0);
+  CHECK(strstr(buf, "CPU") == NULL);
+  rc_cluster_free(c);
+  rc_spec_free(spec);
+}
+
+/* Threads of this process now. */
+static int thread_count(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  if (!d) return -1;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
+typedef struct as_events {
+  pthread_mutex_t mu;
+  int total, launch, concurrent, max_concurrent;
+  rc_autoscaler *self;
+} as_events;
+
+static void on_autoscaler_event(const rc_event *e, void *user_data) {
+  as_events *ev = (as_events *)user_data;
+  CHECK(rc_event_kind_of(e) == RC_EVENT_LOG);
+  CHECK(rc_event_message(e)[0] == '{');
+  pthread_mutex_lock(&ev->mu);
+  ev->total++;
+  if (++ev->concurrent > ev->max_concurrent) ev->max_concurrent = ev->concurrent;
+  if (strstr(rc_event_message(e), "\"event\":\"launch\"") ||
+      strstr(rc_event_message(e), "\"event\": \"launch\""))
+    ev->launch++;
+  ev->concurrent--;
+  pthread_mutex_unlock(&ev->mu);
+  /* Inside, stop is refused rather than deadlocking. */
+  {
+    rc_autoscaler *self;
+    pthread_mutex_lock(&ev->mu);
+    self = ev->self;
+    pthread_mutex_unlock(&ev->mu);
+    if (self) INVALID(rc_autoscaler_stop(self));
+  }
+}
+
+static void test_autoscaler_launches_on_request(void) {
+  rc_spec *spec = shell_spec("asloop", 0, 0);
+  as_events ev;
+  rc_cluster *c = open_cluster(spec, NULL, NULL);
+  rc_autoscaler *a = NULL;
+  rc_autoscaler_options ao = RC_AUTOSCALER_OPTIONS_INIT;
+  int heads = 0, workers = 0, launched = 0, threads_before;
+  double t0, t;
+  char id[64] = "";
+
+  memset(&ev, 0, sizeof ev);
+  pthread_mutex_init(&ev.mu, NULL);
+  CHECK_OK(rc_cluster_up(c, NULL));
+  node_counts(c, &heads, &workers, id, sizeof id);
+  CHECK(heads == 1 && workers == 0);
+
+  threads_before = thread_count();
+  ao.interval_ms = 200;
+  ao.on_event = on_autoscaler_event;
+  ao.user_data = &ev;
+  CHECK_OK(rc_autoscaler_start(&a, c, &ao));
+  pthread_mutex_lock(&ev.mu);
+  ev.self = a;
+  pthread_mutex_unlock(&ev.mu);
+  /* Two one-CPU bundles: more than the head's one CPU, so one worker. */
+  CHECK_OK(rc_request_resources(c, "[{\"CPU\": 1}, {\"CPU\": 1}]"));
+  t0 = now_s();
+  while (now_s() - t0 < 15.0) {
+    node_counts(c, &heads, &workers, NULL, 0);
+    if (workers >= 1) {
+      launched = 1;
+      break;
+    }
+    sleep_ms(100);
+  }
+  CHECK(launched);
+  fprintf(stderr, "autoscaler launched a worker after %.2f s\n", now_s() - t0);
+  CHECK_OK(rc_request_resources(c, "[]"));
+  sleep_ms(300);
+
+  t = now_s();
+  pthread_mutex_lock(&ev.mu);
+  ev.self = NULL;
+  pthread_mutex_unlock(&ev.mu);
+  CHECK_OK(rc_autoscaler_stop(a));
+  CHECK(now_s() - t < 10.0);
+  t = now_s();
+  rc_autoscaler_free(a);
+  CHECK(now_s() - t < 1.0);
+  CHECK(thread_count() == threads_before); /* the loop and setup threads are joined */
+  pthread_mutex_lock(&ev.mu);
+  CHECK(ev.total > 0);
+  CHECK(ev.launch >= 1);
+  CHECK(ev.max_concurrent == 1);
+  pthread_mutex_unlock(&ev.mu);
+  /* Nothing calls back after free: the counter stays put. */
+  {
+    int before;
+    pthread_mutex_lock(&ev.mu);
+    before = ev.total;
+    pthread_mutex_unlock(&ev.mu);
+    sleep_ms(500);
+    pthread_mutex_lock(&ev.mu);
+    CHECK(ev.total == before);
+    pthread_mutex_unlock(&ev.mu);
+  }
+  down_and_check_gone(c);
+  rc_cluster_free(c);
+  rc_spec_free(spec);
+  pthread_mutex_destroy(&ev.mu);
+}
+
+/* Freeing the cluster handle first is fine: the autoscaler keeps it alive. */
+static void test_autoscaler_outlives_cluster_handle(void) {
+  rc_spec *spec = shell_spec("asorder", 0, 0);
+  rc_cluster *c = open_cluster(spec, NULL, NULL);
+  rc_autoscaler *a = NULL;
+  rc_autoscaler_options ao = RC_AUTOSCALER_OPTIONS_INIT;
+  ao.interval_ms = 100;
+  CHECK_OK(rc_autoscaler_start(&a, c, &ao));
+  rc_cluster_free(c);
+  sleep_ms(250);
+  rc_autoscaler_free(a);
+  rc_spec_free(spec);
+}
+
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
   (void)sb;
   (void)flag;
@@ -700,6 +905,10 @@ static const test_case k_tests[] = {
     {"free_running_operation_cancels_and_joins", test_free_running_operation_cancels_and_joins},
     {"two_threads_two_clusters", test_two_threads_two_clusters},
     {"wait_inside_callback_is_refused", test_wait_inside_callback_is_refused},
+    {"autoscaler_null_and_garbage_arguments", test_autoscaler_null_and_garbage_arguments},
+    {"request_resources_persists", test_request_resources_persists},
+    {"autoscaler_launches_on_request", test_autoscaler_launches_on_request},
+    {"autoscaler_outlives_cluster_handle", test_autoscaler_outlives_cluster_handle},
 };
 
 int main(int argc, char **argv) {

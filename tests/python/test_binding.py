@@ -67,7 +67,7 @@ def test_macros_and_struct_layouts_match_the_header():
     defines = dict(re.findall(r"#define (RC_\w+)\s+\(?(-?\d+)\)?", text))
     assert int(defines["RC_ABI_VERSION"]) == raycluster.ABI_VERSION
     assert int(defines["RC_WAIT_FOREVER"]) == _lib.WAIT_FOREVER
-    for struct in ("cluster", "up", "scale", "down", "exec"):
+    for struct in ("cluster", "up", "scale", "down", "exec", "autoscaler"):
         assert int(defines[f"RC_{struct.upper()}_OPTIONS_VERSION"]) == getattr(
             _lib, f"{struct.upper()}_OPTIONS_VERSION")
     for name, body in re.findall(r"typedef struct (rc_\w+) \{(.*?)\}", text, re.S):
@@ -390,3 +390,66 @@ def test_callbacks_stay_alive_while_the_library_may_call_them(rc):
         gc.collect()
         c.down()
     rc.assert_gone("alive")
+
+
+# --- autoscaling ------------------------------------------------------------------
+
+def _requested(rc, name):
+    import json
+    return json.loads((rc.home / name / "requested_resources.json").read_text())["bundles"]
+
+
+def test_request_resources_replaces_and_withdraws(rc):
+    cfg = rc.shell_config("pyreq", workers=0)
+    with raycluster.Cluster(cfg) as c:
+        c.request_resources(num_cpus=2, bundles=[{"GPU": 1, "CPU": 4}])
+        assert _requested(rc, "pyreq") == [{"CPU": 1}, {"CPU": 1}, {"CPU": 4, "GPU": 1}]
+        c.request_resources(bundles=[{"CPU": 3}])
+        assert _requested(rc, "pyreq") == [{"CPU": 3}]
+        for bad in ([{"CPU": -1}], [{"CPU": "1"}], [1], {"CPU": 1}, [{"CPU": float("nan")}]):
+            with pytest.raises(raycluster.InvalidArgument):
+                c.request_resources(bundles=bad)
+        with pytest.raises(raycluster.InvalidArgument):
+            c.request_resources(num_cpus=-1)
+        assert _requested(rc, "pyreq") == [{"CPU": 3}]
+        c.request_resources(bundles=[])
+        assert _requested(rc, "pyreq") == []
+    # The SDK function, Ray's signature.
+    raycluster.request_resources(str(cfg), num_cpus=1)
+    assert _requested(rc, "pyreq") == [{"CPU": 1}]
+    raycluster.request_resources(str(cfg), bundles=[])
+    assert _requested(rc, "pyreq") == []
+    rc.names.remove("pyreq")  # never brought up
+
+
+def test_autoscaler_launches_a_worker_on_request(rc):
+    cfg = rc.shell_config("pyauto", workers=0)
+    events = []
+    with raycluster.Cluster(cfg) as c:
+        c.up()
+        with c.autoscaler(interval=0.2, on_event=events.append) as a:
+            assert a.running
+            c.request_resources(bundles=[{"CPU": 1}, {"CPU": 1}])
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not c.worker_ips():
+                time.sleep(0.1)
+            assert len(c.worker_ips()) >= 1
+            c.request_resources(bundles=[])
+            t = time.monotonic()
+            a.stop()
+            a.stop()  # idempotent
+            assert time.monotonic() - t < 10
+            assert not a.running
+        assert any('"launch"' in e.message for e in events)
+        assert all(e.kind == raycluster.EventKind.LOG for e in events)
+        n = len(events)
+        time.sleep(0.5)
+        assert len(events) == n  # nothing calls back once stopped
+        # raycluster.Autoscaler(cluster, ...) with start()/close().
+        a = raycluster.Autoscaler(c, interval=0.1, start=False)
+        assert not a.running
+        a.start()
+        assert a.running
+        a.close()
+        a.close()
+        assert not a.running

@@ -11,15 +11,15 @@ checkout's build tree (build/capi/libraycluster.so), or system-wide.
         c.down()
 """
 from ._lib import ABI_VERSION, EventKind, LogLevel, Status, lib as _cdll
-from .cluster import Cluster, ClusterSpec, Event, Operation
+from .cluster import Autoscaler, Cluster, ClusterSpec, Event, Operation
 from .errors import (
     AuthError, Cancelled, CapacityError, CloudError, CommandFailed, ConfigError, Conflict,
     InternalError, InvalidArgument, InvalidRequest, LibraryNotFound, LocalIOError, NotFound,
     QuotaExceeded, RayClusterError, Throttled, TimeoutError, Unavailable, Unsupported,
 )
 from .sdk import (
-    create_or_update_cluster, get_head_node_ip, get_worker_node_ips, run_on_cluster,
-    teardown_cluster,
+    create_or_update_cluster, get_head_node_ip, get_worker_node_ips, request_resources,
+    run_on_cluster, teardown_cluster,
 )
 
 
@@ -29,10 +29,11 @@ def version() -> str:
 
 
 __all__ = [
-    "ABI_VERSION", "AuthError", "Cancelled", "CapacityError", "CloudError", "Cluster",
+    "ABI_VERSION", "AuthError", "Autoscaler", "Cancelled", "CapacityError", "CloudError", "Cluster",
     "ClusterSpec", "CommandFailed", "ConfigError", "Conflict", "Event", "EventKind",
     "InternalError", "InvalidArgument", "InvalidRequest", "LibraryNotFound", "LocalIOError",
     "LogLevel", "NotFound", "Operation", "QuotaExceeded", "RayClusterError", "Status",
     "Throttled", "TimeoutError", "Unavailable", "Unsupported", "create_or_update_cluster",
-    "get_head_node_ip", "get_worker_node_ips", "run_on_cluster", "teardown_cluster", "version",
+    "get_head_node_ip", "get_worker_node_ips", "request_resources", "run_on_cluster",
+    "teardown_cluster", "version",
 ]

@@ -59,6 +59,7 @@ UP_OPTIONS_VERSION = 1
 SCALE_OPTIONS_VERSION = 1
 DOWN_OPTIONS_VERSION = 1
 EXEC_OPTIONS_VERSION = 1
+AUTOSCALER_OPTIONS_VERSION = 1
 
 
 # --- structs ---------------------------------------------------------------
@@ -133,6 +134,16 @@ class rc_exec_options(ctypes.Structure):
     ]
 
 
+class rc_autoscaler_options(ctypes.Structure):
+    _fields_ = [
+        ("version", ctypes.c_int),
+        ("interval_ms", ctypes.c_longlong),
+        ("dashboard_url", ctypes.c_char_p),
+        ("on_event", EventCallback),
+        ("user_data", ctypes.c_void_p),
+    ]
+
+
 # Opaque handles: typed pointers so one cannot be passed for another.
 class _Opaque(ctypes.Structure):
     pass
@@ -154,9 +165,14 @@ class rc_event(_Opaque):
     pass
 
 
+class rc_autoscaler(_Opaque):
+    pass
+
+
 spec_p = ctypes.POINTER(rc_spec)
 cluster_p = ctypes.POINTER(rc_cluster)
 operation_p = ctypes.POINTER(rc_operation)
+autoscaler_p = ctypes.POINTER(rc_autoscaler)
 event_p = ctypes.c_void_p  # what callbacks receive; valid during the callback only
 char_pp = ctypes.POINTER(ctypes.c_void_p)  # char **: freed with rc_string_free
 int_p = ctypes.POINTER(ctypes.c_int)
@@ -251,6 +267,12 @@ FUNCTIONS: Sequence[Tuple[str, List[Any], Any, Optional[Callable]]] = [
     ("rc_operation_result", [operation_p], _S, _check),
     ("rc_operation_exec_result", [int_p, char_pp, char_pp, operation_p], _S, _check),
     ("rc_operation_free", [operation_p], None, None),
+
+    ("rc_request_resources", [cluster_p, ctypes.c_char_p], _S, _check),
+    ("rc_autoscaler_start", [ctypes.POINTER(autoscaler_p), cluster_p,
+                             ctypes.POINTER(rc_autoscaler_options)], _S, _check),
+    ("rc_autoscaler_stop", [autoscaler_p], _S, _check),
+    ("rc_autoscaler_free", [autoscaler_p], None, None),
 ]
 
 

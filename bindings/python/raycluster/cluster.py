@@ -13,8 +13,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import errors
 from ._lib import (
-    CLUSTER_OPTIONS_VERSION, DOWN_OPTIONS_VERSION, EXEC_OPTIONS_VERSION, SCALE_OPTIONS_VERSION,
-    UP_OPTIONS_VERSION, WAIT_FOREVER, EventCallback, EventKind, LogLevel, Status, cluster_p, lib,
+    AUTOSCALER_OPTIONS_VERSION, CLUSTER_OPTIONS_VERSION, DOWN_OPTIONS_VERSION, EXEC_OPTIONS_VERSION, SCALE_OPTIONS_VERSION,
+    UP_OPTIONS_VERSION, WAIT_FOREVER, EventCallback, EventKind, LogLevel, Status, autoscaler_p,
+    cluster_p, lib, rc_autoscaler_options,
     operation_p, rc_cluster_options, rc_down_options, rc_exec_options, rc_scale_options,
     rc_up_options, spec_p, take_string, _last_error_fields,
 )
@@ -342,6 +343,24 @@ class Cluster:
             operation.wait()
         return None
 
+    # -- autoscaling --
+
+    def request_resources(self, num_cpus: Optional[int] = None,
+                          bundles: Optional[List[Dict[str, float]]] = None) -> None:
+        """Ray's ray.autoscaler.sdk.request_resources(): scale to hold
+        `num_cpus` one-CPU bundles plus `bundles` at once, whatever the load.
+        Replaces the previous request; request_resources(bundles=[]) (or no
+        arguments) withdraws it. Raises InvalidArgument for bad bundles."""
+        return request_resources_json(self, num_cpus, bundles)
+
+    def autoscaler(self, interval: Optional[float] = None, *,
+                   dashboard_url: Optional[str] = None, on_event: Optional[OnEvent] = None,
+                   start: bool = True) -> "Autoscaler":
+        """The cluster's reconcile loop on a library thread (started unless
+        start=False). Use it as a context manager, or stop()/close() it."""
+        return Autoscaler(self, interval=interval, dashboard_url=dashboard_url,
+                          on_event=on_event, start=start)
+
     # -- lifetime --
 
     def close(self) -> None:
@@ -364,5 +383,119 @@ class Cluster:
     def __del__(self) -> None:
         try:
             self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def request_resources_json(cluster: "Cluster", num_cpus: Optional[int],
+                           bundles: Optional[List[Dict[str, float]]]) -> None:
+    """Ray's request_resources() argument checks, then rc_request_resources."""
+    items: List[Dict[str, float]] = []
+    if num_cpus is not None:
+        if isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 0:
+            raise errors.InvalidArgument(f"num_cpus must be an int >= 0, not {num_cpus!r}",
+                                         code=-1, category="invalid_argument")
+        items += [{"CPU": 1}] * num_cpus
+    if bundles is not None:
+        if not isinstance(bundles, (list, tuple)):
+            raise errors.InvalidArgument("bundles must be a list of dicts of resource amounts",
+                                         code=-1, category="invalid_argument")
+        items += list(bundles)
+    try:
+        text = json.dumps(items, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise errors.InvalidArgument(f"bundles are not JSON-serialisable: {e}", code=-1,
+                                     category="invalid_argument") from None
+    lib.rc_request_resources(cluster._live(), text.encode())
+
+
+class Autoscaler:
+    """The autoscaler's reconcile loop of one cluster, run on a library
+    thread inside this process. Events (the loop's decisions, as
+    Event(kind=LOG) whose message is a JSON object) reach `on_event` on that
+    thread, one at a time; an exception there is kept and re-raised by
+    stop(). stop() is idempotent; close() (or leaving the `with` block)
+    stops and frees it."""
+
+    def __init__(self, cluster: Cluster, *, interval: Optional[float] = None,
+                 dashboard_url: Optional[str] = None, on_event: Optional[OnEvent] = None,
+                 start: bool = True) -> None:
+        if interval is not None and interval < 0:
+            raise errors.InvalidArgument("interval must be >= 0 seconds", code=-1,
+                                         category="invalid_argument")
+        self.cluster = cluster  # keeps its callback alive
+        self._cb = _Callback(on_event)
+        self._interval_ms = int(interval * 1000) if interval else 0
+        self._url = dashboard_url
+        self._h: Any = None
+        if start:
+            self.start()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._h)
+
+    def start(self) -> "Autoscaler":
+        if self._h:
+            return self
+        o = rc_autoscaler_options(AUTOSCALER_OPTIONS_VERSION, self._interval_ms,
+                                  self._url.encode() if self._url else None, self._cb.c, None)
+        h = autoscaler_p()
+        lib.rc_autoscaler_start(ctypes.byref(h), self.cluster._live(), ctypes.byref(o))
+        self._h = h
+        _open_autoscalers.add(self)
+        return self
+
+    def request_resources(self, num_cpus: Optional[int] = None,
+                          bundles: Optional[List[Dict[str, float]]] = None) -> None:
+        self.cluster.request_resources(num_cpus=num_cpus, bundles=bundles)
+
+    def stop(self) -> None:
+        """Stops the loop and joins its threads; re-raises the first exception
+        on_event raised."""
+        h, self._h = self._h, None
+        if h:
+            if self._cb.thread == threading.get_ident():
+                self._h = h
+                raise errors.InvalidArgument("Autoscaler.stop() inside its own on_event "
+                                             "callback would deadlock", code=-1,
+                                             category="invalid_argument")
+            try:
+                lib.rc_autoscaler_stop(h)
+            finally:
+                lib.rc_autoscaler_free(h)
+        if self._cb.error is not None:
+            err, self._cb.error = self._cb.error, None
+            raise err
+
+    def close(self) -> None:
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            in_own_callback = self._cb.thread == threading.get_ident()
+            lib.rc_autoscaler_free(h)
+            if in_own_callback:
+                _orphans.append(self._cb)
+
+    def __enter__(self) -> "Autoscaler":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+_open_autoscalers: "weakref.WeakSet[Autoscaler]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_autoscalers() -> None:
+    for a in list(_open_autoscalers):
+        try:
+            a.close()
         except Exception:  # noqa: BLE001
             pass

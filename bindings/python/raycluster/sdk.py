@@ -1,6 +1,6 @@
 """Functions shaped like Ray's autoscaler SDK (ray.autoscaler.sdk), so code
 written against it can switch. `cluster_config` is a config dict or the path
-of a config file, as in Ray. (request_resources arrives with the autoscaler.)
+of a config file, as in Ray.
 
 State goes to $RAYCLUSTER_HOME, else ~/.raycluster."""
 from __future__ import annotations
@@ -76,6 +76,18 @@ def get_head_node_ip(cluster_config: ClusterConfig) -> str:
     """The head's address. Raises NotFound (a RuntimeError, as in Ray) without a head."""
     with Cluster(cluster_config) as c:
         return c.head_ip()
+
+
+def request_resources(cluster_config: ClusterConfig, num_cpus: Optional[int] = None,
+                      bundles: Optional[List[Dict[str, float]]] = None) -> None:
+    """Ray's request_resources(num_cpus=..., bundles=...): asks the autoscaler
+    to scale to hold `num_cpus` one-CPU bundles plus `bundles` immediately.
+    Replaces the previous request; bundles=[] withdraws it. Persisted in the
+    cluster's state folder, where a running autoscaler (`raycluster monitor`
+    or a raycluster.Autoscaler) reads it. (Ray takes no config: its SDK talks
+    to the connected cluster; here the config names the cluster.)"""
+    with Cluster(cluster_config) as c:
+        c.request_resources(num_cpus=num_cpus, bundles=bundles)
 
 
 def get_worker_node_ips(cluster_config: ClusterConfig) -> List[str]:
