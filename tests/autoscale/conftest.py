@@ -14,18 +14,10 @@ import time
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
+from rctest import ROOT, raycluster_binary  # noqa: E402
+
 EXAMPLE = ROOT / "examples" / "localhost" / "autoscale.yaml"
-
-
-def _binary():
-    path = os.environ.get("RAYCLUSTER_BIN")
-    if path:
-        return path
-    candidate = ROOT / "build" / "cli" / "raycluster"
-    if not candidate.exists():
-        raise RuntimeError("set RAYCLUSTER_BIN or build build/cli/raycluster first")
-    return str(candidate)
 
 
 class Monitor:
@@ -75,7 +67,7 @@ class Env:
         self.tmp = tmp_path
         self.home = tmp_path / "state"
         self.home.mkdir()
-        self.bin = _binary()
+        self.bin = raycluster_binary()
         self.env = dict(os.environ)
         self.env["RAYCLUSTER_HOME"] = str(self.home)
         self.env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{self.env.get('PATH', '')}"

@@ -7,60 +7,14 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
 import textwrap
 import time
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def _binary():
-    path = os.environ.get("RAYCLUSTER_BIN")
-    if path:
-        return path
-    candidate = ROOT / "build" / "cli" / "raycluster"
-    if not candidate.exists():
-        raise RuntimeError("set RAYCLUSTER_BIN or build build/cli/raycluster first")
-    return str(candidate)
-
-
-def processes_with_marker(prefix):
-    """Pids of live processes whose environment has RAYCLUSTER_NODE=<prefix>..."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-            if state in (b"Z", b"X"):
-                continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        want = b"RAYCLUSTER_NODE=" + prefix.encode()
-        if any(e.startswith(want) for e in env):
-            found.append(int(entry))
-    return found
-
-
-def processes_in_session(sid):
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] in (b"Z", b"X"):
-            continue
-        if int(fields[3]) == sid:
-            out.append(int(entry))
-    return out
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
+from rctest import ROOT, processes_with_marker, raycluster_binary  # noqa: E402
 
 
 class Env:
@@ -68,7 +22,7 @@ class Env:
         self.tmp = tmp_path
         self.home = tmp_path / "state"
         self.home.mkdir()
-        self.bin = _binary()
+        self.bin = raycluster_binary()
         self.env = dict(os.environ)
         self.env["RAYCLUSTER_HOME"] = str(self.home)
         venv_bin = ROOT / ".venv" / "bin"

@@ -9,7 +9,9 @@ import textwrap
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
+from rctest import ROOT, processes_with_marker  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bindings" / "python"))
 if "RAYCLUSTER_LIBRARY" not in os.environ and os.environ.get("RAYCLUSTER_LIB"):
     os.environ["RAYCLUSTER_LIBRARY"] = os.environ["RAYCLUSTER_LIB"]
@@ -41,27 +43,6 @@ head_start_ray_commands:
 worker_start_ray_commands:
   - nohup sleep 3600 > /dev/null 2>&1 &
 """
-
-
-def processes_with_marker(prefix):
-    """Pids of live processes whose environment has RAYCLUSTER_NODE=<prefix>..."""
-    found = []
-    want = b"RAYCLUSTER_NODE=" + prefix.encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-            if state in (b"Z", b"X"):
-                continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(e.startswith(want) for e in env):
-            found.append(int(entry))
-    return found
 
 
 class Env:
