@@ -153,11 +153,43 @@ class ClusterSpec:
             lib.rc_spec_free(h)
 
 
-class Operation:
+class _Handle:
+    """What Operation, Cluster and Autoscaler share: a library handle in
+    `_h`, released by close(); usable as a context manager; closed when
+    collected."""
+
+    _what = "handle"
+    _h: Any = None
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _live(self) -> Any:
+        if not self._h:
+            raise errors.InvalidArgument(f"the {self._what} was closed", code=-1,
+                                         category="invalid_argument")
+        return self._h
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - e.g. at interpreter shutdown
+            pass
+
+
+class Operation(_Handle):
     """A running up / scale / down / exec. Events reach the `on_event`
     callable given when it was started, on a library thread (one call at a
     time). Closing (or collecting) a running operation cancels it and waits
     for it to end."""
+
+    _what = "operation"
 
     def __init__(self, cluster: "Cluster", handle: Any, callback: _Callback, kind: str) -> None:
         self._cluster = cluster  # keeps the cluster's own callback alive too
@@ -228,30 +260,15 @@ class Operation:
         if in_own_callback:
             _orphans.append(self._cb)
 
-    def _live(self) -> Any:
-        if not self._h:
-            raise errors.InvalidArgument("the operation was closed", code=-1,
-                                         category="invalid_argument")
-        return self._h
-
-    def __enter__(self) -> "Operation":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
 
-class Cluster:
+class Cluster(_Handle):
     """One cluster: a config bound to its provider and its state folder.
 
     Safe to use from several threads (status() while an up runs). Use it as a
     context manager, or close() it; running operations keep it alive."""
+
+    _what = "cluster"
 
     def __init__(self, config: Config, *, state_root: Optional[PathLike] = None,
                  parallelism: int = 0, command_timeout: Optional[float] = None,
@@ -368,23 +385,6 @@ class Cluster:
         if h:
             lib.rc_cluster_free(h)
 
-    def _live(self) -> Any:
-        if not self._h:
-            raise errors.InvalidArgument("the cluster was closed", code=-1,
-                                         category="invalid_argument")
-        return self._h
-
-    def __enter__(self) -> "Cluster":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def request_resources_json(cluster: "Cluster", num_cpus: Optional[int],
@@ -409,13 +409,15 @@ def request_resources_json(cluster: "Cluster", num_cpus: Optional[int],
     lib.rc_request_resources(cluster._live(), text.encode())
 
 
-class Autoscaler:
+class Autoscaler(_Handle):
     """The autoscaler's reconcile loop of one cluster, run on a library
     thread inside this process. Events (the loop's decisions, as
     Event(kind=LOG) whose message is a JSON object) reach `on_event` on that
     thread, one at a time; an exception there is kept and re-raised by
     stop(). stop() is idempotent; close() (or leaving the `with` block)
     stops and frees it."""
+
+    _what = "autoscaler"
 
     def __init__(self, cluster: Cluster, *, interval: Optional[float] = None,
                  dashboard_url: Optional[str] = None, on_event: Optional[OnEvent] = None,
@@ -479,14 +481,6 @@ class Autoscaler:
     def __enter__(self) -> "Autoscaler":
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 _open_autoscalers: "weakref.WeakSet[Autoscaler]" = weakref.WeakSet()
