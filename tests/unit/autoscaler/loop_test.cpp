@@ -10,6 +10,7 @@
 
 #include "raycluster/autoscaler_loop.hpp"
 #include "raycluster/error.hpp"
+#include "support/fake_cloud.hpp"
 #include "util/fs.hpp"
 
 using namespace raycluster;
@@ -17,93 +18,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct World {
-  std::mutex mu;
-  std::map<std::string, Node> nodes;
-  std::set<std::string> failing;  // commands that exit 1
-  int next = 0;
-  int creates = 0, lists = 0, terminates = 0;
-  std::vector<std::string> tokens;
-  bool refuse_create = false;
-};
-
-class FakeRunner : public CommandRunner {
- public:
-  explicit FakeRunner(World& w) : w_(w) {}
-  CommandResult run(const std::string& command, const CommandOptions&) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    CommandResult r;
-    r.exit_status = w_.failing.count(command) ? 1 : 0;
-    return r;
-  }
-  void upload(const std::string&, const std::string&) override {}
-  void download(const std::string&, const std::string&) override {}
-  std::string describe() const override { return "fake"; }
-
- private:
-  World& w_;
-};
-
-class FakeProvider : public Provider {
- public:
-  explicit FakeProvider(World& w) : w_(w) {}
-  std::string name() const override { return "fake"; }
-  void bootstrap(const EventSink&, const CancelToken&) override {}
-  std::vector<Node> create(const LaunchRequest& r) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    ++w_.creates;
-    if (w_.refuse_create) throw Error(ErrorCode::capacity, "no capacity in zone-a", true);
-    w_.tokens.push_back(r.idempotency_token);
-    std::vector<Node> out;
-    for (int i = 0; i < r.count; ++i) {
-      Node n;
-      n.id = "n" + std::to_string(w_.next++);
-      n.kind = r.kind;
-      n.node_type = r.node_type->name;
-      n.state = CloudState::running;
-      n.internal_ip = "10.0.0." + std::to_string(w_.next);
-      n.tags = r.tags;
-      n.launch_time = std::chrono::system_clock::time_point(std::chrono::seconds(w_.next));
-      w_.nodes[n.id] = n;
-      out.push_back(n);
-    }
-    return out;
-  }
-  std::vector<Node> list(const Tags& filter) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    ++w_.lists;
-    std::vector<Node> out;
-    for (const auto& [id, n] : w_.nodes) {
-      bool ok = true;
-      for (const auto& [k, v] : filter)
-        if (!n.tags.count(k) || n.tags.at(k) != v) ok = false;
-      if (ok) out.push_back(n);
-    }
-    return out;
-  }
-  void terminate(const std::vector<std::string>& ids) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    ++w_.terminates;
-    for (const auto& id : ids) w_.nodes.erase(id);
-  }
-  void set_tags(const std::vector<std::string>& ids, const Tags& tags) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    for (const auto& id : ids)
-      for (const auto& [k, v] : tags) {
-        if (!w_.nodes.count(id)) continue;
-        if (v.empty())
-          w_.nodes[id].tags.erase(k);
-        else
-          w_.nodes[id].tags[k] = v;
-      }
-  }
-  std::unique_ptr<CommandRunner> command_runner(const Node&) override {
-    return std::make_unique<FakeRunner>(w_);
-  }
-
- private:
-  World& w_;
-};
+using World = testing::FakeCloud;
+using testing::FakeProvider;
 
 // Serves whatever the test puts in `load`.
 struct ScriptedLoad : LoadSource {

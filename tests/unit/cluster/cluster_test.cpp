@@ -10,108 +10,15 @@
 
 #include "raycluster/cluster.hpp"
 #include "raycluster/error.hpp"
+#include "support/fake_cloud.hpp"
 #include "util/fs.hpp"
 
 using namespace raycluster;
 
 namespace {
 
-struct World {
-  std::mutex mu;
-  std::map<std::string, Node> nodes;
-  std::vector<std::pair<std::string, std::string>> commands;  // node id, command
-  std::map<std::string, std::map<std::string, std::string>> envs;  // node id -> last env
-  std::vector<std::string> terminated;
-  std::vector<std::string> tokens;
-  std::set<std::string> failing;  // commands that exit 1
-  int next = 0;
-};
-
-class FakeRunner : public CommandRunner {
- public:
-  FakeRunner(World& w, std::string id) : w_(w), id_(std::move(id)) {}
-  CommandResult run(const std::string& command, const CommandOptions& o) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    CommandResult r;
-    r.exit_status = 0;
-    if (command == "uptime") return r;
-    w_.commands.emplace_back(id_, command);
-    w_.envs[id_] = o.env;
-    if (w_.failing.count(command)) {
-      r.exit_status = 1;
-      r.output_tail = "boom\n";
-    }
-    return r;
-  }
-  void upload(const std::string&, const std::string&) override {}
-  void download(const std::string&, const std::string&) override {}
-  std::string describe() const override { return id_; }
-
- private:
-  World& w_;
-  std::string id_;
-};
-
-class FakeProvider : public Provider {
- public:
-  explicit FakeProvider(World& w) : w_(w) {}
-  std::string name() const override { return "fake"; }
-  void bootstrap(const EventSink&, const CancelToken&) override {}
-  std::vector<Node> create(const LaunchRequest& r) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    w_.tokens.push_back(r.idempotency_token);
-    std::vector<Node> out;
-    for (int i = 0; i < r.count; ++i) {
-      Node n;
-      n.id = "n" + std::to_string(w_.next++);
-      n.kind = r.kind;
-      n.node_type = r.node_type->name;
-      n.state = CloudState::running;
-      n.internal_ip = "10.0.0." + std::to_string(w_.next);
-      n.tags = r.tags;
-      n.launch_time = std::chrono::system_clock::time_point(std::chrono::seconds(w_.next));
-      w_.nodes[n.id] = n;
-      out.push_back(n);
-    }
-    return out;
-  }
-  std::vector<Node> list(const Tags& filter) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    std::vector<Node> out;
-    for (const auto& [id, n] : w_.nodes) {
-      bool ok = true;
-      for (const auto& [k, v] : filter)
-        if (!n.tags.count(k) || n.tags.at(k) != v) ok = false;
-      if (ok) out.push_back(n);
-    }
-    std::sort(out.begin(), out.end(),
-              [](const Node& a, const Node& b) { return a.launch_time < b.launch_time; });
-    return out;
-  }
-  void terminate(const std::vector<std::string>& ids) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    for (const auto& id : ids) {
-      w_.nodes.erase(id);
-      w_.terminated.push_back(id);
-    }
-  }
-  void set_tags(const std::vector<std::string>& ids, const Tags& tags) override {
-    std::lock_guard<std::mutex> lock(w_.mu);
-    for (const auto& id : ids)
-      for (const auto& [k, v] : tags) {
-        if (v.empty())
-          w_.nodes[id].tags.erase(k);
-        else
-          w_.nodes[id].tags[k] = v;
-      }
-  }
-  std::unique_ptr<CommandRunner> command_runner(const Node& n) override {
-    return std::make_unique<FakeRunner>(w_, n.id);
-  }
-
- private:
-  World& w_;
-};
+using World = testing::FakeCloud;
+using testing::FakeProvider;
 
 const char* kConfig = R"(cluster_name: unit
 provider:
