@@ -79,27 +79,6 @@ const T* options_or_default(const T* given, const T& defaults, int current_versi
   return given;
 }
 
-// Runs a lock-taking operation, retrying a lock conflict for up to a second.
-// flock() locks belong to the open file, and a child that another thread of
-// this process forks holds a copy of the lock's descriptor until it execs: a
-// lock released just now can still look taken for a moment. Conflicts are
-// reported before anything changed, so repeating is safe.
-template <class Fn>
-void with_lock_grace(OpState& st, Fn&& fn) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  for (;;) {
-    try {
-      fn();
-      return;
-    } catch (const raycluster::Error& e) {
-      if (e.code() != raycluster::ErrorCode::conflict ||
-          std::chrono::steady_clock::now() >= deadline)
-        throw;
-    }
-    if (!st.cancel.sleep_for(std::chrono::milliseconds(25))) st.cancel.throw_if_cancelled();
-  }
-}
-
 rc_status finish(Operation op, rc_operation** out) {
   *out = new rc_operation{std::move(op)};
   return RC_OK;
@@ -125,7 +104,7 @@ rc_status start_up(rc_operation** out, rc_cluster* cluster, const rc_up_options*
   up.force_setup = o->force_setup != 0;
   auto op = raycluster::capi::start_operation(
       cluster->core, OpKind::up, o->on_event, o->user_data,
-      [up](OpState& st) { with_lock_grace(st, [&] { st.core->cluster->up(up, st.cancel); }); });
+      [up](OpState& st) { st.core->cluster->up(up, st.cancel); });
   return finish(std::move(op), out);
 }
 
@@ -145,7 +124,7 @@ rc_status start_scale(rc_operation** out, rc_cluster* cluster, const rc_scale_op
   auto op = raycluster::capi::start_operation(
       cluster->core, OpKind::scale, o->on_event, o->user_data,
       [sc](OpState& st) {
-        with_lock_grace(st, [&] { st.core->cluster->scale(sc, st.cancel); });
+        st.core->cluster->scale(sc, st.cancel);
       });
   return finish(std::move(op), out);
 }
@@ -165,7 +144,7 @@ rc_status start_down(rc_operation** out, rc_cluster* cluster, const rc_down_opti
   auto op = raycluster::capi::start_operation(
       cluster->core, OpKind::down, o->on_event, o->user_data,
       [dn](OpState& st) {
-        with_lock_grace(st, [&] { st.core->cluster->down(dn, st.cancel); });
+        st.core->cluster->down(dn, st.cancel);
       });
   return finish(std::move(op), out);
 }
