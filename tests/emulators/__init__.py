@@ -1,0 +1,1 @@
+"""Emulators of cloud APIs that speak the real wire protocols on loopback."""
