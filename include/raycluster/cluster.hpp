@@ -25,7 +25,9 @@ namespace raycluster {
 struct ClusterOptions {
   EventSink events;        // may be empty
   std::string state_root;  // empty: $RAYCLUSTER_HOME, else ~/.raycluster
-  int parallelism = 8;     // nodes set up at once
+  // Nodes set up at once. Setup is mostly waiting on the nodes, so a thread
+  // each is cheap; the bound keeps 1,000 new nodes from needing 1,000 threads.
+  int parallelism = 64;
   // Per-command limit for setup and start commands; zero means none.
   std::chrono::milliseconds command_timeout{0};
   int setup_attempts = 2;  // tries of a failing setup step before update-failed

@@ -47,6 +47,15 @@ class CommandRunner {
   virtual void download(const std::string& remote_path, const std::string& local_path) = 0;
   // For messages: which node and how it is reached.
   virtual std::string describe() const = 0;
+
+  // Returns once the node accepts commands. The default runs `uptime` until
+  // it succeeds, pausing 0.5 s and doubling up to 10 s; runners that can tell
+  // sooner override it (SSH: a completed login). Throws Error(timeout) naming
+  // the last failure when `deadline` passes, Error(cancelled) when `cancel`
+  // fires, and at once the errors that waiting cannot heal (a host key that
+  // does not match the pinned one, an unusable key).
+  virtual void wait_ready(std::chrono::steady_clock::time_point deadline,
+                          const CancelToken& cancel);
 };
 
 }  // namespace raycluster

@@ -92,6 +92,10 @@ struct ProviderSpec {
   std::string head_ip;
   std::vector<std::string> worker_ips;
   std::string coordinator_address;
+  // Run on a machine when its node ends (`down`, scale-down): the machine
+  // stays, Ray on it stops. Default ["ray stop"], as Ray's `ray down`; set it
+  // when `ray` is not on the login PATH (a virtualenv, a container).
+  std::vector<std::string> stop_commands;
   // SSH access (caller CIDRs allowed to reach port 22; empty = caller's address)
   std::vector<std::string> ssh_allowed_cidrs;
   // The provider mapping as written, for provider-specific keys.
@@ -246,7 +250,7 @@ ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name
 //       "subnetwork": str,
 //       "firewall_rules": [{"name": str, "ports": [str], "allowed_sources": [str]}],
 //       "head_ip": str, "worker_ips": [str], "coordinator_address": str,
-//       "ssh_allowed_cidrs": [str] },
+//       "stop_commands": [str], "ssh_allowed_cidrs": [str] },
 //     "auth": { "ssh_user", "ssh_private_key", "ssh_public_key",
 //               "ssh_proxy_command": str, "ssh_port": int },
 //     "docker": null | DOCKER,

@@ -106,7 +106,8 @@ class SshRunner : public CommandRunner {
   // with the last failure when the deadline passes, Error(cancelled) as soon
   // as `cancel` fires, Error(auth) at once for a host key mismatch or an
   // unusable key file (those do not heal by waiting).
-  void wait_ready(std::chrono::steady_clock::time_point deadline, const CancelToken& cancel);
+  void wait_ready(std::chrono::steady_clock::time_point deadline,
+                  const CancelToken& cancel) override;
   void wait_ready(std::chrono::milliseconds within = std::chrono::seconds(900),
                   const CancelToken& cancel = {});
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <future>
 #include <mutex>
 #include <set>
 
@@ -189,7 +190,10 @@ struct Cluster::Impl {
     return it == n.tags.end() || it->second != detail::runtime_hash(spec, type_of(n), n.kind);
   }
 
-  detail::UpdateResult setup(const Node& node, const Node& head, const CancelToken& cancel) {
+  // `head_ready`, when given, holds the worker's start commands until the
+  // head's setup ended (true: it came up).
+  detail::UpdateResult setup(const Node& node, const Node& head, const CancelToken& cancel,
+                             std::shared_future<bool> head_ready = {}) {
     const auto& type = type_of(node);
     detail::SetupPlan plan;
     for (const auto& [remote, local] : spec.file_mounts) plan.file_mounts.emplace_back(remote, local);
@@ -202,6 +206,12 @@ struct Cluster::Impl {
     plan.runtime_hash = detail::runtime_hash(spec, type, node.kind);
     plan.file_mounts_hash = detail::file_mounts_hash(spec);
     plan.start_lock_path = provider->start_lock_path();
+    if (head_ready.valid() && node.kind == NodeKind::worker)
+      plan.before_start = [head_ready](const CancelToken& c) {
+        while (head_ready.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+          if (c.cancelled()) return false;
+        return head_ready.get();
+      };
     detail::UpdaterOptions uo;
     uo.command_timeout = options.command_timeout;
     uo.attempts = std::max(1, options.setup_attempts);
@@ -212,13 +222,21 @@ struct Cluster::Impl {
   }
 
   // Sets the nodes up in parallel; returns the failures.
+  // With `with_head`, todo[0] is the head and the workers' start commands
+  // wait for it, while everything before them runs alongside its setup.
   std::vector<std::pair<Node, detail::UpdateResult>> setup_all(const std::vector<Node>& todo,
                                                                const Node& head,
-                                                               const CancelToken& cancel) {
+                                                               const CancelToken& cancel,
+                                                               bool with_head = false) {
     std::vector<std::pair<Node, detail::UpdateResult>> failures;
     std::mutex mu;
     std::atomic<int> done{0};
     int total = static_cast<int>(todo.size());
+    std::promise<bool> head_result;
+    std::shared_future<bool> head_ready;
+    if (with_head) head_ready = head_result.get_future().share();
+    // parallel_for hands out indices in order, so the head (index 0) never
+    // waits behind workers that wait for it.
     detail::parallel_for(todo.size(), static_cast<std::size_t>(std::max(1, options.parallelism)),
                          [&](std::size_t i) {
                            detail::UpdateResult r;
@@ -227,12 +245,13 @@ struct Cluster::Impl {
                              r.failed_step = "start";
                            } else {
                              try {
-                               r = setup(todo[i], head, cancel);
-                             } catch (const Error& e) {
+                               r = setup(todo[i], head, cancel, head_ready);
+                             } catch (const std::exception& e) {
                                r.failed_step = "setup";
                                r.output_tail = e.what();
                              }
                            }
+                           if (with_head && i == 0) head_result.set_value(r.ok);
                            progress(++done, total, todo[i].id + (r.ok ? " ready" : " not ready"));
                            if (!r.ok) {
                              std::lock_guard<std::mutex> lock(mu);
@@ -247,8 +266,19 @@ struct Cluster::Impl {
     bool all_cancelled = std::all_of(failures.begin(), failures.end(),
                                      [](const auto& f) { return f.second.cancelled; });
     if (all_cancelled) throw Error(ErrorCode::cancelled, "operation cancelled");
-    std::string msg = std::to_string(failures.size()) + " node(s) failed to set up:";
-    for (const auto& [n, r] : failures) msg += "\n  " + n.id + " (" + n.node_type + "): " + r.summary();
+    std::size_t held = 0;
+    std::string list;
+    for (const auto& [n, r] : failures) {
+      if (r.cancelled) {
+        ++held;
+        continue;
+      }
+      list += "\n  " + n.id + " (" + n.node_type + "): " + r.summary();
+    }
+    std::string msg = std::to_string(failures.size() - held) + " node(s) failed to set up:" + list;
+    if (held > 0)
+      msg += "\n" + std::to_string(held) +
+             " worker(s) set up but not started: the head did not come up";
     throw Error(ErrorCode::command_failed, msg);
   }
 
@@ -374,21 +404,18 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   cancel.throw_if_cancelled();
   // Workers joined the head's Ray: when it restarts, they start again too.
   const bool head_restarted = I.needs_setup(*head, options.force_setup);
-  if (head_restarted) {
-    auto failures = I.setup_all({*head}, *head, cancel);
-    if (!failures.empty()) I.throw_failures(failures);
-  } else {
-    I.info("head " + head->id + " is up to date");
-  }
-  cancel.throw_if_cancelled();
+  if (!head_restarted) I.info("head " + head->id + " is up to date");
 
-  // Workers: at least each type's initial count, within the maxima.
+  // Workers: at least each type's initial count, within the maxima. They are
+  // launched before the head is set up, so that their boot and setup overlap
+  // the head's; only their start commands wait for it.
   nodes = I.nodes();
   int total_workers = 0;
   for (const auto& n : nodes)
     if (n.kind == NodeKind::worker) ++total_workers;
+  // The head's type may have workers too (Ray's on-prem default has one type
+  // for every machine); its max_workers is 0 unless the config says so.
   for (const auto& t : spec.node_types) {
-    if (t.name == spec.head_node_type) continue;
     int have = I.workers_of(nodes, t.name);
     int want = std::min(t.initial_workers, t.max_workers);
     int missing = std::max(0, want - have);
@@ -396,7 +423,7 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
     if (missing > 0) {
       std::vector<Node> existing;
       for (const auto& n : nodes)
-        if (n.node_type == t.name) existing.push_back(n);
+        if (n.kind == NodeKind::worker && n.node_type == t.name) existing.push_back(n);
       I.launch(t, NodeKind::worker, missing, existing, op_salt);
       total_workers += missing;
     }
@@ -404,12 +431,18 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   }
   nodes = I.nodes();
   std::vector<Node> todo;
+  if (head_restarted) todo.push_back(*head);
+  std::size_t workers_todo = 0;
   for (const auto& n : nodes)
-    if (n.kind == NodeKind::worker && I.needs_setup(n, options.force_setup || head_restarted))
+    if (n.kind == NodeKind::worker && I.needs_setup(n, options.force_setup || head_restarted)) {
       todo.push_back(n);
+      ++workers_todo;
+    }
   if (!todo.empty()) {
-    I.info("setting up " + std::to_string(todo.size()) + " worker(s)");
-    auto failures = I.setup_all(todo, *head, cancel);
+    if (workers_todo > 0)
+      I.info("setting up " + std::string(head_restarted ? "the head and " : "") +
+             std::to_string(workers_todo) + " worker(s)");
+    auto failures = I.setup_all(todo, *head, cancel, head_restarted);
     if (!failures.empty()) I.throw_failures(failures);
   }
   auto url = I.provider->dashboard_url(*head);
@@ -431,7 +464,7 @@ void Cluster::scale(const ScaleOptions& options, const CancelToken& cancel) {
   if (options.node_type.empty()) {
     std::vector<const NodeTypeSpec*> worker_types;
     for (const auto& t : spec.node_types)
-      if (t.name != spec.head_node_type && t.max_workers > 0) worker_types.push_back(&t);
+      if (t.max_workers > 0) worker_types.push_back(&t);
     if (worker_types.size() != 1) {
       std::string names;
       for (const auto* t : worker_types) names += (names.empty() ? "" : ", ") + t->name;
@@ -444,7 +477,7 @@ void Cluster::scale(const ScaleOptions& options, const CancelToken& cancel) {
     type = worker_types.front();
   } else {
     type = spec.find_node_type(options.node_type);
-    if (!type || type->name == spec.head_node_type)
+    if (!type)
       throw Error(ErrorCode::invalid_argument,
                   "no worker node type named " + options.node_type + " in " + spec.source_file);
   }
@@ -624,12 +657,11 @@ std::vector<Node> Cluster::launch_workers(const std::string& node_type, int coun
                                           const std::string& token_salt) {
   auto& I = *impl_;
   const auto* type = I.spec.find_node_type(node_type);
-  if (!type || type->name == I.spec.head_node_type)
-    throw Error(ErrorCode::invalid_argument, "no worker node type named " + node_type);
+  if (!type) throw Error(ErrorCode::invalid_argument, "no worker node type named " + node_type);
   if (count <= 0) return {};
   std::vector<Node> existing;
   for (const auto& n : current)
-    if (n.node_type == type->name) existing.push_back(n);
+    if (n.kind == NodeKind::worker && n.node_type == type->name) existing.push_back(n);
   return I.launch(*type, NodeKind::worker, count, existing, token_salt);
 }
 

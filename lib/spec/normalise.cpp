@@ -40,6 +40,7 @@ void Parser::fill_defaults() {
   if (kind == ProviderKind::onprem) {
     int n = static_cast<int>(p.worker_ips.size());
     if (p.coordinator_address.empty()) s_.max_workers = n;
+    if (!p.raw.find("stop_commands")) p.stop_commands = {"ray stop"};
     for (std::size_t i = 0; i < s_.node_types.size(); ++i) {
       NodeTypeSpec& t = s_.node_types[i];
       if (t.name == kOnpremNodeType && meta_[i].path.empty()) {

@@ -243,6 +243,7 @@ void Parser::parse_provider(const YAML::Node& n) {
   str("head_ip", p.head_ip);
   list("worker_ips", p.worker_ips);
   str("coordinator_address", p.coordinator_address);
+  list("stop_commands", p.stop_commands);
   list("ssh_allowed_cidrs", p.ssh_allowed_cidrs);
   if (YAML::Node kp = n["key_pair"]; present(kp) && r_.expect_map(kp, "provider.key_pair")) {
     r_.check_keys(kp, "provider.key_pair", {"key_name"});

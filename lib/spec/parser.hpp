@@ -57,7 +57,7 @@ inline const Strings kProviderAws = {"security_group", "key_pair", "security_gro
 inline const Strings kProviderGcp = {"project_id", "network", "subnetwork", "firewall_rules",
                               "service_account_key", "gcp_credentials"};
 inline const Strings kProviderOnprem = {"head_ip", "worker_ips", "coordinator_address",
-                                 "external_head_ip"};
+                                 "external_head_ip", "stop_commands"};
 inline const Strings kAuthKeys = {"ssh_user", "ssh_private_key", "ssh_public_key", "ssh_proxy_command",
                            "ssh_port"};
 inline const Strings kDockerKeys = {"image",

@@ -166,6 +166,7 @@ Value spec_to_value(const ClusterSpec& spec) {
   pv.set("head_ip", p.head_ip);
   pv.set("worker_ips", strings(p.worker_ips));
   pv.set("coordinator_address", p.coordinator_address);
+  pv.set("stop_commands", strings(p.stop_commands));
   pv.set("ssh_allowed_cidrs", strings(p.ssh_allowed_cidrs));
   v.set("provider", std::move(pv));
 

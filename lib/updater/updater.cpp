@@ -43,7 +43,9 @@ std::string UpdateResult::summary() const {
   if (ok) return "ok";
   if (cancelled) return "cancelled during " + failed_step;
   std::string s = failed_step + " failed";
-  if (!command.empty()) s += ": `" + command + "` exited " + std::to_string(exit_status);
+  if (!command.empty())
+    s += ": `" + command + "` " +
+         (exit_status < 0 ? std::string("failed") : "exited " + std::to_string(exit_status));
   // Last non-empty output line, the usual place of the reason.
   std::string last;
   std::size_t end = output_tail.size();
@@ -94,36 +96,17 @@ UpdateResult update_node(const Node& node, const SetupPlan& plan, Provider& prov
 
   // 1. Wait until the node runs commands.
   set_status(status::waiting_for_ssh);
-  {
-    auto deadline = std::chrono::steady_clock::now() + options.ready_deadline;
-    std::chrono::milliseconds backoff{500};
-    for (;;) {
-      if (cancel.cancelled()) {
-        result.cancelled = true;
-        result.failed_step = "waiting for the node";
-        return result;
-      }
-      CommandOptions probe;
-      probe.env = plan.env;
-      probe.timeout = std::chrono::seconds(30);
-      probe.cancel = cancel;
-      std::string reason;
-      try {
-        auto r = runner.run("uptime", probe);
-        if (r.ok()) break;
-        reason = "probe exited " + std::to_string(r.exit_status);
-      } catch (const Error& e) {
-        reason = e.what();
-      }
-      if (std::chrono::steady_clock::now() + backoff > deadline) {
-        UpdateResult r;
-        r.failed_step = "waiting for the node";
-        r.output_tail = reason;
-        return fail(r);
-      }
-      cancel.sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+  try {
+    runner.wait_ready(std::chrono::steady_clock::now() + options.ready_deadline, cancel);
+  } catch (const Error& e) {
+    UpdateResult r;
+    r.failed_step = "waiting for the node";
+    if (e.code() == ErrorCode::cancelled || cancel.cancelled()) {
+      r.cancelled = true;
+      return r;
     }
+    r.output_tail = e.what();
+    return fail(r);
   }
 
   // 2. File mounts.
@@ -139,6 +122,7 @@ UpdateResult update_node(const Node& node, const SetupPlan& plan, Provider& prov
           UpdateResult r;
           r.failed_step = "file mounts";
           r.command = "upload " + local + " -> " + remote;
+          r.exit_status = -1;
           r.output_tail = e.what();
           r.cancelled = cancel.cancelled();
           return fail(r);
@@ -156,6 +140,12 @@ UpdateResult update_node(const Node& node, const SetupPlan& plan, Provider& prov
   std::unique_ptr<FileLock> start_lock;
   for (const auto& step : steps) {
     const bool is_start = step.commands == &plan.start_commands;
+    if (is_start && plan.before_start && !plan.before_start(cancel)) {
+      UpdateResult u;
+      u.cancelled = true;
+      u.failed_step = "waiting for the head";
+      return u;
+    }
     if (is_start && !plan.start_lock_path.empty() && !step.commands->empty()) {
       while (!start_lock) {
         try {

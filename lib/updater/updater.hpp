@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -27,6 +28,10 @@ struct SetupPlan {
   std::string runtime_hash;                // tagged on success
   std::string start_lock_path;             // held while start commands run; empty: none
   std::string file_mounts_hash;
+  // Called before the start commands; false ends the update as cancelled
+  // (the node keeps its setup and is started by a later run). Workers use it
+  // to wait for their head while their own setup overlaps the head's.
+  std::function<bool(const CancelToken&)> before_start;
 };
 
 struct UpdaterOptions {
@@ -42,7 +47,7 @@ struct UpdateResult {
   bool cancelled = false;
   std::string failed_step;  // "file mounts", "setup", ...
   std::string command;      // the failing command, when one failed
-  int exit_status = 0;
+  int exit_status = 0;       // -1: the command never ran to an exit (connection, upload)
   std::string output_tail;
   std::string summary() const;  // one line for messages and tags
 };

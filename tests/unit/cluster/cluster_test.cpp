@@ -163,6 +163,58 @@ TEST_CASE("a failing worker is retried, marked update-failed and named in the er
   CHECK(f.of_kind(NodeKind::head)[0].tags.at("ray-node-status") == "up-to-date");
 }
 
+TEST_CASE("workers are set up alongside the head; only their start commands wait for it") {
+  Fixture f;
+  f.world.slow["head-setup"] = std::chrono::milliseconds(300);
+  auto c = f.open();
+  c->up();
+  std::vector<std::string> order;
+  for (const auto& [id, cmd] : f.world.commands) order.push_back(cmd);
+  auto first = [&](const std::string& cmd) {
+    return std::find(order.begin(), order.end(), cmd) - order.begin();
+  };
+  auto last = [&](const std::string& cmd) {
+    return order.rend() - std::find(order.rbegin(), order.rend(), cmd) - 1;
+  };
+  REQUIRE(std::count(order.begin(), order.end(), "worker-setup") == 2);
+  // Both workers' setup began while the head's (slow) setup ran...
+  CHECK(last("worker-setup") < first("head-start"));
+  // ...and no worker started before the head had.
+  CHECK(first("worker-start") > first("head-start"));
+  for (const auto& w : f.of_kind(NodeKind::worker))
+    CHECK(w.tags.at("ray-node-status") == "up-to-date");
+}
+
+TEST_CASE("a head that fails leaves its workers set up but not started, and says so") {
+  Fixture f;
+  f.world.failing.insert("head-start");
+  auto c = f.open();
+  try {
+    c->up();
+    FAIL("up should fail");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::command_failed);
+    std::string msg = e.what();
+    CHECK(msg.find("`head-start` exited 1") != std::string::npos);
+    CHECK(msg.find("2 worker(s) set up but not started: the head did not come up") !=
+          std::string::npos);
+  }
+  for (const auto& w : f.of_kind(NodeKind::worker)) {
+    auto cmds = f.commands_of(w.id);
+    CHECK(std::count(cmds.begin(), cmds.end(), "worker-setup") == 1);
+    CHECK(std::count(cmds.begin(), cmds.end(), "worker-start") == 0);
+    // Not marked failed: the next `up` sets them up and starts them.
+    CHECK(w.tags.at("ray-node-status") != "update-failed");
+  }
+  f.world.failing.clear();
+  c->up();
+  for (const auto& w : f.of_kind(NodeKind::worker)) {
+    auto cmds = f.commands_of(w.id);
+    CHECK(std::count(cmds.begin(), cmds.end(), "worker-start") == 1);
+    CHECK(w.tags.at("ray-node-status") == "up-to-date");
+  }
+}
+
 TEST_CASE("scale checks the type's bounds with the config's location, then launches or removes") {
   Fixture f;
   auto c = f.open();

@@ -73,7 +73,7 @@ TEST_CASE("spec_to_value: stable key names") {
                      "disable_launch_config_check", "endpoint_url", "security_group_ids",
                      "subnet_id", "key_name", "service_account_key", "network", "subnetwork",
                      "firewall_rules", "head_ip", "worker_ips", "coordinator_address",
-                     "ssh_allowed_cidrs"});
+                     "stop_commands", "ssh_allowed_cidrs"});
 }
 
 TEST_CASE("every file under examples/ loads") {

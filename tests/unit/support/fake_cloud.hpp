@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <set>
 #include <string>
 #include <utility>
@@ -26,6 +27,7 @@ struct FakeCloud {
   std::vector<std::string> terminated;
   std::vector<std::string> tokens;
   std::set<std::string> failing;  // commands that exit 1
+  std::map<std::string, std::chrono::milliseconds> slow;  // commands that take this long
   bool refuse_create = false;     // create() throws a capacity error
   int next = 0;
   int creates = 0, lists = 0, terminates = 0;
@@ -35,15 +37,20 @@ class FakeRunner : public CommandRunner {
  public:
   FakeRunner(FakeCloud& c, std::string id) : c_(c), id_(std::move(id)) {}
   CommandResult run(const std::string& command, const CommandOptions& o) override {
-    std::lock_guard<std::mutex> lock(c_.mu);
+    std::unique_lock<std::mutex> lock(c_.mu);
     CommandResult r;
     r.exit_status = 0;
-    if (command == "uptime") return r;  // the updater's readiness probe
-    c_.commands.emplace_back(id_, command);
+    if (command == "uptime") return r;  // the default readiness probe
+    c_.commands.emplace_back(id_, command);  // in the order they start
     c_.envs[id_] = o.env;
     if (c_.failing.count(command)) {
       r.exit_status = 1;
       r.output_tail = "boom\n";
+    }
+    if (auto it = c_.slow.find(command); it != c_.slow.end()) {
+      auto d = it->second;
+      lock.unlock();
+      std::this_thread::sleep_for(d);
     }
     return r;
   }

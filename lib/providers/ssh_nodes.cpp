@@ -1,0 +1,26 @@
+#include "providers/ssh_nodes.hpp"
+
+#include <cstdlib>
+
+namespace raycluster::detail {
+
+SshOptions node_ssh_options(const ClusterSpec& spec, const ClusterIdentity& identity,
+                            const std::string& host) {
+  SshOptions o;
+  o.host = host;
+  o.port = spec.auth.ssh_port;
+  o.user = spec.auth.ssh_user;
+  o.private_key_path = spec.auth.ssh_private_key;
+  o.known_hosts_path = identity.state_dir + "/known_hosts";
+  if (const char* agent = std::getenv("SSH_AUTH_SOCK")) o.agent_socket = agent;
+  o.proxy_command = spec.auth.ssh_proxy_command;
+  return o;
+}
+
+std::unique_ptr<CommandRunner> make_ssh_runner(const ClusterSpec& spec,
+                                               const ClusterIdentity& identity,
+                                               const std::string& host) {
+  return std::make_unique<SshRunner>(node_ssh_options(spec, identity, host));
+}
+
+}  // namespace raycluster::detail

@@ -1,0 +1,165 @@
+"""`provider: local` end to end: existing machines (sshd on loopback) are set
+up over SSH by `up`, reached by `exec`, listed by `status`, and `down` stops
+Ray on them (provider.stop_commands) without any machine going away."""
+import json
+import subprocess
+
+
+def onprem_config(cli, m, user, workers, extra=""):
+    worker_list = ", ".join(workers)
+    return cli.config(f"""
+        cluster_name: onprem-test
+        provider:
+          type: local
+          head_ip: {m.ips[0]}
+          worker_ips: [{worker_list}]
+          stop_commands:
+            - echo "stop $RAY_HEAD_IP" >> ~/stop.log
+        auth:
+          ssh_user: {user}
+          ssh_private_key: {m.key}
+          ssh_port: {m.port}
+        setup_commands:
+          - echo "setup $(echo $SSH_CONNECTION | cut -d' ' -f3)" >> ~/setup.log
+        head_start_ray_commands:
+          - echo "head $RAY_HEAD_IP" >> ~/start.log
+        worker_start_ray_commands:
+          - echo "worker $RAY_HEAD_IP" >> ~/start.log
+        {extra}
+        """)
+
+
+def status(cli, cfg):
+    return json.loads(cli.run("status", cfg, "--json").stdout)
+
+
+def test_up_exec_status_down_on_machines(cli, machines, user):
+    m = machines(4)
+    head, workers = m.ips[0], m.ips[1:]
+    cfg = onprem_config(cli, m, user, workers)
+
+    cli.run("up", cfg, "-y")
+    # Each machine ran its own setup (the command saw the address it was
+    # reached at) and the right start commands, with the head's address.
+    for ip in m.ips:
+        assert m.read(ip, "setup.log") == f"setup {ip}\n"
+    assert m.read(head, "start.log") == f"head {head}\n"
+    for ip in workers:
+        assert m.read(ip, "start.log") == f"worker {head}\n"
+
+    st = status(cli, cfg)
+    nodes = {n["id"]: n for n in st["nodes"]}
+    assert set(nodes) == set(m.ips)
+    assert {n["status"] for n in nodes.values()} == {"up-to-date"}
+    assert nodes[head]["kind"] == "head"
+    assert cli.run("get-head-ip", cfg).stdout.strip() == head
+    assert sorted(cli.run("get-worker-ips", cfg).stdout.split()) == sorted(workers)
+
+    out = cli.run("exec", cfg, "--", "echo", "on", "$(echo $SSH_CONNECTION | cut -d' ' -f3)")
+    assert f"on {head}" in out.stdout
+
+    # Host keys are pinned: one line per machine in the cluster's known_hosts.
+    known = (cli.tmp / "state" / "onprem-test" / "known_hosts").read_text()
+    for ip in m.ips:
+        assert f"[{ip}]:{m.port}" in known
+
+    # A second `up` with nothing changed does no setup again.
+    cli.run("up", cfg, "-y")
+    for ip in m.ips:
+        assert m.read(ip, "setup.log") == f"setup {ip}\n"
+
+    cli.run("down", cfg, "-y")
+    for ip in m.ips:
+        assert m.read(ip, "stop.log") == "stop \n"
+        assert m.servers[ip].running  # the machine itself stays
+    assert status(cli, cfg)["nodes"] == []
+
+
+def test_scale_claims_and_releases_machines(cli, machines, user):
+    m = machines(4)
+    head, workers = m.ips[0], m.ips[1:]
+    cfg = onprem_config(cli, m, user, workers, extra="""
+        available_node_types:
+          local.cluster.node:
+            resources: {}
+            node_config: {}
+            min_workers: 0
+            max_workers: 3
+            initial_workers: 1
+        head_node_type: local.cluster.node
+        """)
+    cli.run("up", cfg, "-y")
+    assert len(status(cli, cfg)["nodes"]) == 2
+    cli.run("scale", cfg, "--workers", "3", "-y")
+    ips = {n["id"] for n in status(cli, cfg)["nodes"]}
+    assert ips == set(m.ips)
+    # Asking for more machines than the config lists is refused, by name.
+    r = cli.run("scale", cfg, "--workers", "4", "-y", check=False)
+    assert r.returncode != 0
+    assert "max_workers" in r.stderr or "worker_ips" in r.stderr
+    cli.run("scale", cfg, "--workers", "1", "-y")
+    kept = [n["id"] for n in status(cli, cfg)["nodes"] if n["kind"] == "worker"]
+    assert len(kept) == 1
+    stopped = [ip for ip in workers if m.read(ip, "stop.log")]
+    assert len(stopped) == 2 and kept[0] not in stopped
+    cli.run("down", cfg, "-y")
+
+
+def test_down_reports_unreachable_machine_and_retries(cli, machines, user):
+    m = machines(3)
+    head, workers = m.ips[0], m.ips[1:]
+    cfg = onprem_config(cli, m, user, workers)
+    cli.run("up", cfg, "-y")
+    m.servers[workers[0]].stop()
+    r = cli.run("down", cfg, "-y", check=False)
+    assert r.returncode != 0
+    assert workers[0] in r.stderr
+    # The reachable machines were released; the unreachable one stays claimed.
+    assert [n["id"] for n in status(cli, cfg)["nodes"]] == [workers[0]]
+    assert m.read(head, "stop.log") and m.read(workers[1], "stop.log")
+    m.servers[workers[0]].start()
+    cli.run("down", cfg, "-y")
+    assert status(cli, cfg)["nodes"] == []
+    assert m.read(workers[0], "stop.log")
+
+
+def test_failed_setup_names_machine_and_command(cli, machines, user):
+    m = machines(2)
+    cfg = onprem_config(cli, m, user, m.ips[1:], extra="""
+        worker_setup_commands:
+          - echo broken-on-purpose >&2; exit 3
+        """)
+    r = cli.run("up", cfg, "-y", "--command-timeout", "30", check=False)
+    assert r.returncode != 0
+    assert m.ips[1] in r.stderr
+    assert "exit 3" in r.stderr and "exited 3" in r.stderr
+    assert "broken-on-purpose" in r.stderr
+    st = {n["id"]: n["status"] for n in status(cli, cfg)["nodes"]}
+    assert st[m.ips[1]] == "update-failed"
+    assert st[m.ips[0]] == "up-to-date"
+    cli.run("down", cfg, "-y")
+
+
+def test_changed_host_key_is_refused(cli, machines, user):
+    m = machines(1)
+    cfg = onprem_config(cli, m, user, [])
+    cli.run("up", cfg, "-y")
+    srv = m.servers[m.ips[0]]
+    srv.stop()
+    subprocess.run(["rm", "-f", srv.host_key, srv.host_key + ".pub"], check=True)
+    srv2 = type(srv)(srv.workdir, addresses=srv.addresses, port=srv.port,
+                     authorized_keys=srv.authorized_keys, env=srv.env).start()
+    m.servers[m.ips[0]] = srv2
+    r = cli.run("exec", cfg, "--", "true", check=False)
+    assert r.returncode != 0
+    assert m.ips[0] in r.stderr
+    assert srv2.host_key_fingerprint() in r.stderr
+
+
+def test_config_mistakes_are_named(cli, machines, user):
+    m = machines(2)
+    cfg = onprem_config(cli, m, user, [m.ips[1], m.ips[1]])
+    r = cli.run("up", cfg, "-y", check=False)
+    assert r.returncode != 0
+    assert "worker_ips" in r.stderr and m.ips[1] in r.stderr
+    assert str(cfg) in r.stderr
