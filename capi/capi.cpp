@@ -29,6 +29,10 @@ struct rc_cluster {
   std::shared_ptr<raycluster::capi::Core> core;
 };
 
+struct rc_tunnel {
+  std::unique_ptr<raycluster::Tunnel> tunnel;
+};
+
 // The C ABI's autoscaler. Members are destroyed in reverse order: the loop
 // (which holds a reference to core->cluster) goes before the Core.
 struct rc_autoscaler {
@@ -455,6 +459,34 @@ rc_status rc_cluster_worker_ips(char** out_json, rc_cluster* cluster) {
     return RC_OK;
   });
 }
+
+rc_status rc_cluster_tunnel(rc_tunnel** out, rc_cluster* cluster, int remote_port,
+                            int local_port) {
+  return guard([&] {
+    if (!out) return invalid("rc_cluster_tunnel: out is NULL");
+    *out = nullptr;
+    if (!cluster) return invalid("rc_cluster_tunnel: cluster is NULL");
+    if (remote_port < 0 || remote_port > 65535 || local_port < 0 || local_port > 65535)
+      return invalid("rc_cluster_tunnel: ports must be within 0-65535");
+    auto& c = *cluster->core->cluster;
+    auto t = std::make_unique<rc_tunnel>();
+    t->tunnel = remote_port == 0 ? c.dashboard(local_port) : c.tunnel(remote_port, local_port);
+    *out = t.release();
+    return RC_OK;
+  });
+}
+
+const char* rc_tunnel_host(const rc_tunnel* tunnel) {
+  return tunnel ? tunnel->tunnel->host().c_str() : nullptr;
+}
+
+int rc_tunnel_port(const rc_tunnel* tunnel) { return tunnel ? tunnel->tunnel->port() : 0; }
+
+int rc_tunnel_direct(const rc_tunnel* tunnel) {
+  return tunnel && tunnel->tunnel->direct() ? 1 : 0;
+}
+
+void rc_tunnel_free(rc_tunnel* tunnel) { delete tunnel; }
 
 /* Operations */
 

@@ -3,10 +3,12 @@
 // Exit codes: 0 success, 1 the operation failed, 2 bad usage or an invalid
 // config, 130 interrupted.
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +23,7 @@
 #include "raycluster/error.hpp"
 #include "raycluster/http.hpp"
 #include "raycluster/spec.hpp"
+#include "raycluster/ssh.hpp"
 #include "render.hpp"
 
 using namespace raycluster;
@@ -43,6 +46,10 @@ commands:
                                       run a command on the head (or a node)
   get-head-ip CONFIG                  print the head's address
   get-worker-ips CONFIG               print the workers' addresses, one a line
+  attach CONFIG [--node ID]           an interactive shell on the head (or a node)
+  dashboard CONFIG [--port N] [--remote-port P]
+                                      reach the head's dashboard (or port P) from
+                                      127.0.0.1:N through SSH until Ctrl-C
   down CONFIG [-y] [--workers-only] [--keep-min-workers]
                                       terminate the cluster's nodes
   monitor CONFIG [--interval S] [--once] [--json] [--dashboard-url URL]
@@ -87,6 +94,8 @@ struct Args {
   int cpus = -1;
   std::string bundles;
   std::string dashboard_url;
+  int port = 0;
+  int remote_port = 0;
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -169,6 +178,10 @@ Args parse(int argc, char** argv) {
       a.cpus = parse_int(s, value(s));
     } else if (s == "--bundles") {
       a.bundles = value(s);
+    } else if (s == "--port") {
+      a.port = parse_int(s, value(s));
+    } else if (s == "--remote-port") {
+      a.remote_port = parse_int(s, value(s));
     } else if (s == "--dashboard-url") {
       a.dashboard_url = value(s);
     } else if (s == "--command-timeout") {
@@ -260,6 +273,59 @@ void print_status(const ClusterStatus& st) {
   if (!st.dashboard.empty()) std::printf("dashboard: %s\n", st.dashboard.c_str());
 }
 
+// The node named by --node (its id or an address), else the head.
+Node pick_node(Cluster& cluster, const std::string& which) {
+  for (const auto& n : cluster.nodes())
+    if (which.empty() ? n.kind == NodeKind::head
+                      : n.id == which || n.internal_ip == which || n.external_ip == which)
+      return n;
+  const std::string& name = cluster.spec().cluster_name;
+  throw Error(ErrorCode::not_found,
+              which.empty() ? "cluster " + name + " has no head node: run `raycluster up` first"
+                            : "no node " + which + " in cluster " + name);
+}
+
+int attach(Cluster& cluster, const Args& a) {
+  Node node = pick_node(cluster, a.node);
+  auto runner = cluster.provider().command_runner(node);
+  // Ctrl-C belongs to the shell on the node (the PTY carries it), not to us.
+  ::signal(SIGINT, SIG_IGN);
+  if (auto* ssh = dynamic_cast<SshRunner*>(runner.get()))
+    return ssh->attach(STDIN_FILENO, STDOUT_FILENO);
+  // A node that is processes on this machine (localhost provider): a local
+  // shell with the node's environment, as its commands get it.
+  auto env = cluster.provider().node_environment(node);
+  pid_t pid = ::fork();
+  if (pid < 0) throw Error(ErrorCode::io, std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execl("/bin/bash", "bash", "-i", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int dashboard(Cluster& cluster, const Args& a) {
+  auto t = a.remote_port > 0 ? cluster.tunnel(a.remote_port, a.port) : cluster.dashboard(a.port);
+  std::printf("%s\n", t->url().c_str());
+  std::fflush(stdout);
+  if (t->direct()) {
+    std::fprintf(stderr, "raycluster: the head's port is reached directly; no tunnel needed\n");
+    return 0;
+  }
+  std::fprintf(stderr, "raycluster: tunnel to the head open on %s; Ctrl-C closes it\n",
+               t->url().c_str());
+  while (g_signals.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::fprintf(stderr, "raycluster: tunnel closed after %llu connection(s)\n",
+               static_cast<unsigned long long>(t->connections()));
+  return 0;
+}
+
 int run(const Args& a) {
   if (a.command == "validate") {
     try {
@@ -278,9 +344,9 @@ int run(const Args& a) {
     }
   }
 
-  static const std::vector<std::string> known = {"up",   "status",  "scale",
-                                                 "exec", "get-head-ip", "get-worker-ips",
-                                                 "down", "monitor", "request-resources"};
+  static const std::vector<std::string> known = {
+      "up",   "status",  "scale",   "exec",      "get-head-ip",      "get-worker-ips",
+      "down", "monitor", "attach",  "dashboard", "request-resources"};
   if (std::find(known.begin(), known.end(), a.command) == known.end())
     usage_error("unknown command '" + a.command + "'");
 
@@ -300,12 +366,16 @@ int run(const Args& a) {
       std::chrono::milliseconds(static_cast<long long>(a.command_timeout_s * 1000));
   bool quiet_events = a.command == "status" || a.command == "get-head-ip" ||
                       a.command == "get-worker-ips" || a.command == "exec" ||
-                      a.command == "request-resources";
+                      a.command == "request-resources" || a.command == "attach" ||
+                      a.command == "dashboard";
   if (a.command == "monitor" && a.json)
     opts.events = [](const Event& e) { print_cluster_event_json(e); };
   else if (!quiet_events)
     opts.events = [&](const Event& e) { renderer.on_event(e); };
   auto cluster = Cluster::open(std::move(spec), opts);
+  // These two hold the terminal (or the tunnel) until the user ends them.
+  if (a.command == "attach") return attach(*cluster, a);
+  if (a.command == "dashboard") return dashboard(*cluster, a);
 
   // Ctrl-C cancels the operation; a second one exits at once.
   CancelToken cancel;

@@ -69,6 +69,32 @@ struct ClusterStatus {
   Value to_value() const;
 };
 
+// A port of the head reached from this machine: carried over SSH to
+// 127.0.0.1:port(), or the head's own address where this machine reaches its
+// ports directly (the localhost provider). Closes when destroyed; its const
+// members may be called from any thread.
+class Tunnel {
+ public:
+  Tunnel(std::string host, int port, std::unique_ptr<PortForward> carrier);
+  ~Tunnel();
+  Tunnel(const Tunnel&) = delete;
+  Tunnel& operator=(const Tunnel&) = delete;
+
+  const std::string& host() const { return host_; }
+  int port() const { return port_; }
+  // True when no tunnel was needed (host() is the head's address).
+  bool direct() const { return !carrier_; }
+  // "http://host:port".
+  std::string url() const;
+  // Connections carried so far (0 when direct).
+  std::uint64_t connections() const;
+
+ private:
+  std::string host_;
+  int port_;
+  std::unique_ptr<PortForward> carrier_;
+};
+
 class Cluster {
  public:
   // Uses the provider the spec names.
@@ -94,6 +120,15 @@ class Cluster {
            const CancelToken& cancel = {});
   std::string head_ip();
   std::vector<std::string> worker_ips();
+  // Reaches `remote_port` on the head (its 127.0.0.1:remote_port) from this
+  // machine: an SSH tunnel listening on 127.0.0.1:local_port (0: a free
+  // port), or the head's address when the provider reaches its ports
+  // directly. Nothing is opened to other machines. Throws Error(not_found)
+  // without a head, Error(unavailable/auth) when the head cannot be reached.
+  std::unique_ptr<Tunnel> tunnel(int remote_port, int local_port = 0);
+  // The head's Ray dashboard: the provider's direct URL when it has one,
+  // else a tunnel to the config's dashboard_port (8265).
+  std::unique_ptr<Tunnel> dashboard(int local_port = 0);
 
   // Building blocks for the autoscaler's reconcile loop (raycluster::Autoscaler).
   // They neither take the operation lock nor bootstrap the provider; the

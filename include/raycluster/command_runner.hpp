@@ -7,8 +7,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -36,6 +38,18 @@ struct CommandResult {
   bool ok() const noexcept { return exit_status == 0 && !timed_out && !cancelled; }
 };
 
+// A local TCP listener on 127.0.0.1 whose connections are carried to
+// remote_host:remote_port as seen from the node; serves several connections
+// at once (SSH: multiplexed over one connection owned by the forward, served
+// by one thread). Stops (closing every carried connection) on destruction.
+class PortForward {
+ public:
+  virtual ~PortForward() = default;
+  virtual int local_port() const = 0;
+  // Connections accepted so far.
+  virtual std::uint64_t connections() const = 0;
+};
+
 class CommandRunner {
  public:
   virtual ~CommandRunner() = default;
@@ -56,6 +70,13 @@ class CommandRunner {
   // does not match the pinned one, an unusable key).
   virtual void wait_ready(std::chrono::steady_clock::time_point deadline,
                           const CancelToken& cancel);
+
+  // Listens on 127.0.0.1:local_port (0: a free port) and carries each
+  // connection to remote_host:remote_port as the node sees it. The default
+  // throws Error(unsupported): only runners that reach the node through a
+  // channel of their own (SSH) can carry ports.
+  virtual std::unique_ptr<PortForward> forward(int local_port, int remote_port,
+                                               const std::string& remote_host = "127.0.0.1");
 };
 
 }  // namespace raycluster

@@ -68,6 +68,13 @@ class Provider {
   // picks socket and log names in the head's shared session folder, and two
   // nodes starting at once on one machine pick the same ones.
   virtual std::string start_lock_path() { return {}; }
+  // The address at which this machine reaches the node's ports directly, or
+  // empty when only a tunnel through command_runner() reaches them (clouds
+  // keep every port but SSH closed).
+  virtual std::string direct_address(const Node& node) {
+    (void)node;
+    return {};
+  }
   // A URL at which this machine reaches the head's dashboard directly, or
   // empty when only a tunnel reaches it (clouds keep port 8265 closed).
   virtual std::string dashboard_url(const Node& head) {

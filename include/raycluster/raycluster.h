@@ -199,6 +199,33 @@ RC_API rc_status rc_cluster_head_ip(char **out, rc_cluster *cluster);
  * ("[]" without workers; caller frees). */
 RC_API rc_status rc_cluster_worker_ips(char **out_json, rc_cluster *cluster);
 
+/* A port of the head reached from this machine. */
+typedef struct rc_tunnel rc_tunnel;
+
+/* Reaches `remote_port` on the head (its 127.0.0.1:remote_port; 0: the
+ * head's Ray dashboard) from this machine: an SSH tunnel listening on
+ * 127.0.0.1:local_port (0: a free port), or, where the provider reaches the
+ * head's ports directly (localhost), the head's own address. Nothing is
+ * opened to other machines. The tunnel carries connections on a thread of
+ * its own, independent of the cluster handle, until rc_tunnel_free().
+ * Blocks while it connects (at most the SSH connect timeout, 10 s): a UI
+ * thread should call it from a worker thread.
+ * Errors: RC_E_INVALID_ARGUMENT (NULL out or cluster, a port outside
+ * 0-65535), RC_E_NOT_FOUND (no head), RC_E_UNAVAILABLE or RC_E_AUTH (the
+ * head cannot be reached, or its host key is not the pinned one). */
+RC_API rc_status rc_cluster_tunnel(rc_tunnel **out, rc_cluster *cluster, int remote_port,
+                                   int local_port);
+/* Where to connect: "127.0.0.1" for a tunnel, else the head's address.
+ * Valid until rc_tunnel_free(); NULL for a NULL tunnel. */
+RC_API const char *rc_tunnel_host(const rc_tunnel *tunnel);
+/* The port to connect to; 0 for a NULL tunnel. */
+RC_API int rc_tunnel_port(const rc_tunnel *tunnel);
+/* 1 when the head's port is reached directly (no tunnel), else 0. */
+RC_API int rc_tunnel_direct(const rc_tunnel *tunnel);
+/* Closes the tunnel and every connection it carries; NULL is fine. Any
+ * thread; not from inside an event callback of an operation. */
+RC_API void rc_tunnel_free(rc_tunnel *tunnel);
+
 /* ------------------------------------------------------------------------
  * Operations
  *

@@ -74,18 +74,6 @@ struct SshTransferStats {
   std::uint64_t bytes_received = 0;
 };
 
-// A local TCP listener on 127.0.0.1 whose connections are carried to
-// remote_host:remote_port as seen from the node. Serves several connections
-// at once (multiplexed over one SSH connection owned by the forward, served
-// by one thread). Stops (closing every carried connection) on destruction.
-class PortForward {
- public:
-  virtual ~PortForward() = default;
-  virtual int local_port() const = 0;
-  // Connections accepted so far.
-  virtual std::uint64_t connections() const = 0;
-};
-
 struct AttachOptions {
   std::string term = "xterm-256color";
   int cols = 80;  // used when in_fd is not a terminal
@@ -129,7 +117,7 @@ class SshRunner : public CommandRunner {
   // connection to remote_host:remote_port on the node. Opens its own SSH
   // connection (same options, same pinned host key) at once; throws as run().
   std::unique_ptr<PortForward> forward(int local_port, int remote_port,
-                                       const std::string& remote_host = "127.0.0.1");
+                                       const std::string& remote_host = "127.0.0.1") override;
 
   // An interactive shell with a PTY: bytes from in_fd go to the node, its
   // output to out_fd, until the shell exits (returns its exit status) or

@@ -648,6 +648,45 @@ std::vector<std::string> Cluster::worker_ips() {
   return out;
 }
 
+Tunnel::Tunnel(std::string host, int port, std::unique_ptr<PortForward> carrier)
+    : host_(std::move(host)), port_(port), carrier_(std::move(carrier)) {}
+Tunnel::~Tunnel() = default;
+
+std::string Tunnel::url() const { return "http://" + host_ + ":" + std::to_string(port_); }
+
+std::uint64_t Tunnel::connections() const { return carrier_ ? carrier_->connections() : 0; }
+
+std::unique_ptr<Tunnel> Cluster::tunnel(int remote_port, int local_port) {
+  if (remote_port <= 0 || remote_port > 65535 || local_port < 0 || local_port > 65535)
+    throw Error(ErrorCode::invalid_argument, "tunnel: ports must be within 1-65535");
+  auto head = Impl::head_of(impl_->nodes());
+  if (!head)
+    throw Error(ErrorCode::not_found, "cluster " + impl_->spec.cluster_name + " has no head node");
+  auto& provider = *impl_->provider;
+  if (auto direct = provider.direct_address(*head); !direct.empty())
+    return std::make_unique<Tunnel>(direct, remote_port, nullptr);
+  auto runner = provider.command_runner(*head);
+  auto carrier = runner->forward(local_port, remote_port);
+  int port = carrier->local_port();
+  return std::make_unique<Tunnel>("127.0.0.1", port, std::move(carrier));
+}
+
+std::unique_ptr<Tunnel> Cluster::dashboard(int local_port) {
+  auto head = Impl::head_of(impl_->nodes());
+  if (!head)
+    throw Error(ErrorCode::not_found, "cluster " + impl_->spec.cluster_name + " has no head node");
+  std::string url = impl_->provider->dashboard_url(*head);
+  if (url.rfind("http://", 0) == 0) {
+    std::string hostport = url.substr(7);
+    hostport = hostport.substr(0, hostport.find('/'));
+    auto colon = hostport.rfind(':');
+    if (colon != std::string::npos)
+      return std::make_unique<Tunnel>(hostport.substr(0, colon),
+                                      std::stoi(hostport.substr(colon + 1)), nullptr);
+  }
+  return tunnel(impl_->spec.dashboard_port, local_port);
+}
+
 const std::string& Cluster::state_dir() const { return impl_->identity.state_dir; }
 
 std::vector<Node> Cluster::nodes() { return impl_->nodes(); }

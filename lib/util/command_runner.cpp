@@ -31,4 +31,12 @@ void CommandRunner::wait_ready(std::chrono::steady_clock::time_point deadline,
   }
 }
 
+std::unique_ptr<PortForward> CommandRunner::forward(int local_port, int remote_port,
+                                                   const std::string& remote_host) {
+  (void)local_port;
+  throw Error(ErrorCode::unsupported, describe() + ": cannot carry a port to " + remote_host +
+                                          ":" + std::to_string(remote_port) +
+                                          " (no channel to the node)");
+}
+
 }  // namespace raycluster

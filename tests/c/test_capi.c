@@ -352,6 +352,14 @@ static void test_null_and_garbage_arguments(void) {
   INVALID(rc_cluster_status(&str, NULL));
   INVALID(rc_cluster_head_ip(&str, NULL));
   INVALID(rc_cluster_worker_ips(&str, NULL));
+  {
+    rc_tunnel *t = NULL;
+    INVALID(rc_cluster_tunnel(NULL, NULL, 80, 0));
+    INVALID(rc_cluster_tunnel(&t, NULL, 80, 0));
+    CHECK(t == NULL);
+    CHECK(rc_tunnel_host(NULL) == NULL && rc_tunnel_port(NULL) == 0 && rc_tunnel_direct(NULL) == 0);
+    rc_tunnel_free(NULL);
+  }
   INVALID(rc_cluster_up_async(NULL, NULL, NULL));
   INVALID(rc_cluster_up_async(&op, NULL, NULL));
   INVALID(rc_cluster_up(NULL, NULL));
@@ -479,6 +487,16 @@ static void test_lifecycle_and_events(void) {
   CHECK_OK(rc_cluster_worker_ips(&json, c));
   CHECK(json[0] == '[' && count_substr(json, "\"127.") == 1);
   rc_string_free(json);
+  {
+    /* The localhost head's ports are reached directly: no tunnel. */
+    rc_tunnel *t = NULL;
+    CHECK_STATUS(rc_cluster_tunnel(&t, c, 70000, 0), RC_E_INVALID_ARGUMENT);
+    CHECK_STATUS(rc_cluster_tunnel(&t, c, 8080, -1), RC_E_INVALID_ARGUMENT);
+    CHECK_OK(rc_cluster_tunnel(&t, c, 8080, 0));
+    CHECK(t != NULL && rc_tunnel_direct(t) == 1);
+    CHECK(strcmp(rc_tunnel_host(t), head_ip) == 0 && rc_tunnel_port(t) == 8080);
+    rc_tunnel_free(t);
+  }
 
   /* exec: a non-zero exit status is a result, not an error. */
   CHECK_OK(rc_cluster_exec(&exit_status, &out, &err, c, "echo head=$RAY_HEAD_IP; echo oops >&2; exit 3",

@@ -1,8 +1,15 @@
 """`provider: local` end to end: existing machines (sshd on loopback) are set
 up over SSH by `up`, reached by `exec`, listed by `status`, and `down` stops
 Ray on them (provider.stop_commands) without any machine going away."""
+import http.server
 import json
+import signal
 import subprocess
+import threading
+import urllib.request
+
+from rctest import raycluster_binary
+from sshd import free_port
 
 
 def onprem_config(cli, m, user, workers, extra=""):
@@ -163,3 +170,51 @@ def test_config_mistakes_are_named(cli, machines, user):
     assert r.returncode != 0
     assert "worker_ips" in r.stderr and m.ips[1] in r.stderr
     assert str(cfg) in r.stderr
+
+
+def test_dashboard_tunnel_carries_http_to_the_head(cli, machines, user, tmp_path):
+    m = machines(1)
+    cfg = onprem_config(cli, m, user, [])
+    cli.run("up", cfg, "-y")
+    # A web server on the head's loopback only, as Ray's dashboard listens.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "marker.txt").write_text("through the tunnel\n")
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(site), **k)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        local = free_port()
+        proc = subprocess.Popen([raycluster_binary(), "dashboard", str(cfg),
+                                 "--remote-port", str(server.server_port), "--port", str(local)],
+                                env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            url = proc.stdout.readline().strip()
+            assert url == f"http://127.0.0.1:{local}", proc.stderr.read() if not url else url
+            body = urllib.request.urlopen(url + "/marker.txt", timeout=10).read().decode()
+            assert body == "through the tunnel\n"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "1 connection(s)" in err
+    finally:
+        server.shutdown()
+    cli.run("down", cfg, "-y")
+
+
+def test_attach_gives_a_shell_on_the_head(cli, machines, user):
+    m = machines(2)
+    cfg = onprem_config(cli, m, user, m.ips[1:])
+    cli.run("up", cfg, "-y")
+    r = subprocess.run([raycluster_binary(), "attach", str(cfg)],
+                       env=cli.env, input="echo attached-$((6*7)) $HOME\nexit 5\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 5, r.stderr
+    assert f"attached-42 {m.home(m.ips[0])}" in r.stdout
+    r = subprocess.run([raycluster_binary(), "attach", str(cfg), "--node",
+                        m.ips[1]], env=cli.env, input="echo on-$HOME\nexit\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and f"on-{m.home(m.ips[1])}" in r.stdout
+    cli.run("down", cfg, "-y")

@@ -2,13 +2,20 @@
 and one real-Ray case), its exceptions, callbacks and cancellation, and the
 binding's table against the library and the header."""
 import builtins
+import functools
 import gc
+import getpass
+import http.server
+import importlib.metadata
+import json
 import os
 import re
 import subprocess
 import sys
+import textwrap
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -358,9 +365,56 @@ def test_real_ray_up_exec_down(rc):
                     break
                 time.sleep(2)
             assert code == 0 and re.search(r"/2\.0 CPU", out), out
+            # The localhost head's dashboard is reached directly, no tunnel.
+            with c.dashboard() as d:
+                assert d.direct and d.host == c.head_ip()
+                version = json.loads(urllib.request.urlopen(d.url + "/api/version",
+                                                            timeout=30).read())
+                assert version["ray_version"] == importlib.metadata.version("ray")
         finally:
             c.down()
     rc.assert_gone(name, cfg)
+
+
+def test_tunnel_to_an_ssh_head_carries_http(rc, tmp_path):
+    """Cluster.tunnel through the C ABI on an on-prem head (a real sshd)."""
+    from sshd import Sshd, make_user_key
+
+    key, pub = make_user_key(str(tmp_path / "key"))
+    home = tmp_path / "home"
+    home.mkdir()
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hello.txt").write_text("hello over ssh\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    with Sshd(str(tmp_path / "sshd"), addresses=["127.0.0.1"], authorized_keys=pub,
+              env={"HOME": str(home)}) as sshd:
+        cfg = tmp_path / "onprem.yaml"
+        cfg.write_text(textwrap.dedent(f"""
+            cluster_name: tunnel-test
+            provider: {{type: local, head_ip: 127.0.0.1, worker_ips: [],
+                        stop_commands: ["true"]}}
+            auth: {{ssh_user: {getpass.getuser()}, ssh_private_key: {key},
+                    ssh_port: {sshd.port}}}
+            head_start_ray_commands: ["true"]
+            """))
+        with raycluster.Cluster(cfg, state_root=rc.home) as c:
+            c.up()
+            try:
+                with pytest.raises(raycluster.InvalidArgument):
+                    c.tunnel(70000)
+                with c.tunnel(web.server_port) as t:
+                    assert not t.direct and t.host == "127.0.0.1" and t.port > 0
+                    body = urllib.request.urlopen(t.url + "/hello.txt", timeout=10).read()
+                    assert body == b"hello over ssh\n"
+                # Closed: nothing listens on its port any more.
+                with pytest.raises(OSError):
+                    urllib.request.urlopen(t.url + "/hello.txt", timeout=5)
+            finally:
+                c.down()
+    web.shutdown()
 
 
 # --- loading and lifetimes -------------------------------------------------------

@@ -11,7 +11,7 @@ checkout's build tree (build/capi/libraycluster.so), or system-wide.
         c.down()
 """
 from ._lib import ABI_VERSION, EventKind, LogLevel, Status, lib as _cdll
-from .cluster import Autoscaler, Cluster, ClusterSpec, Event, Operation
+from .cluster import Autoscaler, Cluster, ClusterSpec, Event, Operation, Tunnel
 from .errors import (
     AuthError, Cancelled, CapacityError, CloudError, CommandFailed, ConfigError, Conflict,
     InternalError, InvalidArgument, InvalidRequest, LibraryNotFound, LocalIOError, NotFound,
@@ -33,7 +33,7 @@ __all__ = [
     "ClusterSpec", "CommandFailed", "ConfigError", "Conflict", "Event", "EventKind",
     "InternalError", "InvalidArgument", "InvalidRequest", "LibraryNotFound", "LocalIOError",
     "LogLevel", "NotFound", "Operation", "QuotaExceeded", "RayClusterError", "Status",
-    "Throttled", "TimeoutError", "Unavailable", "Unsupported", "create_or_update_cluster",
+    "Throttled", "TimeoutError", "Tunnel", "Unavailable", "Unsupported", "create_or_update_cluster",
     "get_head_node_ip", "get_worker_node_ips", "request_resources", "run_on_cluster",
     "teardown_cluster", "version",
 ]

@@ -169,10 +169,15 @@ class rc_autoscaler(_Opaque):
     pass
 
 
+class rc_tunnel(_Opaque):
+    pass
+
+
 spec_p = ctypes.POINTER(rc_spec)
 cluster_p = ctypes.POINTER(rc_cluster)
 operation_p = ctypes.POINTER(rc_operation)
 autoscaler_p = ctypes.POINTER(rc_autoscaler)
+tunnel_p = ctypes.POINTER(rc_tunnel)
 event_p = ctypes.c_void_p  # what callbacks receive; valid during the callback only
 char_pp = ctypes.POINTER(ctypes.c_void_p)  # char **: freed with rc_string_free
 int_p = ctypes.POINTER(ctypes.c_int)
@@ -244,6 +249,12 @@ FUNCTIONS: Sequence[Tuple[str, List[Any], Any, Optional[Callable]]] = [
     ("rc_cluster_status", [char_pp, cluster_p], _S, _check),
     ("rc_cluster_head_ip", [char_pp, cluster_p], _S, _check),
     ("rc_cluster_worker_ips", [char_pp, cluster_p], _S, _check),
+    ("rc_cluster_tunnel", [ctypes.POINTER(tunnel_p), cluster_p, ctypes.c_int, ctypes.c_int], _S,
+     _check),
+    ("rc_tunnel_host", [tunnel_p], ctypes.c_char_p, _utf8),
+    ("rc_tunnel_port", [tunnel_p], ctypes.c_int, None),
+    ("rc_tunnel_direct", [tunnel_p], ctypes.c_int, None),
+    ("rc_tunnel_free", [tunnel_p], None, None),
 
     ("rc_cluster_up_async", [ctypes.POINTER(operation_p), cluster_p, ctypes.POINTER(rc_up_options)],
      _S, _check),

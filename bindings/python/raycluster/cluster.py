@@ -17,7 +17,7 @@ from ._lib import (
     UP_OPTIONS_VERSION, WAIT_FOREVER, EventCallback, EventKind, LogLevel, Status, autoscaler_p,
     cluster_p, lib, rc_autoscaler_options,
     operation_p, rc_cluster_options, rc_down_options, rc_exec_options, rc_scale_options,
-    rc_up_options, spec_p, take_string, _last_error_fields,
+    rc_up_options, spec_p, take_string, tunnel_p, _last_error_fields,
 )
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -306,6 +306,19 @@ class Cluster(_Handle):
         lib.rc_cluster_worker_ips(ctypes.byref(out), self._live())
         return json.loads(take_string(out))
 
+    def tunnel(self, remote_port: int = 0, local_port: int = 0) -> "Tunnel":
+        """Reaches `remote_port` on the head (0: its Ray dashboard) from this
+        machine: an SSH tunnel on 127.0.0.1:`local_port` (0: a free port), or
+        the head's own address where it is reached directly (localhost).
+        Blocks while it connects; close it (or use `with`) to end it."""
+        out = tunnel_p()
+        lib.rc_cluster_tunnel(ctypes.byref(out), self._live(), remote_port, local_port)
+        return Tunnel(out)
+
+    def dashboard(self, local_port: int = 0) -> "Tunnel":
+        """The head's Ray dashboard: `with c.dashboard() as d: d.url`."""
+        return self.tunnel(0, local_port)
+
     # -- operations --
 
     def up(self, wait: bool = True, *, force_setup: bool = False,
@@ -407,6 +420,31 @@ def request_resources_json(cluster: "Cluster", num_cpus: Optional[int],
         raise errors.InvalidArgument(f"bundles are not JSON-serialisable: {e}", code=-1,
                                      category="invalid_argument") from None
     lib.rc_request_resources(cluster._live(), text.encode())
+
+
+class Tunnel(_Handle):
+    """A port of the head reached from this machine (Cluster.tunnel)."""
+
+    _what = "tunnel"
+
+    def __init__(self, handle: Any) -> None:
+        self._h = handle
+        self.host: str = lib.rc_tunnel_host(handle)
+        self.port: int = lib.rc_tunnel_port(handle)
+        # True when no tunnel was needed: host is the head's own address.
+        self.direct: bool = bool(lib.rc_tunnel_direct(handle))
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def close(self) -> None:
+        h, self._h = self._h, None
+        if h:
+            lib.rc_tunnel_free(h)
+
+    def __repr__(self) -> str:
+        return f"<raycluster.Tunnel {self.url}{' (direct)' if self.direct else ''}>"
 
 
 class Autoscaler(_Handle):

@@ -37,6 +37,8 @@ class LocalhostProvider : public Provider {
   std::map<std::string, std::string> node_environment(const Node& node) override;
   void reset_runtime(const Node& node) override;
   std::string dashboard_url(const Node& head) override;
+  // Every node's processes listen on its own loopback address.
+  std::string direct_address(const Node& node) override { return node.internal_ip; }
   std::string start_lock_path() override { return identity_.state_dir + "/ray-start.lock"; }
   // Ends every process carrying this cluster's marker, node or not.
   void teardown(const EventSink& events, const CancelToken& cancel) override;
