@@ -123,7 +123,8 @@ struct AutoscalerOptions {
   std::chrono::milliseconds launch_cooldown{30000};
   std::chrono::milliseconds max_launch_cooldown{300000};
   // Where Ray's head dashboard is reached; empty: the provider's
-  // dashboard_url(head) (direct on localhost; clouds need a tunnel URL here).
+  // dashboard_url(head) where it has one (localhost), else an SSH tunnel the
+  // loop opens to the head (Cluster::dashboard) and keeps while it answers.
   std::string dashboard_url;
   // Replaces the head as the load source (tests, hosts without Ray's head).
   std::shared_ptr<LoadSource> load_source;

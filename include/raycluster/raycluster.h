@@ -394,7 +394,8 @@ typedef struct rc_autoscaler_options {
   int version;                /* RC_AUTOSCALER_OPTIONS_VERSION */
   long long interval_ms;      /* between tick starts; 0: 5000; clamped to [100, 600000] */
   const char *dashboard_url;  /* Ray's head dashboard, e.g. "http://127.0.0.1:8265";
-                                 NULL or "": the provider's (clouds need a tunnel); copied */
+                                 NULL or "": the provider's, else an SSH tunnel the
+                                 autoscaler opens to the head; copied */
   rc_event_callback on_event; /* the loop's decisions; may be NULL */
   void *user_data;            /* passed to on_event */
 } rc_autoscaler_options;

@@ -71,6 +71,10 @@ struct Autoscaler::Impl {
   std::shared_ptr<HttpTransport> transport;
   std::unique_ptr<LoadSource> head_source;
   std::string head_source_url;
+  // The SSH tunnel to a cloud head's dashboard, kept across ticks while the
+  // head stays the same and answers.
+  std::unique_ptr<Tunnel> dashboard_tunnel;
+  std::string tunnel_head_id;
   std::string last_load_error;
 
   std::map<std::string, Clock::time_point> last_busy;  // our node id -> when last busy
@@ -128,16 +132,29 @@ struct Autoscaler::Impl {
     std::string url = options.dashboard_url;
     if (url.empty()) url = cluster.provider().dashboard_url(head);
     if (url.empty()) {
-      ClusterLoad l;
-      l.error = "no URL for the head's dashboard (cloud heads need a tunnel: set dashboard_url)";
-      return l;
+      // A cloud head keeps its dashboard port closed: go through SSH.
+      if (!dashboard_tunnel || tunnel_head_id != head.id) {
+        dashboard_tunnel.reset();
+        try {
+          dashboard_tunnel = cluster.dashboard();
+          tunnel_head_id = head.id;
+        } catch (const Error& e) {
+          ClusterLoad l;
+          l.error = std::string("no tunnel to the head's dashboard: ") + e.what();
+          return l;
+        }
+      }
+      url = dashboard_tunnel->url();
     }
     if (!head_source || url != head_source_url) {
       if (!transport) transport = std::shared_ptr<HttpTransport>(make_curl_transport());
       head_source = make_ray_head_load_source(url, *transport);
       head_source_url = url;
     }
-    return head_source->read(cancel);
+    ClusterLoad load = head_source->read(cancel);
+    // A tunnel whose SSH connection died carries nothing: open a new one next tick.
+    if (!load.error.empty()) dashboard_tunnel.reset();
+    return load;
   }
 
   // ---- background setups ----
