@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <unordered_map>
 
@@ -32,6 +33,7 @@ struct TypeInfo {
   int min_workers = 0;
   int max_workers = 0;
   double idle_timeout_min = 0;
+  double startup_ms = -1;  // < 0: unknown
   std::optional<double> cost;
   bool cooling = false;
 };
@@ -79,6 +81,11 @@ struct Ctx {
   std::vector<std::int64_t> pg;        // the placement-group part of `demand`
   std::vector<std::int64_t> requests;  // request_resources()
   std::vector<std::vector<int>> strict_spreads;
+
+  // Duration-aware upscaling, per shape: the tasks a new slot is counted
+  // for (1 = off), and the demand left after what existing nodes absorb.
+  std::vector<std::int64_t> per_slot;
+  std::vector<std::int64_t> absorbed_demand;
 
   explicit Ctx(const PlannerInput& i) : in(i) {}
 
@@ -359,7 +366,8 @@ struct Round {
   std::vector<std::int64_t> unfulfilled;
 };
 
-Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vector<std::uint8_t>& counted) {
+Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vector<std::uint8_t>& counted,
+                const std::vector<std::int64_t>& demand, bool per_slot) {
   const std::size_t T = c.T();
   const PlannerInput& in = c.in;
   Round r;
@@ -490,14 +498,116 @@ Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vecto
     nodes_for(c, pg, counts, max_to_add, r.pg_limit);
   }
 
-  std::vector<std::int64_t> dc = c.demand;
+  std::vector<std::int64_t> dc = demand;
   first_fit(rows, c.shapes, dc, &used);
-  nodes_for(c, dc, counts, max_to_add, r.demand_add);
+  if (per_slot) {
+    // Each new slot takes per_slot[s] of the residual tasks in turn.
+    std::vector<std::int64_t> full = dc;
+    for (std::size_t s = 0; s < c.S(); ++s)
+      if (c.per_slot[s] > 1) dc[s] = dc[s] / c.per_slot[s] + (dc[s] % c.per_slot[s] != 0 ? 1 : 0);
+    nodes_for(c, dc, counts, max_to_add, r.demand_add);
+    for (std::size_t s = 0; s < c.S(); ++s)
+      if (c.per_slot[s] > 1)
+        dc[s] = dc[s] >= full[s] / c.per_slot[s] + 1 ? full[s] : std::min(full[s], dc[s] * c.per_slot[s]);
+  } else {
+    nodes_for(c, dc, counts, max_to_add, r.demand_add);
+  }
   for (std::size_t s = 0; s < c.S(); ++s) dc[s] += spread_unfulfilled[s];
   r.unfulfilled = std::move(dc);
   used.resize(n_existing);
   r.used = std::move(used);
   return r;
+}
+
+// Sets up duration-aware upscaling (PlannerPolicy::launch_payback) over the
+// kept nodes `kept`: c.per_slot and c.absorbed_demand. False when it applies
+// to no shape. A node absorbs follow-on tasks of one shape only (the first
+// in packing order that it fits), so shapes never share a node's time.
+bool duration_rules(Ctx& c, const std::vector<int>& kept) {
+  const PlannerInput& in = c.in;
+  const double payback = std::min(in.policy.launch_payback, 1e6);  // keeps the casts below finite
+  std::map<ResourceMap, double> estimate;
+  for (const auto& e : in.task_durations) {
+    if (e.mean.count() < 0) bad("negative task duration estimate");
+    if (!e.shape.empty() && e.mean.count() > 0) estimate[e.shape] = static_cast<double>(e.mean.count());
+  }
+  const std::size_t S = c.S();
+  c.per_slot.assign(S, 1);
+  c.absorbed_demand = c.demand;
+  std::vector<double> startup(S, -1), dur(S, 0);
+  bool any = false;
+  for (std::size_t s = 0; s < S; ++s) {
+    if (c.demand[s] <= 0 || c.pg[s] > 0) continue;  // placement groups: as before
+    auto it = estimate.find(c.shapes[s].map);
+    if (it == estimate.end()) continue;
+    double t = std::numeric_limits<double>::infinity();
+    bool known = true;
+    for (std::size_t k = 0; k < c.T() && known; ++k) {
+      const TypeInfo& ti = c.types[k];
+      if (ti.max_workers <= 0 || fit_count(ti.cap.data(), c.shapes[s], 1) == 0) continue;
+      if (ti.startup_ms < 0) known = false;
+      else t = std::min(t, ti.startup_ms);
+    }
+    if (!known || !std::isfinite(t)) continue;
+    startup[s] = t, dur[s] = it->second;
+    c.per_slot[s] = static_cast<std::int64_t>(std::clamp(std::floor(payback * t / it->second), 1.0, 1e15));
+    any = true;
+  }
+  if (!any) return false;
+
+  constexpr std::int64_t kMany = std::int64_t{1} << 40;
+  std::vector<std::uint8_t> taken(c.nodes.size(), 0);
+  std::vector<int> inflight(c.T(), 0);
+  for (std::size_t t = 0; t < c.T(); ++t)
+    if (auto it = in.launching.find(c.types[t].name); it != in.launching.end()) inflight[t] = it->second;
+  // Tasks of length d one slot finishes within `horizon`.
+  auto runs = [](double horizon, double d) { return horizon > 0 ? std::floor(horizon / d) : 0.0; };
+  for (int sid : c.shapes.order()) {
+    const auto s = static_cast<std::size_t>(sid);
+    if (startup[s] < 0) continue;
+    const Shape& shape = c.shapes[s];
+    const double d = dur[s];
+    const double horizon = startup[s] * (1 + payback);
+    std::int64_t left = c.demand[s];
+    for (int i : kept) {
+      if (left <= 0) break;
+      const auto ui = static_cast<std::size_t>(i);
+      const NodeInfo& n = c.nodes[ui];
+      if (taken[ui] || !n.has_row) continue;
+      double ready_in = 0;
+      if (!n.running) {
+        const double ts = n.type >= 0 && c.types[static_cast<std::size_t>(n.type)].startup_ms >= 0
+                              ? c.types[static_cast<std::size_t>(n.type)].startup_ms
+                              : startup[s];
+        const auto& age = in.nodes[ui].age;
+        ready_in = age ? std::max(0.0, ts - static_cast<double>(age->count())) : ts;
+      }
+      const std::int64_t total = fit_count(c.total.row(ui), shape, kMany);
+      if (total == 0) continue;
+      const std::int64_t free = std::min(total, fit_count(c.avail.row(ui), shape, kMany));
+      // A free slot's first task is placed by first fit (hence - 1). A busy
+      // slot is taken for up to d more, and one task's time is held back as
+      // a margin for the spread of run times (hence - 1 again).
+      const double a = static_cast<double>(free) * std::max(0.0, runs(horizon - ready_in, d) - 1) +
+                       static_cast<double>(total - free) * std::max(0.0, runs(horizon - ready_in - d, d) - 1);
+      if (a < 1) continue;
+      taken[ui] = 1;
+      left -= std::min(left, static_cast<std::int64_t>(std::min(a, 1e15)));
+    }
+    for (std::size_t t = 0; t < c.T() && left > 0; ++t) {
+      if (inflight[t] == 0) continue;
+      const TypeInfo& ti = c.types[t];
+      const std::int64_t slots = fit_count(ti.cap.data(), shape, kMany);
+      const double ready_in = ti.startup_ms >= 0 ? ti.startup_ms : startup[s];
+      const double per = static_cast<double>(slots) * std::max(0.0, runs(horizon - ready_in, d) - 1);
+      if (per < 1) continue;
+      const auto a = static_cast<std::int64_t>(std::min(per * inflight[t], 1e15));
+      inflight[t] = 0;
+      left -= std::min(left, a);
+    }
+    c.absorbed_demand[s] = left;
+  }
+  return true;
 }
 
 std::vector<ResourceDemand> to_demands(const Ctx& c, const std::vector<std::int64_t>& counts) {
@@ -595,6 +705,12 @@ Plan plan(const PlannerInput& in) {
     ti.min_workers = t.min_workers;
     ti.max_workers = t.max_workers;
     ti.idle_timeout_min = t.idle_timeout_minutes.value_or(in.policy.idle_timeout_minutes);
+    if (t.startup) {
+      if (t.startup->count() < 0) bad("node type " + t.name + ": negative startup");
+      ti.startup_ms = static_cast<double>(t.startup->count());
+      if (in.policy.keep_idle_startups > 0)
+        ti.idle_timeout_min = std::min(ti.idle_timeout_min, in.policy.keep_idle_startups * ti.startup_ms / 60000.0);
+    }
     ti.cost = t.cost_per_hour;
     auto cd = in.cooldowns.find(t.name);
     ti.cooling = cd != in.cooldowns.end() && in.now < cd->second;
@@ -730,7 +846,7 @@ Plan plan(const PlannerInput& in) {
   std::vector<int> existing;
   std::vector<std::uint8_t> counted;
   layout(existing, counted);
-  Round round = run_round(c, existing, counted);
+  Round round = run_round(c, existing, counted, c.demand, false);
 
   bool rerun = false;
   int headroom = in.policy.max_workers - kept_workers;
@@ -753,7 +869,16 @@ Plan plan(const PlannerInput& in) {
     std::vector<std::uint8_t> co2;
     for (std::size_t k = 0; k < existing.size(); ++k)
       if (state[static_cast<std::size_t>(existing[k])] == keep) ex2.push_back(existing[k]), co2.push_back(1);
-    round = run_round(c, ex2, co2);
+    round = run_round(c, ex2, co2, c.demand, false);
+  }
+  if (in.policy.launch_payback > 0 && !in.task_durations.empty()) {
+    std::vector<int> kept;
+    for (int i : existing)
+      if (state[static_cast<std::size_t>(i)] == keep) kept.push_back(i);
+    if (duration_rules(c, kept)) {
+      const std::vector<std::uint8_t> all_counted(kept.size(), 1);
+      round = run_round(c, kept, all_counted, c.absorbed_demand, true);
+    }
   }
 
   // ---- the upscaling_speed cap and the plan ----------------------------
