@@ -44,7 +44,8 @@ OnpremProvider::OnpremProvider(const ClusterSpec& spec, ClusterIdentity identity
     : spec_(spec),
       identity_(std::move(identity)),
       state_path_(identity_.state_dir + "/onprem.json"),
-      lock_path_(identity_.state_dir + "/onprem.lock") {}
+      lock_path_(identity_.state_dir + "/onprem.lock"),
+      tags_([this](const auto& batch, auto& errors) { commit_tags(batch, errors); }) {}
 
 template <typename Fn>
 auto OnpremProvider::with_state(Fn&& fn) {
@@ -170,61 +171,31 @@ std::vector<Node> OnpremProvider::list(const Tags& filter) {
 }
 
 void OnpremProvider::set_tags(const std::vector<std::string>& node_ids, const Tags& tags) {
-  std::unique_lock<std::mutex> lk(tags_mu_);
-  const std::uint64_t mine = ++tags_seq_;
-  pending_tags_.push_back(TagUpdate{mine, node_ids, tags});
-  while (tags_committed_ < mine) {
-    if (tags_writing_) {
-      tags_cv_.wait(lk);
-      continue;
-    }
-    // This caller writes every update queued so far, its own included.
-    tags_writing_ = true;
-    std::vector<TagUpdate> batch;
-    batch.swap(pending_tags_);
-    const std::uint64_t upto = tags_seq_;
-    lk.unlock();
-    std::vector<TagError> errors;
-    std::string failure;
-    try {
-      with_state([&](Value& machines, auto save) {
-        for (const auto& u : batch)
-          for (const auto& id : u.ids) {
-            Value* rec = machines.find(id);
-            if (!rec) {
-              errors.push_back({u.seq, ErrorCode::not_found, "local provider: no node " + id});
-              continue;
-            }
-            Value* t = rec->find("tags");
-            if (!t) t = &rec->set("tags", Value::object());
-            for (const auto& [k, v] : u.tags) {
-              if (v.empty())
-                erase_member(*t, k);
-              else
-                t->set(k, v);
-            }
-          }
-        save();
-        return 0;
-      });
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    lk.lock();
-    if (!failure.empty())
-      for (const auto& u : batch) errors.push_back({u.seq, ErrorCode::io, failure});
-    tag_errors_.insert(tag_errors_.end(), errors.begin(), errors.end());
-    tags_committed_ = upto;
-    tags_writing_ = false;
-    tags_cv_.notify_all();
-  }
-  auto mine_end = std::stable_partition(tag_errors_.begin(), tag_errors_.end(),
-                                        [&](const TagError& e) { return e.seq != mine; });
-  if (mine_end != tag_errors_.end()) {
-    TagError first = *mine_end;
-    tag_errors_.erase(mine_end, tag_errors_.end());
-    throw Error(first.code, first.message);
-  }
+  tags_.set(node_ids, tags);
+}
+
+void OnpremProvider::commit_tags(const std::vector<TagBatcher::Update>& batch,
+                                 std::vector<std::optional<Error>>& errors) {
+  with_state([&](Value& machines, auto save) {
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      for (const auto& id : batch[i].ids) {
+        Value* rec = machines.find(id);
+        if (!rec) {
+          errors[i] = Error(ErrorCode::not_found, "local provider: no node " + id);
+          continue;
+        }
+        Value* t = rec->find("tags");
+        if (!t) t = &rec->set("tags", Value::object());
+        for (const auto& [k, v] : batch[i].tags) {
+          if (v.empty())
+            erase_member(*t, k);
+          else
+            t->set(k, v);
+        }
+      }
+    save();
+    return 0;
+  });
 }
 
 std::unique_ptr<CommandRunner> OnpremProvider::command_runner(const Node& node) {

@@ -9,14 +9,11 @@
 // running monitor and a command line never claim one machine twice.
 #pragma once
 
-#include <condition_variable>
-#include <cstdint>
 #include <mutex>
 #include <string>
-#include <vector>
 
 #include "providers/factory.hpp"
-#include "raycluster/error.hpp"
+#include "providers/tag_batcher.hpp"
 #include "raycluster/provider.hpp"
 #include "raycluster/value.hpp"
 
@@ -42,6 +39,8 @@ class OnpremProvider : public Provider {
   template <typename Fn>
   auto with_state(Fn&& fn);
   Node to_node(const std::string& ip, const Value& rec) const;
+  void commit_tags(const std::vector<TagBatcher::Update>& batch,
+                   std::vector<std::optional<Error>>& errors);
 
   const ClusterSpec& spec_;
   ClusterIdentity identity_;
@@ -49,27 +48,8 @@ class OnpremProvider : public Provider {
   std::string lock_path_;
   std::mutex mu_;  // held while the state file is read and written
 
-  // Tag updates are committed in groups: every node reports each status
-  // change, and one durable write per change would queue dozens of fsyncs
-  // behind each other when many nodes start at once. An update waits for the
-  // write that includes it; updates that arrive meanwhile share the next one.
-  struct TagUpdate {
-    std::uint64_t seq;
-    std::vector<std::string> ids;
-    Tags tags;
-  };
-  std::mutex tags_mu_;
-  std::condition_variable tags_cv_;
-  std::vector<TagUpdate> pending_tags_;
-  struct TagError {
-    std::uint64_t seq;
-    ErrorCode code;
-    std::string message;
-  };
-  std::vector<TagError> tag_errors_;
-  std::uint64_t tags_seq_ = 0;
-  std::uint64_t tags_committed_ = 0;
-  bool tags_writing_ = false;
+  // Status changes of many nodes share one durable write (see TagBatcher).
+  TagBatcher tags_;
 };
 
 }  // namespace raycluster::detail
