@@ -254,13 +254,29 @@ def test_confirmation_is_required_without_a_terminal(rc):
     assert rc.node_records("confirm") == []
 
 
-def test_cloud_provider_up_is_refused_before_creating_anything(rc):
+def test_unsupported_provider_up_is_refused_before_creating_anything(rc):
+    cfg = ROOT / "examples" / "gcp" / "cluster.yaml"
+    out = rc.run("up", cfg, "-y", check=False)
+    assert out.returncode != 0
+    assert "gcp" in out.stderr and "localhost" in out.stderr and "aws" in out.stderr
+    assert str(cfg) in out.stderr
+    assert not any(rc.home.iterdir())
+
+
+def test_aws_up_without_credentials_fails_before_any_request(rc, tmp_path):
     cfg = rc.config("""
         provider: aws
         region: us-east-1
         instance_type: m5.large
         initial_workers: 1
         """, "aws.yaml")
+    for k in list(rc.env):
+        if k.startswith("AWS_"):
+            del rc.env[k]
+    rc.env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "no-credentials")
+    rc.env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
+    # Any request would go here and fail differently; none may be sent.
+    rc.env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
     out = rc.run("up", cfg, "-y", check=False)
-    assert out.returncode != 0
-    assert "aws" in out.stderr and "localhost" in out.stderr
+    assert out.returncode == 1
+    assert "auth error" in out.stderr and "no AWS credentials" in out.stderr

@@ -35,8 +35,13 @@ class SshHosts:
             keys += "\n"
         if key_pair_public_key:
             keys += key_pair_public_key.strip() + "\n"
+        # Each instance is a machine of its own: its own home (so login
+        # shells read no dotfiles of this machine's user, and files written
+        # to ~ stay apart), kept across stop/start as an EBS root would.
+        home = os.path.join(self.workdir, instance_id, "home")
+        os.makedirs(home, exist_ok=True)
         host = sshd_support.Sshd(workdir=os.path.join(self.workdir, instance_id), addresses=addresses,
-                                 port=self.port, authorized_keys=keys)
+                                 port=self.port, authorized_keys=keys, env={"HOME": home})
         return host.start()
 
     @staticmethod

@@ -1,0 +1,730 @@
+#include "providers/aws/aws_provider.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <future>
+
+#include "providers/aws/query_names.hpp"
+#include "providers/ssh_nodes.hpp"
+#include "raycluster/error.hpp"
+#include "raycluster/ssh.hpp"
+#include "util/fs.hpp"
+#include "util/hash.hpp"
+#include "util/ids.hpp"
+#include "util/strings.hpp"
+
+namespace raycluster::detail::ec2 {
+namespace {
+
+using std::chrono::milliseconds;
+
+// EC2's limits: ids per TerminateInstances/StopInstances/CreateTags call,
+// and values per DescribeInstances filter.
+constexpr std::size_t kIdsPerCall = 1000;
+constexpr std::size_t kFilterValues = 200;
+
+std::vector<std::vector<std::string>> chunks(const std::vector<std::string>& ids, std::size_t n) {
+  std::vector<std::vector<std::string>> out;
+  for (std::size_t i = 0; i < ids.size(); i += n)
+    out.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(i),
+                     ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), i + n)));
+  return out;
+}
+
+AwsEnvironment process_environment() {
+  AwsEnvironment env;
+  env.getenv = [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+  env.home = home_dir();
+  return env;
+}
+
+CloudState state_of(const std::string& s) {
+  if (s == "running") return CloudState::running;
+  if (s == "stopping") return CloudState::stopping;
+  if (s == "stopped") return CloudState::stopped;
+  if (s == "shutting-down") return CloudState::terminating;
+  if (s == "terminated") return CloudState::terminated;
+  return CloudState::pending;
+}
+
+// Errors after which another zone may still have room.
+bool is_zone_capacity_code(const std::string& c) {
+  return (c.rfind("Insufficient", 0) == 0 && c.find("Capacity") != std::string::npos) ||
+         c == "InsufficientFreeAddressesInSubnet" || c == "Unsupported";
+}
+
+bool is_spot(const NodeTypeSpec& type) {
+  const Value* m = type.node_config.find("InstanceMarketOptions");
+  const Value* t = m ? m->find("MarketType") : nullptr;
+  return t && t->is_string() && t->as_string() == "spot";
+}
+
+std::string config_path(const NodeTypeSpec& type) {
+  return "available_node_types." + type.name + ".node_config";
+}
+
+Value without(const Value& config, std::initializer_list<const char*> keys) {
+  Value out = Value::object();
+  if (!config.is_object()) return out;
+  for (const auto& [k, v] : config.as_object())
+    if (std::find_if(keys.begin(), keys.end(), [&](const char* x) { return k == x; }) == keys.end())
+      out.set(k, v);
+  return out;
+}
+
+Value tag_list(const Tags& tags) {
+  Value list = Value::array();
+  for (const auto& [k, v] : tags) {
+    Value t = Value::object();
+    t.set("Key", k);
+    t.set("Value", v);
+    list.push(std::move(t));
+  }
+  return list;
+}
+
+// The user's TagSpecifications with ours merged into the instance and volume
+// entries (ours win on equal keys), plus those entries when missing.
+Value merged_tag_specifications(const Value* user, const Tags& ours) {
+  Value out = Value::array();
+  bool have_instance = false, have_volume = false;
+  auto merge = [&](const Value& spec) {
+    Value s = Value::object();
+    Tags merged;
+    if (const Value* tags = spec.find("Tags"); tags && tags->is_array())
+      for (const auto& t : tags->as_array()) {
+        const Value* k = t.find("Key");
+        const Value* v = t.find("Value");
+        if (k && k->is_string() && !ours.count(k->as_string()))
+          merged[k->as_string()] = v && v->is_string() ? v->as_string() : std::string();
+      }
+    for (const auto& [k, v] : ours) merged[k] = v;
+    for (const auto& [k, v] : spec.as_object())
+      if (k != "Tags") s.set(k, v);
+    s.set("Tags", tag_list(merged));
+    return s;
+  };
+  if (user && user->is_array()) {
+    for (const auto& spec : user->as_array()) {
+      const Value* rt = spec.is_object() ? spec.find("ResourceType") : nullptr;
+      std::string type = rt && rt->is_string() ? rt->as_string() : "";
+      if (type == "instance" || type == "volume") {
+        (type == "instance" ? have_instance : have_volume) = true;
+        out.push(merge(spec));
+      } else {
+        out.push(spec);
+      }
+    }
+  }
+  for (const char* type : {"instance", "volume"}) {
+    if ((type == std::string("instance") && have_instance) ||
+        (type == std::string("volume") && have_volume))
+      continue;
+    Value s = Value::object();
+    s.set("ResourceType", type);
+    s.set("Tags", tag_list(ours));
+    out.push(std::move(s));
+  }
+  return out;
+}
+
+// Instance ids an InvalidInstanceID.NotFound message names.
+std::vector<std::string> ids_in(const std::string& message) {
+  std::vector<std::string> out;
+  auto alnum = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  };
+  for (std::size_t i = 0; i + 2 < message.size(); ++i) {
+    if (message[i] != 'i' || message[i + 1] != '-' || (i > 0 && alnum(message[i - 1]))) continue;
+    std::size_t j = i + 2;
+    while (j < message.size() && alnum(message[j])) ++j;
+    if (j > i + 2) out.push_back(message.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string token_prefix(const std::string& idempotency_token) {
+  return "rc" + sha256_hex(idempotency_token).substr(0, 32) + "-";
+}
+
+std::string client_token(const std::string& idempotency_token, const std::string& subnet_id,
+                         int count) {
+  // 35 + 16 characters. The count is part of it so that a create() retried
+  // after part of its batch launched asks for the rest under a new token
+  // instead of repeating the first call with other parameters.
+  return token_prefix(idempotency_token) +
+         sha256_hex(idempotency_token + "|" + subnet_id + "|" + std::to_string(count)).substr(0, 16);
+}
+
+AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, AwsDeps deps)
+    : spec_(spec), identity_(std::move(identity)), deps_(std::move(deps)) {
+  if (!deps_.env.getenv) deps_.env = process_environment();
+  if (!deps_.now) deps_.now = real_wall_clock();
+  if (!deps_.sleep) deps_.sleep = real_sleeper();
+  if (!deps_.random) deps_.random = real_random();
+  auto explicit_region = spec_.provider.region.empty()
+                             ? std::optional<std::string>()
+                             : std::optional<std::string>(spec_.provider.region);
+  auto region = resolve_aws_region(deps_.env, explicit_region);
+  if (!region || region->empty()) {
+    auto at = spec_.origin("provider");
+    throw Error(ErrorCode::config,
+                (at.file.empty() ? std::string() : at.file + ": ") +
+                    "provider.region is not set and no AWS region is configured "
+                    "(AWS_REGION, AWS_DEFAULT_REGION or the profile's region)");
+  }
+  region_ = *region;
+  auto explicit_url = spec_.provider.endpoint_url.empty()
+                          ? std::optional<std::string>()
+                          : std::optional<std::string>(spec_.provider.endpoint_url);
+  auto url = resolve_aws_endpoint_url(deps_.env, "ec2", explicit_url);
+  endpoint_overridden_ = url.has_value();
+  std::string endpoint =
+      url ? *url
+          : "https://ec2." + region_ + ".amazonaws.com" + (region_.rfind("cn-", 0) == 0 ? ".cn" : "");
+
+  HttpTransport* raw = deps_.transport;
+  if (!raw) {
+    owned_transport_ = make_curl_transport();
+    raw = owned_transport_.get();
+  }
+  RetryPolicy policy = deps_.retry;
+  policy.is_throttle = is_throttle_response;
+  RetryingTransport::Deps rd;
+  rd.sleep = deps_.sleep;
+  rd.random = deps_.random;
+  rd.now = deps_.now;
+  retrying_ = std::make_unique<RetryingTransport>(*raw, policy, rd);
+  ClientOptions co;
+  co.endpoint = endpoint;
+  co.region = region_;
+  co.now = deps_.now;
+  co.credentials = [env = deps_.env] { return resolve_aws_credentials(env); };
+  client_ = std::make_unique<Client>(*retrying_, co);
+}
+
+AwsProvider::~AwsProvider() = default;
+
+std::string AwsProvider::key_file_for(const std::string& name) const {
+  return identity_.state_dir + "/" + name + ".pem";
+}
+
+std::string AwsProvider::key_name() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return key_name_.empty() ? spec_.provider.key_name : key_name_;
+}
+
+std::string AwsProvider::key_path() const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!key_path_.empty()) return key_path_;
+  }
+  if (!spec_.auth.ssh_private_key.empty()) return spec_.auth.ssh_private_key;
+  // A key pair an earlier `up` created; see ensure_key_pair().
+  const std::string base = "raycluster_" + spec_.cluster_name + "_" + region_;
+  for (int i = 1; i <= 10; ++i) {
+    std::string f = key_file_for(i == 1 ? base : base + "_" + std::to_string(i));
+    if (path_exists(f)) return f;
+  }
+  return {};
+}
+
+std::string AwsProvider::security_group_id() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sg_id_;
+}
+
+std::vector<Placement> AwsProvider::placements(const std::string& node_type) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = launch_.find(node_type);
+  return it == launch_.end() ? std::vector<Placement>{} : it->second.placements;
+}
+
+std::string AwsProvider::image_for(const std::string& node_type) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = launch_.find(node_type);
+  return it == launch_.end() ? std::string() : it->second.image_id;
+}
+
+std::map<std::string, std::string> AwsProvider::foreign_instances() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return foreign_;
+}
+
+std::vector<Instance> AwsProvider::describe_cluster(const std::vector<std::string>& states,
+                                                    const CancelToken& cancel) {
+  QueryParams base;
+  add_filter(base, 1, std::string("tag:") + tags::cluster_name, {spec_.cluster_name});
+  add_filter(base, 2, "instance-state-name", states);
+  base.emplace_back("MaxResults", "1000");
+  std::vector<Instance> out;
+  std::string next;
+  do {
+    QueryParams p = base;
+    if (!next.empty()) p.emplace_back("NextToken", next);
+    std::string body = client_->call("DescribeInstances", p, cancel);
+    auto page = parse_instances(body);
+    if (out.empty())
+      out = std::move(page.instances);
+    else
+      std::move(page.instances.begin(), page.instances.end(), std::back_inserter(out));
+    next = std::move(page.next_token);
+  } while (!next.empty());
+  return out;
+}
+
+std::vector<Instance> AwsProvider::describe_ids(const std::vector<std::string>& ids) {
+  // A filter, not InstanceId.N: unknown ids are then simply absent instead
+  // of failing the whole call.
+  std::vector<Instance> out;
+  for (const auto& chunk : chunks(ids, kFilterValues)) {
+    std::string next;
+    do {
+      QueryParams p;
+      add_filter(p, 1, "instance-id", chunk);
+      if (!next.empty()) p.emplace_back("NextToken", next);
+      std::string body = client_->call("DescribeInstances", p);
+      auto page = parse_instances(body);
+      std::move(page.instances.begin(), page.instances.end(), std::back_inserter(out));
+      next = std::move(page.next_token);
+    } while (!next.empty());
+  }
+  return out;
+}
+
+std::vector<Instance> AwsProvider::ours(std::vector<Instance> all) {
+  std::map<std::string, std::string> foreign;
+  std::vector<Instance> out;
+  for (auto& in : all) {
+    const std::string* id = in.tag(tags::cluster_id);
+    if (id && *id != identity_.id) {
+      foreign[in.id] = *id;
+      continue;
+    }
+    out.push_back(std::move(in));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  foreign_ = std::move(foreign);
+  return out;
+}
+
+Node AwsProvider::to_node(const Instance& in) const {
+  Node n;
+  n.id = in.id;
+  for (const auto& [k, v] : in.tags) n.tags[k] = v;
+  auto kind = n.tags.find(tags::node_kind);
+  n.kind = kind != n.tags.end() && kind->second == "head" ? NodeKind::head : NodeKind::worker;
+  auto type = n.tags.find(tags::user_node_type);
+  if (type != n.tags.end()) n.node_type = type->second;
+  n.state = state_of(in.state);
+  n.internal_ip = in.private_ip;
+  n.external_ip = in.public_ip;
+  n.launch_time = in.launch_time;
+  return n;
+}
+
+std::vector<Node> AwsProvider::list(const Tags& filter) {
+  auto instances = ours(describe_cluster({"pending", "running"}));
+  std::vector<Node> out;
+  for (const auto& in : instances) {
+    Node n = to_node(in);
+    bool match = true;
+    for (const auto& [k, v] : filter) {
+      auto it = n.tags.find(k);
+      // Instances launched by `ray up` carry no cluster id; they belong to
+      // the cluster of that name.
+      if (k == tags::cluster_id && it == n.tags.end()) continue;
+      if (it == n.tags.end() || it->second != v) {
+        match = false;
+        break;
+      }
+    }
+    if (match) out.push_back(std::move(n));
+  }
+  std::sort(out.begin(), out.end(), [](const Node& a, const Node& b) {
+    if (a.launch_time != b.launch_time) return a.launch_time < b.launch_time;
+    return a.id < b.id;
+  });
+  return out;
+}
+
+std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
+                                                 const TypeLaunch& launch, int count,
+                                                 const std::string& token) {
+  const NodeTypeSpec& type = *request.node_type;
+  Value config = without(type.node_config, {"SubnetIds", "SubnetId"});
+  const Value* nics = config.find("NetworkInterfaces");
+  const bool has_nics = nics && nics->is_array() && nics->size() > 0;
+  if (!config.find("ImageId") && !launch.image_id.empty()) config.set("ImageId", launch.image_id);
+  if (!config.find("KeyName") && !launch.key_name.empty()) config.set("KeyName", launch.key_name);
+  if (!launch.security_groups.empty()) {
+    Value groups = Value::array();
+    for (const auto& g : launch.security_groups) groups.push(g);
+    if (has_nics) {
+      for (auto& nic : config.find("NetworkInterfaces")->as_array())
+        if (nic.is_object() && !nic.find("Groups")) nic.set("Groups", groups);
+    } else if (!config.find("SecurityGroupIds")) {
+      config.set("SecurityGroupIds", groups);
+    }
+  }
+  Tags tags;
+  for (const auto& [k, v] : request.tags)
+    if (!v.empty()) tags[k] = v;
+  const std::string display = "ray-" + spec_.cluster_name + "-" + node_kind_name(request.kind);
+  if (!tags.count("Name")) tags["Name"] = display;
+  if (!tags.count(tags::node_name)) tags[tags::node_name] = display;
+  config.set("TagSpecifications", merged_tag_specifications(type.node_config.find("TagSpecifications"), tags));
+  config.set("MinCount", count);
+  config.set("MaxCount", count);
+  std::string instance_type;
+  if (const Value* t = config.find("InstanceType"); t && t->is_string()) instance_type = t->as_string();
+
+  // Zones that recently had no capacity for this type go last.
+  std::vector<Placement> order = launch.placements;
+  if (order.empty()) order.push_back({});
+  {
+    auto now = deps_.now();
+    std::lock_guard<std::mutex> lock(mu_);
+    std::stable_sort(order.begin(), order.end(), [&](const Placement& a, const Placement& b) {
+      auto until = [&](const Placement& p) {
+        auto it = cooldown_.find({p.zone, instance_type});
+        return it == cooldown_.end() || it->second <= now ? std::chrono::system_clock::time_point{}
+                                                          : it->second;
+      };
+      return until(a) < until(b);
+    });
+  }
+  std::vector<std::string> tried;
+  std::string last_request_id;
+  for (const auto& place : order) {
+    Value attempt = config;
+    if (!place.subnet_id.empty() && !has_nics) attempt.set("SubnetId", place.subnet_id);
+    attempt.set("ClientToken", client_token(token, place.subnet_id, count));
+    QueryParams params;
+    encode_node_config(attempt, config_path(type), {}, params);
+    try {
+      std::string body = client_->call("RunInstances", params);
+      return parse_instances(body).instances;
+    } catch (const Ec2Error& e) {
+      if (!is_zone_capacity_code(e.aws_code())) throw;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        cooldown_[{place.zone, instance_type}] = deps_.now() + deps_.capacity_cooldown;
+      }
+      tried.push_back((place.zone.empty() ? place.subnet_id : place.zone) + " (" + e.aws_code() + ")");
+      last_request_id = e.request_id();
+    }
+  }
+  throw Error(ErrorCode::capacity,
+              "EC2 had no capacity for " + std::to_string(count) + " " +
+                  (instance_type.empty() ? std::string("instance(s)") : instance_type) + " of type " +
+                  type.name + " in any zone tried: " + join(tried, ", "),
+              true, last_request_id);
+}
+
+std::vector<Node> AwsProvider::create(const LaunchRequest& request) {
+  if (!request.node_type) throw Error(ErrorCode::invalid_argument, "create: no node type");
+  if (request.count <= 0) return {};
+  TypeLaunch launch;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!bootstrapped_) {
+      lock.unlock();
+      bootstrap({}, {});
+      lock.lock();
+    }
+    auto it = launch_.find(request.node_type->name);
+    if (it == launch_.end())
+      throw Error(ErrorCode::invalid_argument,
+                  "create: node type " + request.node_type->name + " is not in the config");
+    launch = it->second;
+  }
+  const std::string token =
+      request.idempotency_token.empty() ? random_hex(16) : request.idempotency_token;
+  const std::string prefix = token_prefix(token);
+  const bool reuse = spec_.provider.cache_stopped_nodes && !is_spot(*request.node_type);
+
+  std::vector<std::string> states = {"pending", "running"};
+  if (reuse) states.push_back("stopped");
+  auto existing = ours(describe_cluster(states));
+  std::vector<Node> out;
+  // Instances an earlier call with this token launched count toward the batch.
+  for (const auto& in : existing)
+    if (in.state != "stopped" && in.client_token.rfind(prefix, 0) == 0) out.push_back(to_node(in));
+  if (static_cast<int>(out.size()) >= request.count) {
+    out.resize(static_cast<std::size_t>(request.count));
+    return out;
+  }
+
+  if (reuse) {
+    // As Ray does with cache_stopped_nodes: restart stopped nodes of the
+    // same kind, type and launch config before launching new ones.
+    auto want = [&](const char* key) {
+      auto it = request.tags.find(key);
+      return it == request.tags.end() ? std::string() : it->second;
+    };
+    const std::string kind = node_kind_name(request.kind);
+    const std::string hash = want(tags::launch_config);
+    std::vector<std::string> ids;
+    std::vector<Node> restarted;
+    for (const auto& in : existing) {
+      if (static_cast<int>(out.size() + ids.size()) >= request.count) break;
+      if (in.state != "stopped") continue;
+      auto tag_is = [&](const char* k, const std::string& v) {
+        const std::string* t = in.tag(k);
+        return t && *t == v;
+      };
+      if (tag_is(tags::node_kind, kind) && tag_is(tags::user_node_type, request.node_type->name) &&
+          tag_is(tags::launch_config, hash)) {
+        ids.push_back(in.id);
+        restarted.push_back(to_node(in));
+      }
+    }
+    if (!ids.empty()) {
+      start_stop("StartInstances", ids);
+      set_tags(ids, request.tags);
+      for (auto& n : restarted) {
+        n.state = CloudState::pending;
+        for (const auto& [k, v] : request.tags) {
+          if (v.empty())
+            n.tags.erase(k);
+          else
+            n.tags[k] = v;
+        }
+        out.push_back(std::move(n));
+      }
+    }
+  }
+
+  int remaining = request.count - static_cast<int>(out.size());
+  if (remaining > 0)
+    for (const auto& in : run_instances(request, launch, remaining, token)) out.push_back(to_node(in));
+  return out;
+}
+
+void AwsProvider::start_stop(const char* action, const std::vector<std::string>& ids) {
+  for (const auto& chunk : chunks(ids, kIdsPerCall)) {
+    QueryParams p;
+    add_list(p, "InstanceId", chunk);
+    client_->call(action, p);
+  }
+}
+
+void AwsProvider::terminate_ids(const std::vector<std::string>& ids,
+                                std::vector<std::string>* failures) {
+  for (auto chunk : chunks(ids, kIdsPerCall)) {
+    // Unknown ids are ignored: EC2 names them, they go, the rest is sent again.
+    for (int round = 0; !chunk.empty(); ++round) {
+      QueryParams p;
+      add_list(p, "InstanceId", chunk);
+      try {
+        client_->call("TerminateInstances", p);
+        break;
+      } catch (const Ec2Error& e) {
+        if (e.code() == ErrorCode::not_found && round < 3) {
+          auto gone = ids_in(e.what());
+          auto before = chunk.size();
+          chunk.erase(std::remove_if(chunk.begin(), chunk.end(),
+                                     [&](const std::string& id) {
+                                       return std::find(gone.begin(), gone.end(), id) != gone.end();
+                                     }),
+                      chunk.end());
+          if (chunk.size() < before) continue;
+        }
+        if (!failures) throw;
+        // One by one, to tell which of them cannot be ended.
+        for (const auto& id : chunk) {
+          QueryParams one;
+          one.emplace_back("InstanceId.1", id);
+          try {
+            client_->call("TerminateInstances", one);
+          } catch (const Ec2Error& e1) {
+            // Retryable failures are tried again by the caller's next round.
+            if (e1.code() != ErrorCode::not_found && !e1.retryable())
+              failures->push_back(id + ": " + e1.what());
+          }
+        }
+        break;
+      }
+    }
+  }
+}
+
+void AwsProvider::terminate(const std::vector<std::string>& node_ids) {
+  if (node_ids.empty()) return;
+  if (!spec_.provider.cache_stopped_nodes) {
+    terminate_ids(node_ids, nullptr);
+    return;
+  }
+  // cache_stopped_nodes: on-demand workers are stopped for a later create()
+  // to restart; spot instances cannot be stopped and heads are not cached.
+  std::vector<std::string> stop, end;
+  for (const auto& in : describe_ids(node_ids)) {
+    if (in.state == "shutting-down" || in.state == "terminated") continue;
+    const std::string* kind = in.tag(tags::node_kind);
+    bool worker = kind && *kind == "worker";
+    if (worker && in.lifecycle != "spot") {
+      if (in.state == "pending" || in.state == "running") stop.push_back(in.id);
+    } else {
+      end.push_back(in.id);
+    }
+  }
+  if (!stop.empty()) start_stop("StopInstances", stop);
+  if (!end.empty()) terminate_ids(end, nullptr);
+}
+
+void AwsProvider::set_tags(const std::vector<std::string>& node_ids, const Tags& tags) {
+  if (node_ids.empty() || tags.empty()) return;
+  tags_.set(node_ids, tags);
+}
+
+void AwsProvider::commit_tags(const std::vector<TagBatcher::Update>& batch) {
+  // One CreateTags per distinct set of tags (and one DeleteTags per distinct
+  // set of removals), ids in chunks. The calls of one commit go out at once:
+  // every node waiting on this commit waits for the slowest call only.
+  std::vector<std::function<void()>> calls;
+  for (const auto& group : TagBatcher::group(batch)) {
+    if (!group.set.empty()) {
+      QueryParams p;
+      int n = 0;
+      for (const auto& [k, v] : group.set) {
+        std::string t = "Tag." + std::to_string(++n);
+        p.emplace_back(t + ".Key", k);
+        p.emplace_back(t + ".Value", v);
+      }
+      calls.push_back([this, ids = group.ids, p] { tag_call("CreateTags", ids, p); });
+    }
+    if (!group.remove.empty()) {
+      QueryParams p;
+      for (std::size_t i = 0; i < group.remove.size(); ++i)
+        p.emplace_back("Tag." + std::to_string(i + 1) + ".Key", group.remove[i]);
+      calls.push_back([this, ids = group.ids, p] { tag_call("DeleteTags", ids, p); });
+    }
+  }
+  if (calls.size() == 1) return calls.front()();
+  std::vector<std::future<void>> running;
+  for (auto& c : calls) running.push_back(std::async(std::launch::async, c));
+  std::exception_ptr first;
+  for (auto& r : running) {
+    try {
+      r.get();
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+}
+
+void AwsProvider::tag_call(const char* action, const std::vector<std::string>& ids,
+                           const QueryParams& tag_params) {
+  for (const auto& chunk : chunks(ids, kIdsPerCall)) {
+    QueryParams p;
+    add_list(p, "ResourceId", chunk);
+    p.insert(p.end(), tag_params.begin(), tag_params.end());
+    // Right after RunInstances an instance may not be visible to CreateTags
+    // yet (EC2 is eventually consistent): wait a little for it.
+    milliseconds delay(500);
+    for (int attempt = 1;; ++attempt) {
+      try {
+        client_->call(action, p);
+        break;
+      } catch (const Ec2Error& e) {
+        if (e.aws_code() != "InvalidInstanceID.NotFound" || attempt >= 5) throw;
+        deps_.sleep(delay, {});
+        delay *= 2;
+      }
+    }
+  }
+}
+
+std::unique_ptr<CommandRunner> AwsProvider::command_runner(const Node& node) {
+  const bool internal = spec_.provider.use_internal_ips;
+  std::string host = internal ? node.internal_ip : node.external_ip;
+  // A node just launched has no address yet; it comes within seconds.
+  auto deadline = deps_.now() + deps_.address_timeout;
+  milliseconds delay(1000);
+  while (host.empty()) {
+    // Empty right after a launch too: EC2's listings catch up within seconds.
+    auto found = describe_ids({node.id});
+    if (!found.empty() &&
+        (found.front().state == "shutting-down" || found.front().state == "terminated"))
+      throw Error(ErrorCode::not_found, "instance " + node.id + " is " + found.front().state);
+    if (!found.empty()) host = internal ? found.front().private_ip : found.front().public_ip;
+    if (!host.empty()) break;
+    if (deps_.now() >= deadline)
+      throw Error(ErrorCode::timeout,
+                  "instance " + node.id + " has no " + (internal ? "private" : "public") +
+                      " IP address" +
+                      (internal ? std::string()
+                                : "; in a subnet without public addresses set "
+                                  "provider.use_internal_ips: true"));
+    deps_.sleep(delay, {});
+    delay = std::min(delay * 2, milliseconds(10000));
+  }
+  SshOptions o = node_ssh_options(spec_, identity_, host);
+  if (o.user.empty()) o.user = "ubuntu";
+  // The key pair bootstrap made (or found) when the config names no key.
+  o.private_key_path = key_path();
+  return std::make_unique<SshRunner>(std::move(o));
+}
+
+void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
+  auto note = [&](LogLevel level, const std::string& msg) {
+    if (!events) return;
+    Event e;
+    e.kind = EventKind::log;
+    e.level = level;
+    e.message = msg;
+    events(e);
+  };
+  const auto deadline = deps_.now() + deps_.teardown_timeout;
+  milliseconds delay(1000);
+  std::map<std::string, std::string> refused;  // id -> why (not retryable)
+  for (;;) {
+    cancel.throw_if_cancelled();
+    // Stopped (cached) nodes too: a full down ends everything.
+    auto left = ours(describe_cluster({"pending", "running", "stopping", "stopped"}, cancel));
+    std::vector<std::string> ids;
+    for (const auto& in : left) ids.push_back(in.id);
+    if (ids.empty()) break;
+    bool all_refused = std::all_of(ids.begin(), ids.end(),
+                                   [&](const std::string& id) { return refused.count(id) > 0; });
+    if (all_refused || deps_.now() >= deadline) {
+      std::string msg = std::to_string(ids.size()) + " instance(s) of cluster " + spec_.cluster_name +
+                        " could not be terminated:";
+      for (const auto& id : ids)
+        msg += "\n  " + id + (refused.count(id) ? " (" + refused[id] + ")" : " (still not terminating)");
+      throw Error(all_refused ? ErrorCode::invalid_request : ErrorCode::timeout, msg);
+    }
+    note(LogLevel::info, "terminating " + std::to_string(ids.size()) + " remaining instance(s)");
+    std::vector<std::string> failures;
+    terminate_ids(ids, &failures);
+    for (const auto& f : failures) {
+      auto colon = f.find(": ");
+      refused[f.substr(0, colon)] = f.substr(colon + 2);
+    }
+    if (!deps_.sleep(delay, cancel)) throw Error(ErrorCode::cancelled, "down cancelled");
+    delay = std::min(delay * 2, milliseconds(15000));
+  }
+  auto foreign = foreign_instances();
+  if (!foreign.empty()) {
+    std::string msg = std::to_string(foreign.size()) + " instance(s) tagged " +
+                      tags::cluster_name + "=" + spec_.cluster_name + " belong to another " +
+                      tags::cluster_id + " than this state folder's (" + identity_.id + ", " +
+                      identity_.state_dir + ") and were left running:";
+    for (const auto& [id, other] : foreign) msg += "\n  " + id + " (" + tags::cluster_id + "=" + other + ")";
+    msg += "\nThey were launched from another state folder (or it was lost); end them from there "
+           "or with the EC2 console.";
+    throw Error(ErrorCode::conflict, msg);
+  }
+}
+
+}  // namespace raycluster::detail::ec2

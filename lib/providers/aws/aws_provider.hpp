@@ -1,0 +1,159 @@
+// The EC2 provider: nodes are EC2 instances tagged with Ray's tag names and
+// the cluster id, reached over SSH.
+//
+// bootstrap() finds or creates, each step reusing what exists: the subnets
+// (configured ones, else the default VPC's, in availability_zone order), the
+// key pair (the public half of auth.ssh_private_key imported, or a new key
+// pair whose PEM is saved 0600 in the cluster's state folder), the security
+// group `raycluster-<cluster>` (all traffic from itself, SSH from the
+// caller's address only) and the default Ubuntu image.
+//
+// Instances are found by their ray-cluster-name tag. Those with another
+// raycluster-id than this state folder's are never listed, stopped or
+// terminated: bootstrap() warns about them and teardown() reports them.
+//
+// Retries: every request goes through one RetryingTransport (throttling,
+// 5xx); the provider itself only moves on to the next zone after a capacity
+// error and waits out EC2's eventual consistency right after a launch.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "providers/aws/ec2_client.hpp"
+#include "providers/aws/ec2_xml.hpp"
+#include "providers/factory.hpp"
+#include "providers/tag_batcher.hpp"
+#include "raycluster/aws_credentials.hpp"
+#include "raycluster/http.hpp"
+#include "raycluster/provider.hpp"
+
+namespace raycluster::detail::ec2 {
+
+// What the provider touches in the world; tests replace all of it.
+struct AwsDeps {
+  // The raw transport (the provider wraps it in its RetryingTransport);
+  // null: a libcurl transport owned by the provider. Must outlive it.
+  HttpTransport* transport = nullptr;
+  // Environment and home folder for credentials, region and endpoint;
+  // getenv empty: the process environment and $HOME.
+  AwsEnvironment env;
+  WallClock now;        // default: system clock
+  Sleeper sleep;        // default: real_sleeper()
+  RandomSource random;  // default: real_random()
+  RetryPolicy retry;    // is_throttle is set by the provider
+  // A zone that had no capacity for an instance type is tried last for this long.
+  std::chrono::milliseconds capacity_cooldown{std::chrono::minutes(5)};
+  // How long teardown() waits for every instance to be terminating.
+  std::chrono::milliseconds teardown_timeout{std::chrono::minutes(10)};
+  // How long command_runner() waits for a new instance's address.
+  std::chrono::milliseconds address_timeout{std::chrono::minutes(5)};
+};
+
+// Where one node type launches.
+struct Placement {
+  std::string subnet_id;  // empty when NetworkInterfaces name the subnets
+  std::string zone;
+};
+
+class AwsProvider : public Provider {
+ public:
+  // Resolves region and endpoint at once (Error(config) without a region);
+  // credentials on the first request.
+  AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, AwsDeps deps = {});
+  ~AwsProvider() override;
+
+  std::string name() const override { return "aws"; }
+  void bootstrap(const EventSink& events, const CancelToken& cancel) override;
+  std::vector<Node> create(const LaunchRequest& request) override;
+  std::vector<Node> list(const Tags& filter) override;
+  void terminate(const std::vector<std::string>& node_ids) override;
+  void set_tags(const std::vector<std::string>& node_ids, const Tags& tags) override;
+  std::unique_ptr<CommandRunner> command_runner(const Node& node) override;
+  void teardown(const EventSink& events, const CancelToken& cancel) override;
+
+  // For tests and messages.
+  const std::string& region() const { return region_; }
+  const std::string& endpoint() const { return client_->endpoint(); }
+  // The key pair and private key file nodes use (after bootstrap, or found on disk).
+  std::string key_name() const;
+  std::string key_path() const;
+  std::string security_group_id() const;
+  std::vector<Placement> placements(const std::string& node_type) const;
+  std::string image_for(const std::string& node_type) const;
+  // Instances named like this cluster that carry another raycluster-id, as
+  // seen by the last listing: id -> their raycluster-id.
+  std::map<std::string, std::string> foreign_instances() const;
+
+ private:
+  struct TypeLaunch {
+    std::vector<Placement> placements;
+    std::vector<std::string> security_groups;  // added when node_config has none
+    std::string image_id;                      // added when node_config has none
+    std::string key_name;                      // added when node_config has none
+  };
+
+  void bootstrap_locked(const EventSink& events, const CancelToken& cancel);
+  std::vector<Subnet> describe_subnets(const std::vector<std::string>& ids, bool defaults,
+                                       const CancelToken& cancel);
+  std::string ensure_security_group(const std::string& vpc_id, const EventSink& events,
+                                     const CancelToken& cancel);
+  std::vector<std::string> ssh_cidrs(const CancelToken& cancel);
+  void ensure_key_pair(const EventSink& events, const CancelToken& cancel);
+  std::string default_image(bool arm, const CancelToken& cancel);
+
+  // Instances tagged with the cluster's name in these states, every page.
+  std::vector<Instance> describe_cluster(const std::vector<std::string>& states,
+                                         const CancelToken& cancel = {});
+  std::vector<Instance> describe_ids(const std::vector<std::string>& ids);
+  // Splits off instances of another cluster id (remembered for reports).
+  std::vector<Instance> ours(std::vector<Instance> all);
+  Node to_node(const Instance& in) const;
+  std::vector<Instance> run_instances(const LaunchRequest& request, const TypeLaunch& launch,
+                                      int count, const std::string& token_prefix);
+  void terminate_ids(const std::vector<std::string>& ids, std::vector<std::string>* failures);
+  void start_stop(const char* action, const std::vector<std::string>& ids);
+  void commit_tags(const std::vector<TagBatcher::Update>& batch);
+  // One CreateTags/DeleteTags call per chunk of ids.
+  void tag_call(const char* action, const std::vector<std::string>& ids, const QueryParams& tag_params);
+  std::string key_file_for(const std::string& name) const;
+
+  const ClusterSpec& spec_;
+  ClusterIdentity identity_;
+  AwsDeps deps_;
+  std::unique_ptr<HttpTransport> owned_transport_;
+  std::unique_ptr<RetryingTransport> retrying_;
+  std::unique_ptr<Client> client_;
+  std::string region_;
+  bool endpoint_overridden_ = false;
+
+  std::mutex boot_mu_;  // one bootstrap at a time
+  mutable std::mutex mu_;  // the state below; never held during a request
+  bool bootstrapped_ = false;
+  std::map<std::string, TypeLaunch> launch_;  // by node type
+  std::string key_name_;
+  std::string key_path_;
+  std::string sg_id_;
+  std::map<std::string, std::string> foreign_;
+  // (zone, instance type) -> when it may be tried first again.
+  std::map<std::pair<std::string, std::string>, std::chrono::system_clock::time_point> cooldown_;
+  // Concurrent set_tags() calls (the updater's status changes) share calls.
+  TagBatcher tags_{[this](const std::vector<TagBatcher::Update>& batch,
+                          std::vector<std::optional<Error>>&) { commit_tags(batch); }};
+};
+
+// The ClientToken of one RunInstances attempt: stable for the same launch
+// request, subnet and count, distinct across subnets; at most 64 ASCII
+// characters. All tokens of one request share token_prefix(request token).
+std::string token_prefix(const std::string& idempotency_token);
+std::string client_token(const std::string& idempotency_token, const std::string& subnet_id,
+                         int count);
+
+}  // namespace raycluster::detail::ec2

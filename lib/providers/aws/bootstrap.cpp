@@ -1,0 +1,502 @@
+// AwsProvider::bootstrap: subnets, security group, key pair and image, each
+// found first and created only when missing.
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "providers/aws/aws_provider.hpp"
+#include "providers/aws/base64.hpp"
+#include "providers/aws/query_names.hpp"
+#include "providers/aws/ssh_key.hpp"
+#include "raycluster/error.hpp"
+#include "util/fs.hpp"
+#include "util/strings.hpp"
+
+namespace raycluster::detail::ec2 {
+namespace {
+
+constexpr const char* kCanonicalOwner = "099720109477";
+constexpr const char* kDefaultCheckIp = "https://checkip.amazonaws.com";
+
+std::vector<std::string> strings_of(const Value* v) {
+  std::vector<std::string> out;
+  if (!v) return out;
+  if (v->is_string()) out.push_back(v->as_string());
+  if (v->is_array())
+    for (const auto& x : v->as_array())
+      if (x.is_string()) out.push_back(x.as_string());
+  return out;
+}
+
+bool valid_ipv4(std::string_view s) {
+  unsigned a, b, c, d;
+  char tail;
+  std::string t(s);
+  if (std::sscanf(t.c_str(), "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4) return false;
+  return a < 256 && b < 256 && c < 256 && d < 256;
+}
+
+// Graviton families (m6g, c7gn, t4g, ...) need arm64 images.
+bool is_arm_type(const std::string& instance_type) {
+  auto dot = instance_type.find('.');
+  std::string family = instance_type.substr(0, dot);
+  auto digit = family.find_first_of("0123456789");
+  if (digit == std::string::npos) return false;
+  auto after = family.find_first_not_of("0123456789", digit);
+  return after != std::string::npos && family[after] == 'g';
+}
+
+// The key type and base64 fields of an OpenSSH public key line.
+std::string key_fields(const std::string& line) {
+  auto parts = split(std::string(trim(line)), ' ');
+  parts.erase(std::remove(parts.begin(), parts.end(), std::string()), parts.end());
+  if (parts.size() < 2) return std::string(trim(line));
+  return parts[0] + " " + parts[1];
+}
+
+void add_tag_spec(QueryParams& p, const std::string& resource_type, const Tags& tags) {
+  p.emplace_back("TagSpecification.1.ResourceType", resource_type);
+  int i = 0;
+  for (const auto& [k, v] : tags) {
+    std::string t = "TagSpecification.1.Tag." + std::to_string(++i);
+    p.emplace_back(t + ".Key", k);
+    p.emplace_back(t + ".Value", v);
+  }
+}
+
+}  // namespace
+
+void AwsProvider::bootstrap(const EventSink& events, const CancelToken& cancel) {
+  std::vector<Event> notes;
+  {
+    std::lock_guard<std::mutex> lock(boot_mu_);
+    EventSink collect = [&](const Event& e) { notes.push_back(e); };
+    bootstrap_locked(collect, cancel);
+  }
+  // Reported after the lock is released: a sink may call back in.
+  if (events)
+    for (const auto& e : notes) events(e);
+}
+
+void AwsProvider::bootstrap_locked(const EventSink& events, const CancelToken& cancel) {
+  auto note = [&](LogLevel level, const std::string& msg) {
+    Event e;
+    e.kind = EventKind::log;
+    e.level = level;
+    e.message = msg;
+    events(e);
+  };
+  // Unknown node_config keys fail here, before anything is created.
+  for (const auto& type : spec_.node_types) {
+    QueryParams scratch;
+    encode_node_config(type.node_config, "available_node_types." + type.name + ".node_config",
+                       {"SubnetIds"}, scratch);
+  }
+  cancel.throw_if_cancelled();
+
+  // Instances of this name from another state folder.
+  {
+    ours(describe_cluster({"pending", "running", "stopping", "stopped"}, cancel));
+    auto foreign = foreign_instances();
+    if (!foreign.empty()) {
+      std::string msg = std::to_string(foreign.size()) + " running instance(s) named " +
+                        spec_.cluster_name + " carry another " + tags::cluster_id +
+                        " than this state folder's " + identity_.id + ":";
+      for (const auto& [id, other] : foreign) msg += " " + id + " (" + other + ")";
+      msg += "; raycluster leaves them alone";
+      note(LogLevel::warning, msg);
+    }
+  }
+
+  // Subnets, per node type.
+  std::vector<std::string> zones;
+  for (const auto& z : split(spec_.provider.availability_zone, ','))
+    if (!trim(z).empty()) zones.emplace_back(trim(z));
+  std::map<std::string, std::vector<std::string>> named;  // type -> subnet ids
+  std::vector<std::string> all_ids;
+  bool need_default = false;
+  for (const auto& type : spec_.node_types) {
+    std::vector<std::string> ids = strings_of(type.node_config.find("SubnetIds"));
+    if (ids.empty()) ids = strings_of(type.node_config.find("SubnetId"));
+    if (const Value* nics = type.node_config.find("NetworkInterfaces"); nics && nics->is_array())
+      for (const auto& nic : nics->as_array())
+        for (const auto& s : strings_of(nic.find("SubnetId"))) ids.push_back(s);
+    if (ids.empty() && !spec_.provider.subnet_id.empty()) ids.push_back(spec_.provider.subnet_id);
+    if (ids.empty()) need_default = true;
+    for (const auto& id : ids)
+      if (std::find(all_ids.begin(), all_ids.end(), id) == all_ids.end()) all_ids.push_back(id);
+    named[type.name] = ids;
+  }
+  std::map<std::string, Subnet> known;
+  if (!all_ids.empty())
+    for (auto& s : describe_subnets(all_ids, false, cancel)) known[s.id] = s;
+  for (const auto& id : all_ids)
+    if (!known.count(id))
+      throw Error(ErrorCode::not_found, "subnet " + id + " does not exist in " + region_);
+  std::vector<Subnet> defaults;
+  if (need_default) {
+    defaults = describe_subnets({}, true, cancel);
+    std::sort(defaults.begin(), defaults.end(),
+              [](const Subnet& a, const Subnet& b) { return a.zone < b.zone; });
+    if (defaults.empty())
+      throw Error(ErrorCode::not_found,
+                  "no default VPC subnets in " + region_ +
+                      (zones.empty() ? std::string() : " (zones " + join(zones, ",") + ")") +
+                      ": name subnets with provider.subnet_id or a node type's SubnetIds");
+  }
+  // availability_zone lists the zones to use, in the order to try them.
+  auto in_zone_order = [&](std::vector<Subnet> subnets, const std::string& what) {
+    if (zones.empty()) return subnets;
+    std::vector<Subnet> out;
+    for (const auto& z : zones)
+      for (const auto& s : subnets)
+        if (s.zone == z) out.push_back(s);
+    if (out.empty())
+      throw Error(ErrorCode::config, "none of the subnets of " + what + " is in provider.availability_zone " +
+                                         spec_.provider.availability_zone);
+    return out;
+  };
+  std::set<std::string> vpcs;
+  std::map<std::string, TypeLaunch> launch;
+  for (const auto& type : spec_.node_types) {
+    TypeLaunch& tl = launch[type.name];
+    std::vector<Subnet> subnets;
+    for (const auto& id : named[type.name]) subnets.push_back(known[id]);
+    if (subnets.empty()) subnets = defaults;
+    subnets = in_zone_order(subnets, type.name);
+    const Value* nics = type.node_config.find("NetworkInterfaces");
+    if (nics && nics->is_array() && nics->size() > 0) {
+      // The network interfaces name the subnet: one placement, no zone fallback.
+      tl.placements.push_back({"", subnets.empty() ? std::string() : subnets.front().zone});
+    } else {
+      for (const auto& s : subnets) tl.placements.push_back({s.id, s.zone});
+    }
+    for (const auto& s : subnets) vpcs.insert(s.vpc_id);
+  }
+
+  // Security groups: the configured ones, else ours.
+  bool need_sg = false;
+  std::string sg_id;
+  for (const auto& type : spec_.node_types) {
+    bool has_own = type.node_config.find("SecurityGroupIds") != nullptr;
+    if (const Value* nics = type.node_config.find("NetworkInterfaces"); nics && nics->is_array()) {
+      has_own = nics->size() > 0;
+      for (const auto& nic : nics->as_array()) has_own = has_own && nic.find("Groups");
+    }
+    if (!has_own && spec_.provider.security_group_ids.empty()) need_sg = true;
+  }
+  if (need_sg) {
+    if (vpcs.size() != 1)
+      throw Error(ErrorCode::config,
+                  "the node types' subnets are in " + std::to_string(vpcs.size()) +
+                      " VPCs; raycluster creates its security group in one: give every node "
+                      "type subnets of one VPC, or name groups with SecurityGroupIds");
+    sg_id = ensure_security_group(*vpcs.begin(), events, cancel);
+  }
+  for (const auto& type : spec_.node_types) {
+    if (type.node_config.find("SecurityGroupIds")) continue;
+    launch[type.name].security_groups =
+        spec_.provider.security_group_ids.empty() ? std::vector<std::string>{sg_id}
+                                                  : spec_.provider.security_group_ids;
+  }
+
+  ensure_key_pair(events, cancel);
+  std::map<bool, std::string> images;  // arm -> image
+  for (const auto& type : spec_.node_types) {
+    if (type.node_config.find("ImageId") || type.node_config.find("LaunchTemplate")) continue;
+    std::string it;
+    if (const Value* v = type.node_config.find("InstanceType"); v && v->is_string()) it = v->as_string();
+    bool arm = is_arm_type(it);
+    if (!images.count(arm)) images[arm] = default_image(arm, cancel);
+    launch[type.name].image_id = images[arm];
+  }
+  const std::string key = key_name();
+  for (const auto& type : spec_.node_types)
+    if (!type.node_config.find("KeyName")) launch[type.name].key_name = key;
+  for (const auto& [name, tl] : launch) {
+    if (!tl.image_id.empty()) note(LogLevel::info, "node type " + name + ": image " + tl.image_id);
+    std::vector<std::string> where;
+    for (const auto& p : tl.placements) where.push_back(p.subnet_id.empty() ? p.zone : p.subnet_id + " (" + p.zone + ")");
+    note(LogLevel::debug, "node type " + name + ": subnets " + join(where, ", "));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  launch_ = std::move(launch);
+  sg_id_ = sg_id;
+  bootstrapped_ = true;
+}
+
+std::vector<Subnet> AwsProvider::describe_subnets(const std::vector<std::string>& ids,
+                                                  bool defaults, const CancelToken& cancel) {
+  QueryParams p;
+  add_list(p, "SubnetId", ids);
+  if (defaults) {
+    // Default subnets exist only in the default VPC, one per zone.
+    add_filter(p, 1, "default-for-az", {"true"});
+  }
+  std::string body = client_->call("DescribeSubnets", p, cancel);
+  return parse_subnets(body);
+}
+
+std::vector<std::string> AwsProvider::ssh_cidrs(const CancelToken& cancel) {
+  if (!spec_.provider.ssh_allowed_cidrs.empty()) return spec_.provider.ssh_allowed_cidrs;
+  // Only this machine may reach port 22: ask what address it has outside.
+  // An endpoint override (an emulator, a private endpoint) answers the
+  // question itself, so nothing goes to the internet then.
+  std::string url = kDefaultCheckIp;
+  if (auto env = deps_.env.getenv("RAYCLUSTER_CHECKIP_URL"); env && !env->empty())
+    url = *env;
+  else if (endpoint_overridden_)
+    url = client_->endpoint() + "/_emulator/checkip";
+  HttpRequest req;
+  req.method = "GET";
+  req.url = url;
+  HttpResponse resp;
+  try {
+    resp = retrying_->send(req, cancel);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::cancelled) throw;
+    throw Error(ErrorCode::unavailable,
+                "cannot learn this machine's address from " + url + " (" + e.what() +
+                    "): set provider.ssh_allowed_cidrs to the addresses allowed to reach SSH",
+                true);
+  }
+  std::string ip(trim(resp.body));
+  if (resp.status != 200 || !valid_ipv4(ip) || ip == "0.0.0.0")
+    throw Error(ErrorCode::unavailable,
+                url + " answered HTTP " + std::to_string(resp.status) +
+                    " without an IPv4 address: set provider.ssh_allowed_cidrs to the addresses "
+                    "allowed to reach SSH",
+                true);
+  return {ip + "/32"};
+}
+
+std::string AwsProvider::ensure_security_group(const std::string& vpc_id, const EventSink& events,
+                                               const CancelToken& cancel) {
+  const std::string name = "raycluster-" + spec_.cluster_name;
+  auto find = [&]() -> std::optional<SecurityGroup> {
+    QueryParams p;
+    add_filter(p, 1, "group-name", {name});
+    add_filter(p, 2, "vpc-id", {vpc_id});
+    std::string body = client_->call("DescribeSecurityGroups", p, cancel);
+    auto groups = parse_security_groups(body);
+    if (groups.empty()) return std::nullopt;
+    return groups.front();
+  };
+  auto note = [&](const std::string& msg) {
+    Event e;
+    e.kind = EventKind::log;
+    e.message = msg;
+    events(e);
+  };
+  auto group = find();
+  if (!group) {
+    QueryParams p;
+    p.emplace_back("GroupName", name);
+    p.emplace_back("GroupDescription",
+                   "raycluster " + spec_.cluster_name + ": SSH from the operator, all traffic within the group");
+    p.emplace_back("VpcId", vpc_id);
+    add_tag_spec(p, "security-group",
+                 {{tags::cluster_name, spec_.cluster_name}, {tags::cluster_id, identity_.id}});
+    try {
+      std::string body = client_->call("CreateSecurityGroup", p, cancel);
+      SecurityGroup g;
+      g.id = find_text(body, "groupId").value_or("");
+      g.name = name;
+      g.vpc_id = vpc_id;
+      if (g.id.empty()) throw Error(ErrorCode::invalid_request, "CreateSecurityGroup answered without a groupId");
+      group = g;
+      note("created security group " + g.id + " (" + name + ") in " + vpc_id);
+    } catch (const Ec2Error& e) {
+      // Created meanwhile (or by a retried request whose answer was lost).
+      if (e.aws_code() != "InvalidGroup.Duplicate") throw;
+      group = find();
+      if (!group) throw;
+    }
+  } else {
+    note("using security group " + group->id + " (" + name + ")");
+  }
+
+  const int port = spec_.auth.ssh_port;
+  const auto cidrs = ssh_cidrs(cancel);
+  bool self_rule = false;
+  std::vector<std::string> missing;
+  for (const auto& perm : group->ingress)
+    if (perm.protocol == "-1" &&
+        std::find(perm.group_ids.begin(), perm.group_ids.end(), group->id) != perm.group_ids.end())
+      self_rule = true;
+  for (const auto& cidr : cidrs) {
+    bool covered = false;
+    for (const auto& perm : group->ingress) {
+      bool ports = perm.protocol == "-1" ||
+                   (perm.protocol == "tcp" && perm.from_port <= port && port <= perm.to_port);
+      if (ports && std::find(perm.cidrs.begin(), perm.cidrs.end(), cidr) != perm.cidrs.end())
+        covered = true;
+    }
+    if (!covered) missing.push_back(cidr);
+  }
+  if (self_rule && missing.empty()) return group->id;
+  QueryParams p;
+  p.emplace_back("GroupId", group->id);
+  int n = 0;
+  if (!self_rule) {
+    std::string perm = "IpPermissions." + std::to_string(++n);
+    p.emplace_back(perm + ".IpProtocol", "-1");
+    p.emplace_back(perm + ".Groups.1.GroupId", group->id);
+  }
+  if (!missing.empty()) {
+    std::string perm = "IpPermissions." + std::to_string(++n);
+    p.emplace_back(perm + ".IpProtocol", "tcp");
+    p.emplace_back(perm + ".FromPort", std::to_string(port));
+    p.emplace_back(perm + ".ToPort", std::to_string(port));
+    for (std::size_t i = 0; i < missing.size(); ++i)
+      p.emplace_back(perm + ".IpRanges." + std::to_string(i + 1) + ".CidrIp", missing[i]);
+  }
+  try {
+    client_->call("AuthorizeSecurityGroupIngress", p, cancel);
+  } catch (const Ec2Error& e) {
+    if (e.aws_code() != "InvalidPermission.Duplicate") throw;
+  }
+  if (!missing.empty())
+    note("security group " + group->id + ": SSH (port " + std::to_string(port) + ") from " +
+         join(missing, ", "));
+  return group->id;
+}
+
+void AwsProvider::ensure_key_pair(const EventSink& events, const CancelToken& cancel) {
+  auto note = [&](const std::string& msg) {
+    Event e;
+    e.kind = EventKind::log;
+    e.message = msg;
+    events(e);
+  };
+  auto describe = [&](const std::string& name) -> std::optional<KeyPair> {
+    QueryParams p;
+    p.emplace_back("KeyName.1", name);
+    p.emplace_back("IncludePublicKey", "true");
+    try {
+      std::string body = client_->call("DescribeKeyPairs", p, cancel);
+      auto keys = parse_key_pairs(body);
+      if (keys.empty()) return std::nullopt;
+      return keys.front();
+    } catch (const Ec2Error& e) {
+      if (e.code() == ErrorCode::not_found) return std::nullopt;
+      throw;
+    }
+  };
+  const Tags key_tags = {{tags::cluster_name, spec_.cluster_name}, {tags::cluster_id, identity_.id}};
+  auto import = [&](const std::string& name, const std::string& public_key) {
+    QueryParams p;
+    p.emplace_back("KeyName", name);
+    p.emplace_back("PublicKeyMaterial", base64_encode(public_key));
+    add_tag_spec(p, "key-pair", key_tags);
+    try {
+      client_->call("ImportKeyPair", p, cancel);
+    } catch (const Ec2Error& e) {
+      if (e.aws_code() != "InvalidKeyPair.Duplicate") throw;
+    }
+    note("imported key pair " + name);
+  };
+  auto set = [&](const std::string& name, const std::string& path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    key_name_ = name;
+    key_path_ = path;
+  };
+  const std::string base = "raycluster_" + spec_.cluster_name + "_" + region_;
+
+  if (!spec_.auth.ssh_private_key.empty()) {
+    const std::string& path = spec_.auth.ssh_private_key;
+    const std::string name = spec_.provider.key_name.empty() ? base : spec_.provider.key_name;
+    std::string pub = ssh_public_key(read_file(path, 1 << 20), path);
+    auto existing = describe(name);
+    if (!existing) {
+      import(name, pub);
+    } else if (!existing->public_key.empty() && key_fields(existing->public_key) != key_fields(pub)) {
+      throw Error(ErrorCode::config,
+                  "key pair " + name + " in " + region_ + " holds another public key than " + path +
+                      ": name another key pair (provider.key_pair.key_name) or point "
+                      "auth.ssh_private_key at its private key");
+    } else {
+      note("using key pair " + name);
+    }
+    set(name, path);
+    return;
+  }
+  if (!spec_.provider.key_name.empty()) {
+    // The user's key pair without its private key: nodes can be launched but
+    // not reached, which only works without node updaters.
+    if (!spec_.provider.disable_node_updaters)
+      throw Error(ErrorCode::config,
+                  "key pair " + spec_.provider.key_name +
+                      " is named but auth.ssh_private_key is not set: raycluster needs the private "
+                      "key to reach the nodes");
+    set(spec_.provider.key_name, "");
+    return;
+  }
+  // Our own key pair, its private key in the state folder. A name whose key
+  // exists in EC2 but not here (another machine's) is skipped for the next.
+  for (int i = 1; i <= 10; ++i) {
+    const std::string name = i == 1 ? base : base + "_" + std::to_string(i);
+    const std::string file = key_file_for(name);
+    auto existing = describe(name);
+    if (path_exists(file)) {
+      if (!existing) import(name, ssh_public_key(read_file(file, 1 << 20), file));
+      else note("using key pair " + name);
+      set(name, file);
+      return;
+    }
+    if (existing) continue;
+    QueryParams p;
+    p.emplace_back("KeyName", name);
+    p.emplace_back("KeyType", "rsa");
+    p.emplace_back("KeyFormat", "pem");
+    add_tag_spec(p, "key-pair", key_tags);
+    std::string body;
+    try {
+      body = client_->call("CreateKeyPair", p, cancel);
+    } catch (const Ec2Error& e) {
+      // Made by a request whose answer was lost: its private key is gone
+      // with the answer, so make it again.
+      if (e.aws_code() != "InvalidKeyPair.Duplicate") throw;
+      QueryParams del;
+      del.emplace_back("KeyName", name);
+      client_->call("DeleteKeyPair", del, cancel);
+      body = client_->call("CreateKeyPair", p, cancel);
+    }
+    auto material = find_text(body, "keyMaterial");
+    if (!material || material->empty())
+      throw Error(ErrorCode::invalid_request, "CreateKeyPair answered without key material");
+    make_dirs(identity_.state_dir, 0700);
+    write_file_atomic(file, *material + (material->back() == '\n' ? "" : "\n"), 0600);
+    note("created key pair " + name + ", private key " + file);
+    set(name, file);
+    return;
+  }
+  throw Error(ErrorCode::conflict, "key pairs " + base + " to " + base +
+                                       "_10 exist in EC2 but their private keys are not in " +
+                                       identity_.state_dir + ": set auth.ssh_private_key");
+}
+
+std::string AwsProvider::default_image(bool arm, const CancelToken& cancel) {
+  const std::string arch = arm ? "arm64" : "amd64";
+  QueryParams p;
+  p.emplace_back("Owner.1", kCanonicalOwner);
+  add_filter(p, 1, "name",
+             {"ubuntu/images/hvm-ssd*/ubuntu-*-24.04-" + arch + "-server-*",
+              "ubuntu/images/hvm-ssd*/ubuntu-*-22.04-" + arch + "-server-*"});
+  add_filter(p, 2, "state", {"available"});
+  std::string body = client_->call("DescribeImages", p, cancel);
+  auto images = parse_images(body);
+  const Image* best = nullptr;
+  auto rank = [](const Image& i) { return i.name.find("-24.04-") != std::string::npos ? 1 : 0; };
+  for (const auto& i : images) {
+    if (!best || rank(i) > rank(*best) ||
+        (rank(i) == rank(*best) && i.creation_date > best->creation_date))
+      best = &i;
+  }
+  if (!best)
+    throw Error(ErrorCode::not_found, "no Ubuntu 24.04 or 22.04 " + arch + " image in " + region_ +
+                                          ": set ImageId in node_config");
+  return best->id;
+}
+
+}  // namespace raycluster::detail::ec2

@@ -1,0 +1,163 @@
+#include "providers/aws/ec2_client.hpp"
+
+#include <cstdlib>
+
+#include "providers/aws/ec2_xml.hpp"
+
+namespace raycluster::detail::ec2 {
+namespace {
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+bool is_throttle_code(std::string_view c) {
+  return c == "RequestLimitExceeded" || c == "Throttling" || c == "ThrottlingException" ||
+         c == "ThrottledException" || c == "RequestThrottled" || c == "TooManyRequestsException" ||
+         c == "SlowDown" || c == "EC2ThrottledException" || c == "PriorRequestNotComplete";
+}
+
+bool is_skew_code(std::string_view c) {
+  return c == "RequestExpired" || c == "RequestTimeTooSkewed" || c == "SignatureDoesNotMatch" ||
+         c == "AuthFailure" || c == "InvalidSignatureException" || c == "RequestInTheFuture";
+}
+
+// Smaller differences are not what made the service refuse a signature.
+constexpr std::chrono::seconds kSkewWorthCorrecting{30};
+
+}  // namespace
+
+ErrorCode error_code_for(std::string_view c, int status) {
+  if (is_throttle_code(c)) return ErrorCode::throttled;
+  if (c == "AuthFailure" || c == "UnauthorizedOperation" || c == "SignatureDoesNotMatch" ||
+      c == "InvalidClientTokenId" || c == "MissingAuthenticationToken" || c == "RequestExpired" ||
+      c == "IncompleteSignature" || c == "OptInRequired" || c == "Blocked" ||
+      c == "PendingVerification" || c == "AccessDenied" || c == "AccessDeniedException" ||
+      c == "ExpiredToken" || c == "InvalidSignatureException")
+    return ErrorCode::auth;
+  if (ends_with(c, ".NotFound") || ends_with(c, "NotFound")) return ErrorCode::not_found;
+  if (starts_with(c, "Insufficient") && ends_with(c, "Capacity")) return ErrorCode::capacity;
+  if (c == "InsufficientFreeAddressesInSubnet" || c == "SpotMaxPriceTooLow")
+    return ErrorCode::capacity;
+  if (c == "Unsupported" || c == "UnsupportedOperation" || c == "InvalidInstanceType")
+    return ErrorCode::unsupported;
+  if (ends_with(c, "LimitExceeded") || c == "MaxSpotInstanceCountExceeded" ||
+      c == "InsufficientAddressCapacity")
+    return ErrorCode::quota;
+  if (c == "InternalError" || c == "InternalFailure" || c == "ServiceUnavailable" ||
+      c == "Unavailable")
+    return ErrorCode::unavailable;
+  if (status >= 500) return ErrorCode::unavailable;
+  if (status == 429) return ErrorCode::throttled;
+  if (status == 401 || status == 403) return ErrorCode::auth;
+  return ErrorCode::invalid_request;
+}
+
+bool is_retryable(std::string_view c, int status) {
+  switch (error_code_for(c, status)) {
+    case ErrorCode::throttled:
+    case ErrorCode::capacity:
+    case ErrorCode::unavailable:
+      return true;
+    default:
+      return c == "IncorrectInstanceState" || c == "IncorrectState" ||
+             c == "DependencyViolation";
+  }
+}
+
+bool is_throttle_response(const HttpResponse& response) {
+  if (response.status < 400) return false;
+  // Cheap test first: most error bodies are small, and 2xx bodies never get here.
+  if (response.body.find("<Code>") == std::string::npos) return false;
+  auto info = parse_error(response.body);
+  return info && is_throttle_code(info->code);
+}
+
+void add_list(QueryParams& params, const std::string& prefix, const std::vector<std::string>& values) {
+  for (std::size_t i = 0; i < values.size(); ++i)
+    params.emplace_back(prefix + "." + std::to_string(i + 1), values[i]);
+}
+
+void add_filter(QueryParams& params, int n, const std::string& name,
+                const std::vector<std::string>& values) {
+  std::string p = "Filter." + std::to_string(n);
+  params.emplace_back(p + ".Name", name);
+  add_list(params, p + ".Value", values);
+}
+
+std::string form_body(std::string_view action, const QueryParams& params) {
+  std::string body = "Action=" + sigv4::uri_encode(action, false) +
+                     "&Version=" + std::string(kApiVersion);
+  for (const auto& [k, v] : params) {
+    body += '&';
+    body += sigv4::uri_encode(k, false);
+    body += '=';
+    body += sigv4::uri_encode(v, false);
+  }
+  return body;
+}
+
+Client::Client(HttpTransport& transport, ClientOptions options)
+    : transport_(transport), options_(std::move(options)) {
+  if (!options_.now) options_.now = real_wall_clock();
+  while (!options_.endpoint.empty() && options_.endpoint.back() == '/') options_.endpoint.pop_back();
+}
+
+const AwsCredentials& Client::creds() {
+  std::call_once(creds_once_, [this] { creds_ = options_.credentials(); });
+  return creds_;
+}
+
+HttpRequest Client::build(const std::string& body) {
+  auto url = options_.endpoint + "/";
+  sigv4::Request r = sigv4::request_from_url("POST", url);
+  r.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
+  r.body = body;
+  sigv4::SigningOptions so;
+  so.service = "ec2";
+  so.region = options_.region;
+  auto now = options_.now() + std::chrono::seconds(offset_.load());
+  auto signed_req = sigv4::sign(r, creds(), so, now, &keys_);
+  HttpRequest req;
+  req.method = "POST";
+  req.url = url;
+  req.headers = std::move(signed_req.headers);
+  req.body = body;
+  return req;
+}
+
+std::string Client::call(std::string_view action, const QueryParams& params,
+                         const CancelToken& cancel) {
+  const std::string body = form_body(action, params);
+  for (int attempt = 1;; ++attempt) {
+    HttpResponse resp = transport_.send(build(body), cancel);
+    if (resp.status >= 200 && resp.status < 300) return std::move(resp.body);
+    auto info = parse_error(resp.body);
+    ErrorInfo e = info ? *info : ErrorInfo{};
+    if (e.code.empty()) e.code = "HTTP" + std::to_string(resp.status);
+    if (e.request_id.empty())
+      if (auto h = resp.header("x-amzn-RequestId")) e.request_id = *h;
+    if (attempt == 1 && is_skew_code(e.code)) {
+      if (auto date = resp.header("Date")) {
+        auto local = options_.now() + std::chrono::seconds(offset_.load());
+        if (auto skew = sigv4::clock_skew(*date, local);
+            skew && (*skew >= kSkewWorthCorrecting || *skew <= -kSkewWorthCorrecting)) {
+          offset_ += skew->count();
+          continue;
+        }
+      }
+    }
+    std::string msg = "EC2 " + std::string(action) + ": " + e.code;
+    if (!e.message.empty()) msg += ": " + e.message;
+    if (!e.request_id.empty()) msg += " (request id " + e.request_id + ")";
+    if (resp.attempts > 1) msg += " after " + std::to_string(resp.attempts) + " attempts";
+    throw Ec2Error(error_code_for(e.code, resp.status), msg, is_retryable(e.code, resp.status),
+                   e.request_id, e.code);
+  }
+}
+
+}  // namespace raycluster::detail::ec2

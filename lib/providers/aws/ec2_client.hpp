@@ -1,0 +1,98 @@
+// A client of the EC2 Query API (version 2016-11-15).
+//
+// Each call is a POST of `Action=...&Version=2016-11-15&...` (RFC 3986
+// encoded, application/x-www-form-urlencoded) signed with SigV4 for service
+// ec2, sent through the HttpTransport it is given. That transport is expected
+// to be a RetryingTransport with is_throttle_response() as its throttle
+// classifier: throttling and 5xx retries happen there and only there. The
+// client itself repeats a call at most once, and only to correct its clock
+// after the service said the signature was made at the wrong time.
+//
+// Errors: Ec2Error (a raycluster::Error) carrying the AWS error code and
+// request id, for both EC2 error shapes; see error_code_for() for the mapping.
+// Thread-safety: call() may be used from several threads at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "providers/aws/query_names.hpp"
+#include "raycluster/aws_credentials.hpp"
+#include "raycluster/error.hpp"
+#include "raycluster/http.hpp"
+#include "raycluster/sigv4.hpp"
+
+namespace raycluster::detail::ec2 {
+
+inline constexpr std::string_view kApiVersion = "2016-11-15";
+
+class Ec2Error : public Error {
+ public:
+  Ec2Error(ErrorCode code, const std::string& message, bool retryable, std::string request_id,
+           std::string aws_code)
+      : Error(code, message, retryable, std::move(request_id)), aws_code_(std::move(aws_code)) {}
+  // "InsufficientInstanceCapacity", "InvalidInstanceID.NotFound", ...
+  const std::string& aws_code() const noexcept { return aws_code_; }
+
+ private:
+  std::string aws_code_;
+};
+
+// The category of an AWS error code (HTTP status for codes not known).
+ErrorCode error_code_for(std::string_view aws_code, int http_status);
+// True when repeating the call later may succeed.
+bool is_retryable(std::string_view aws_code, int http_status);
+// Throttling signalled in the body (RequestLimitExceeded, Throttling, ...),
+// whatever the HTTP status: the RetryPolicy::is_throttle of EC2 calls.
+bool is_throttle_response(const HttpResponse& response);
+
+// Appends prefix.1=v1, prefix.2=v2, ...
+void add_list(QueryParams& params, const std::string& prefix, const std::vector<std::string>& values);
+// Appends Filter.<n>.Name=name and Filter.<n>.Value.<i>=values[i-1].
+void add_filter(QueryParams& params, int n, const std::string& name,
+                const std::vector<std::string>& values);
+
+// "Action=X&Version=2016-11-15&k=v..." with keys and values RFC 3986 encoded.
+std::string form_body(std::string_view action, const QueryParams& params);
+
+struct ClientOptions {
+  std::string endpoint;  // "https://ec2.us-east-1.amazonaws.com" or an override
+  std::string region;
+  // Called once, on the first call (credentials are only needed then).
+  std::function<AwsCredentials()> credentials;
+  WallClock now;  // default: the system clock
+};
+
+class Client {
+ public:
+  Client(HttpTransport& transport, ClientOptions options);
+
+  // The body of the 2xx answer. Throws Ec2Error for an EC2 error answer and
+  // the transport's Error when no answer came.
+  std::string call(std::string_view action, const QueryParams& params,
+                   const CancelToken& cancel = {});
+
+  const std::string& endpoint() const { return options_.endpoint; }
+  const std::string& region() const { return options_.region; }
+  // What is added to the local clock when signing (learned from the server).
+  std::chrono::seconds clock_offset() const { return std::chrono::seconds(offset_.load()); }
+
+ private:
+  HttpRequest build(const std::string& body);
+  const AwsCredentials& creds();
+
+  HttpTransport& transport_;
+  ClientOptions options_;
+  sigv4::SigningKeyCache keys_;
+  std::once_flag creds_once_;
+  AwsCredentials creds_;
+  std::atomic<long long> offset_{0};
+};
+
+}  // namespace raycluster::detail::ec2
