@@ -184,6 +184,9 @@ struct Cluster::Impl {
   }
 
   bool needs_setup(const Node& n, bool force) {
+    // Ray's disable_node_updaters: workers set themselves up (image, user
+    // data); they are only launched and tagged.
+    if (n.kind == NodeKind::worker && spec.provider.disable_node_updaters) return false;
     if (force) return true;
     if (n.setup_status() != status::up_to_date) return true;
     auto it = n.tags.find(tags::runtime_config);

@@ -159,6 +159,8 @@ struct Autoscaler::Impl {
 
   // ---- background setups ----
   void enqueue_setup(const Node& node, const Node& head) {
+    // disable_node_updaters: workers set themselves up.
+    if (node.kind == NodeKind::worker && cluster.spec().provider.disable_node_updaters) return;
     std::lock_guard<std::mutex> lock(setup_mu);
     if (setup_stop || updating.count(node.id)) return;
     updating.insert(node.id);

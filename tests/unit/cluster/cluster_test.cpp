@@ -215,6 +215,29 @@ TEST_CASE("a head that fails leaves its workers set up but not started, and says
   }
 }
 
+TEST_CASE("disable_node_updaters: workers are launched and tagged, never set up") {
+  Fixture f;
+  std::string yaml = kConfig;
+  yaml.replace(yaml.find("  type: localhost\n"), 17, "  type: localhost\n  disable_node_updaters: true\n");
+  auto c = f.open(yaml);
+  c->up();
+  auto workers = f.of_kind(NodeKind::worker);
+  REQUIRE(workers.size() == 2);
+  for (const auto& w : workers) {
+    CHECK(f.commands_of(w.id).empty());
+    CHECK(w.tags.at("ray-node-type") == "worker");
+    CHECK(w.tags.count("ray-launch-config") == 1);
+  }
+  // The head is still set up by `up`, as Ray does.
+  auto head_cmds = f.commands_of(f.of_kind(NodeKind::head)[0].id);
+  CHECK(std::count(head_cmds.begin(), head_cmds.end(), "head-start") == 1);
+  c->up();
+  ScaleOptions so;
+  so.workers = 3;
+  c->scale(so);
+  for (const auto& w : f.of_kind(NodeKind::worker)) CHECK(f.commands_of(w.id).empty());
+}
+
 TEST_CASE("scale checks the type's bounds with the config's location, then launches or removes") {
   Fixture f;
   auto c = f.open();
