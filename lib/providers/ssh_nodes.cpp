@@ -14,6 +14,9 @@ SshOptions node_ssh_options(const ClusterSpec& spec, const ClusterIdentity& iden
   o.known_hosts_path = identity.state_dir + "/known_hosts";
   if (const char* agent = std::getenv("SSH_AUTH_SOCK")) o.agent_socket = agent;
   o.proxy_command = spec.auth.ssh_proxy_command;
+  // A node that is still booting is tried again every 2 s at most, so that
+  // setup starts soon after its SSH comes up (Ray waits 5 s between tries).
+  o.backoff_max = std::chrono::seconds(2);
   return o;
 }
 

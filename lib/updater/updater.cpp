@@ -221,7 +221,8 @@ UpdateResult update_node(const Node& node, const SetupPlan& plan, Provider& prov
   Tags done;
   done[tags::runtime_config] = plan.runtime_hash;
   if (!plan.file_mounts_hash.empty()) done[tags::file_mounts_contents] = plan.file_mounts_hash;
-  done["raycluster-failure"] = "";
+  // Clear an earlier failure, only where there is one (a call less per node).
+  if (node.tags.count("raycluster-failure")) done["raycluster-failure"] = "";
   set_status(status::up_to_date, done);
   result.ok = true;
   return result;
