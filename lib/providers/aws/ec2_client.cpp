@@ -89,14 +89,37 @@ void add_filter(QueryParams& params, int n, const std::string& name,
   add_list(params, p + ".Value", values);
 }
 
+// application/x-www-form-urlencoded as botocore (urlencode) writes it:
+// unreserved characters as they are, space as '+', every other byte %XX.
+// EC2 hashes the body as sent and takes any correct encoding; writing the
+// reference SDK's bytes also satisfies servers that re-encode the parsed
+// form before they check the signature (moto).
+void form_encode(std::string& out, std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+}
+
 std::string form_body(std::string_view action, const QueryParams& params) {
-  std::string body = "Action=" + sigv4::uri_encode(action, false) +
-                     "&Version=" + std::string(kApiVersion);
+  std::string body = "Action=";
+  form_encode(body, action);
+  body += "&Version=";
+  body += kApiVersion;
   for (const auto& [k, v] : params) {
     body += '&';
-    body += sigv4::uri_encode(k, false);
+    form_encode(body, k);
     body += '=';
-    body += sigv4::uri_encode(v, false);
+    form_encode(body, v);
   }
   return body;
 }

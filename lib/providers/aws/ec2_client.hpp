@@ -1,7 +1,8 @@
 // A client of the EC2 Query API (version 2016-11-15).
 //
-// Each call is a POST of `Action=...&Version=2016-11-15&...` (RFC 3986
-// encoded, application/x-www-form-urlencoded) signed with SigV4 for service
+// Each call is a POST of `Action=...&Version=2016-11-15&...`
+// (application/x-www-form-urlencoded, byte for byte as botocore encodes it)
+// signed with SigV4 for service
 // ec2, sent through the HttpTransport it is given. That transport is expected
 // to be a RetryingTransport with is_throttle_response() as its throttle
 // classifier: throttling and 5xx retries happen there and only there. The
@@ -58,7 +59,8 @@ void add_list(QueryParams& params, const std::string& prefix, const std::vector<
 void add_filter(QueryParams& params, int n, const std::string& name,
                 const std::vector<std::string>& values);
 
-// "Action=X&Version=2016-11-15&k=v..." with keys and values RFC 3986 encoded.
+// "Action=X&Version=2016-11-15&k=v..." with keys and values form-encoded as
+// botocore does (unreserved characters kept, space as '+', the rest %XX).
 std::string form_body(std::string_view action, const QueryParams& params);
 
 struct ClientOptions {

@@ -290,7 +290,8 @@ std::optional<ErrorInfo> parse_error(std::string_view body) {
   if (is(root, "Response"))
     error = root.child("Errors").child("Error");
   else if (is(root, "ErrorResponse"))
-    error = root.child("Error");
+    // The Query shape; some EC2-compatible servers nest it in <Errors> too.
+    error = root.child("Error") ? root.child("Error") : root.child("Errors").child("Error");
   if (!error) return std::nullopt;
   ErrorInfo info;
   info.code = error.child_value("Code");

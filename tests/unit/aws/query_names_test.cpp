@@ -109,9 +109,14 @@ TEST_CASE("query names: the table is sorted and consistent") {
   CHECK(find_member(kRunInstancesRequest, "Nope") == nullptr);
 }
 
-TEST_CASE("form body: RFC 3986 encoding after Action and Version") {
-  QueryParams p = {{"Filter.1.Name", "tag:ray-cluster-name"}, {"Filter.1.Value.1", "a b/c~d+e&f=g"}};
+TEST_CASE("form body: form encoding (as Python's urlencode) after Action and Version") {
+  // Expected bytes as urllib.parse.urlencode writes them: space as '+',
+  // only A-Z a-z 0-9 - . _ ~ kept, UTF-8 bytes %XX.
+  QueryParams p = {{"Filter.1.Name", "tag:ray-cluster-name"},
+                   {"Filter.1.Value.1", "a b/c~d+e&f=g"},
+                   {"Description", "SSH from the operator, all traffic \xc3\xa9"}};
   CHECK(form_body("DescribeInstances", p) ==
         "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag%3Aray-cluster-name"
-        "&Filter.1.Value.1=a%20b%2Fc~d%2Be%26f%3Dg");
+        "&Filter.1.Value.1=a+b%2Fc~d%2Be%26f%3Dg"
+        "&Description=SSH+from+the+operator%2C+all+traffic+%C3%A9");
 }
