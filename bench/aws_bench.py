@@ -67,7 +67,7 @@ def config(path, ec2, key, workers, marks, work):
 
 
 def run_child(argv, env):
-    """Runs argv; returns (wall seconds, peak RSS MB of that process).
+    """Runs argv; returns (wall seconds, peak RSS MB, CPU seconds of that process).
 
     The peak is the process's own high-water mark (VmHWM, which starts
     afresh at exec), read until it exits: rusage from wait4 would also count
@@ -76,13 +76,17 @@ def run_child(argv, env):
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
     hwm_kb = 0
+    cpu_ticks = 0
     while proc.poll() is None:
         try:
             with open(f"/proc/{proc.pid}/status") as f:
                 for line in f:
                     if line.startswith("VmHWM:"):
                         hwm_kb = max(hwm_kb, int(line.split()[1]))
-        except OSError:
+            with open(f"/proc/{proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+                cpu_ticks = int(fields[11]) + int(fields[12])  # utime + stime
+        except (OSError, IndexError, ValueError):
             pass
         time.sleep(0.02)
     wall = time.monotonic() - t0
@@ -91,7 +95,7 @@ def run_child(argv, env):
         err.seek(0)
         raise SystemExit(f"{argv} exited {proc.returncode}\n{out.read().decode()}\n"
                          f"{err.read().decode()}")
-    return wall, hwm_kb / 1024.0
+    return wall, hwm_kb / 1024.0, cpu_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measure(a, workers, tmp):
@@ -116,15 +120,16 @@ def measure(a, workers, tmp):
         config(cfg, ec2, key, workers, marks, a.work_seconds)
         ec2.set_faults({"latency_ms": a.latency_ms})
         ec2.reset_calls()
-        wall, rss = run_child([a.raycluster, "up", str(cfg), "-y"], env)
+        wall, rss, cpu = run_child([a.raycluster, "up", str(cfg), "-y"], env)
         calls = collections.Counter(c["action"] for c in ec2.calls())
         started = len(list(marks.glob("*.start")))
         assert started == workers + 1, (started, workers)
         ec2.set_faults({})
-        down_wall, _ = run_child([a.raycluster, "down", str(cfg), "-y"], env)
+        down_wall, _, _ = run_child([a.raycluster, "down", str(cfg), "-y"], env)
         left = [i["id"] for i in ec2.instances() if i["state"] not in ("terminated", "shutting-down")]
         assert not left, left
     return {"workers": workers, "up_s": round(wall, 2), "up_peak_rss_mb": round(rss, 1),
+            "up_client_cpu_s": round(cpu, 2),
             "api_calls": sum(calls.values()), "api_calls_by_action": dict(sorted(calls.items())),
             "down_s": round(down_wall, 2)}
 

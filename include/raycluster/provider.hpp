@@ -45,6 +45,13 @@ class Provider {
   virtual void terminate(const std::vector<std::string>& node_ids) = 0;
   // Adds or replaces tags; an empty value removes the tag.
   virtual void set_tags(const std::vector<std::string>& node_ids, const Tags& tags) = 0;
+  // As set_tags, for tags that only report progress (a node's setup status
+  // while it runs): the provider may write them a little later, merged with
+  // newer ones, and returns at once; errors are not reported. A later
+  // set_tags of the same nodes supersedes them. Default: set_tags.
+  virtual void post_tags(const std::vector<std::string>& node_ids, const Tags& tags) {
+    set_tags(node_ids, tags);
+  }
   // A runner for commands on the node.
   virtual std::unique_ptr<CommandRunner> command_runner(const Node& node) = 0;
   // Environment the provider adds to every command on the node.

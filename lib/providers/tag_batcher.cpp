@@ -6,10 +6,49 @@
 
 namespace raycluster::detail {
 
+TagBatcher::~TagBatcher() {
+  std::unique_lock<std::mutex> lk(mu_);
+  stopping_ = true;
+  cv_.notify_all();
+  lk.unlock();
+  if (flusher_.joinable()) flusher_.join();
+  lk.lock();
+  while (writing_) cv_.wait(lk);
+  if (!pending_.empty()) {
+    writing_ = true;
+    commit_pending(lk);
+  }
+}
+
+void TagBatcher::commit_pending(std::unique_lock<std::mutex>& lk) {
+  std::vector<Pending> taken;
+  taken.swap(pending_);
+  const std::uint64_t upto = seq_;
+  lk.unlock();
+  std::vector<Update> batch;
+  batch.reserve(taken.size());
+  for (auto& p : taken) batch.push_back(std::move(p.update));
+  std::vector<std::optional<Error>> errors(batch.size());
+  try {
+    commit_(batch, errors);
+  } catch (const Error& e) {
+    std::fill(errors.begin(), errors.end(), e);
+  } catch (const std::exception& e) {
+    std::fill(errors.begin(), errors.end(), Error(ErrorCode::internal, e.what()));
+  }
+  lk.lock();
+  for (std::size_t i = 0; i < taken.size(); ++i)
+    if (errors[i] && taken[i].waited) errors_.emplace_back(taken[i].seq, *errors[i]);
+  committed_ = upto;
+  ++commits_;
+  writing_ = false;
+  cv_.notify_all();
+}
+
 void TagBatcher::set(const std::vector<std::string>& ids, const Tags& tags) {
   std::unique_lock<std::mutex> lk(mu_);
   const std::uint64_t mine = ++seq_;
-  pending_.emplace_back(mine, Update{ids, tags});
+  pending_.push_back(Pending{mine, Update{ids, tags}, true});
   while (committed_ < mine) {
     if (writing_) {
       cv_.wait(lk);
@@ -17,28 +56,7 @@ void TagBatcher::set(const std::vector<std::string>& ids, const Tags& tags) {
     }
     // This caller commits everything queued so far, its own update included.
     writing_ = true;
-    std::vector<std::pair<std::uint64_t, Update>> taken;
-    taken.swap(pending_);
-    const std::uint64_t upto = seq_;
-    lk.unlock();
-    std::vector<Update> batch;
-    batch.reserve(taken.size());
-    for (auto& [seq, u] : taken) batch.push_back(std::move(u));
-    std::vector<std::optional<Error>> errors(batch.size());
-    try {
-      commit_(batch, errors);
-    } catch (const Error& e) {
-      std::fill(errors.begin(), errors.end(), e);
-    } catch (const std::exception& e) {
-      std::fill(errors.begin(), errors.end(), Error(ErrorCode::internal, e.what()));
-    }
-    lk.lock();
-    for (std::size_t i = 0; i < taken.size(); ++i)
-      if (errors[i]) errors_.emplace_back(taken[i].first, *errors[i]);
-    committed_ = upto;
-    ++commits_;
-    writing_ = false;
-    cv_.notify_all();
+    commit_pending(lk);
   }
   auto it = std::find_if(errors_.begin(), errors_.end(),
                          [&](const auto& e) { return e.first == mine; });
@@ -46,6 +64,25 @@ void TagBatcher::set(const std::vector<std::string>& ids, const Tags& tags) {
     Error e = it->second;
     errors_.erase(it);
     throw e;
+  }
+}
+
+void TagBatcher::post(const std::vector<std::string>& ids, const Tags& tags) {
+  std::lock_guard<std::mutex> lk(mu_);
+  pending_.push_back(Pending{++seq_, Update{ids, tags}, false});
+  if (!flusher_.joinable() && !stopping_) flusher_ = std::thread([this] { flusher(); });
+}
+
+void TagBatcher::flusher() {
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!stopping_) {
+    // Commits by set() wake this thread too: sleep out the full interval.
+    auto until = std::chrono::steady_clock::now() + flush_interval_;
+    cv_.wait_until(lk, until, [&] { return stopping_; });
+    if (stopping_) break;
+    if (pending_.empty() || writing_) continue;
+    writing_ = true;
+    commit_pending(lk);
   }
 }
 

@@ -9,12 +9,14 @@
 // not the number of nodes, and nobody waits longer than two commits.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "raycluster/error.hpp"
@@ -33,11 +35,24 @@ class TagBatcher {
   using Commit =
       std::function<void(const std::vector<Update>& batch, std::vector<std::optional<Error>>& errors)>;
 
-  explicit TagBatcher(Commit commit) : commit_(std::move(commit)) {}
+  // `flush_interval`: how often updates given to post() are committed when
+  // nobody commits sooner.
+  explicit TagBatcher(Commit commit,
+                      std::chrono::milliseconds flush_interval = std::chrono::seconds(1))
+      : commit_(std::move(commit)), flush_interval_(flush_interval) {}
+  // Commits what post() left (errors dropped), then returns.
+  ~TagBatcher();
+  TagBatcher(const TagBatcher&) = delete;
+  TagBatcher& operator=(const TagBatcher&) = delete;
 
   // Returns once an update carrying these tags was committed; throws the
   // error the commit reported for it. Thread-safe.
   void set(const std::vector<std::string>& ids, const Tags& tags);
+  // Queues an update and returns at once. It goes out with the next commit:
+  // a set() call's, or the flusher's within flush_interval. Errors are
+  // dropped: for progress reports (a node's setup status while it runs),
+  // which a later set() supersedes. Thread-safe.
+  void post(const std::vector<std::string>& ids, const Tags& tags);
 
   // The updates, merged per node (later wins) and grouped by identical
   // changes: what one API call per group can carry.
@@ -51,10 +66,23 @@ class TagBatcher {
   std::uint64_t commits() const;
 
  private:
+  // Commits everything queued (lk held on entry and exit); the caller must
+  // have set writing_.
+  void commit_pending(std::unique_lock<std::mutex>& lk);
+  void flusher();
+
   Commit commit_;
+  std::chrono::milliseconds flush_interval_;
+  std::thread flusher_;
+  bool stopping_ = false;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::pair<std::uint64_t, Update>> pending_;
+  struct Pending {
+    std::uint64_t seq;
+    Update update;
+    bool waited;  // set(): its error goes back to its caller
+  };
+  std::vector<Pending> pending_;
   std::vector<std::pair<std::uint64_t, Error>> errors_;
   std::uint64_t seq_ = 0;
   std::uint64_t committed_ = 0;

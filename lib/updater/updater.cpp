@@ -68,9 +68,16 @@ UpdateResult update_node(const Node& node, const SetupPlan& plan, Provider& prov
                          CommandRunner& runner, const UpdaterOptions& options,
                          const EventSink& events, const CancelToken& cancel) {
   UpdateResult result;
+  // The statuses on the way are progress reports (posted: the provider may
+  // write them with others a little later); up-to-date and update-failed
+  // are written before the update returns.
   auto set_status = [&](const char* st, Tags extra = {}) {
     extra[tags::node_status] = st;
-    provider.set_tags({node.id}, extra);
+    const bool final = st == status::up_to_date || st == status::update_failed;
+    if (final)
+      provider.set_tags({node.id}, extra);
+    else
+      provider.post_tags({node.id}, extra);
     emit_status(events, node, st);
   };
   auto fail = [&](UpdateResult r) {

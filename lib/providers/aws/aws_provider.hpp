@@ -76,6 +76,10 @@ class AwsProvider : public Provider {
   std::vector<Node> list(const Tags& filter) override;
   void terminate(const std::vector<std::string>& node_ids) override;
   void set_tags(const std::vector<std::string>& node_ids, const Tags& tags) override;
+  // Setup progress goes out with the next commit, or within a second.
+  void post_tags(const std::vector<std::string>& node_ids, const Tags& tags) override {
+    tags_.post(node_ids, tags);
+  }
   std::unique_ptr<CommandRunner> command_runner(const Node& node) override;
   void teardown(const EventSink& events, const CancelToken& cancel) override;
 

@@ -32,6 +32,10 @@ class OnpremProvider : public Provider {
   // the Error thrown once every machine was tried.
   void terminate(const std::vector<std::string>& node_ids) override;
   void set_tags(const std::vector<std::string>& node_ids, const Tags& tags) override;
+  // Setup progress goes out with the next commit, or within a second.
+  void post_tags(const std::vector<std::string>& node_ids, const Tags& tags) override {
+    tags_.post(node_ids, tags);
+  }
   std::unique_ptr<CommandRunner> command_runner(const Node& node) override;
 
  private:

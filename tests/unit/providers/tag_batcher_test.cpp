@@ -77,3 +77,38 @@ TEST_CASE("group merges per node (later wins) and groups nodes with identical ch
   CHECK(groups[1].set == Tags{{"ray-node-status", "up-to-date"}});
   CHECK(groups[1].remove == std::vector<std::string>{"raycluster-failure"});
 }
+
+TEST_CASE("posted updates go out with the next set() or the flusher, and at destruction") {
+  std::mutex mu;
+  std::vector<std::vector<TagBatcher::Update>> commits;
+  auto record = [&](const std::vector<TagBatcher::Update>& batch, auto&) {
+    std::lock_guard<std::mutex> lock(mu);
+    commits.push_back(batch);
+  };
+  auto count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return commits.size();
+  };
+  {
+    TagBatcher b(record, std::chrono::milliseconds(100));
+    b.post({"a"}, {{"ray-node-status", "waiting-for-ssh"}});
+    b.post({"a"}, {{"ray-node-status", "setting-up"}});
+    CHECK(count() == 0);  // post() does not commit by itself
+    // A set() takes the posted updates along, in order (later wins).
+    b.set({"a"}, {{"ray-node-status", "up-to-date"}});
+    REQUIRE(count() == 1);
+    CHECK(commits[0].size() == 3);
+    auto g = TagBatcher::group(commits[0]);
+    REQUIRE(g.size() == 1);
+    CHECK(g[0].set.at("ray-node-status") == "up-to-date");
+    // Alone, a posted update goes out within the flush interval.
+    b.post({"b"}, {{"ray-node-status", "syncing-files"}});
+    for (int i = 0; i < 100 && count() < 2; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(count() == 2);
+    b.post({"c"}, {{"ray-node-status", "setting-up"}});
+  }
+  // Destruction flushed what was left.
+  REQUIRE(count() == 3);
+  CHECK(commits[2][0].ids == std::vector<std::string>{"c"});
+}
