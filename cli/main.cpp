@@ -62,7 +62,7 @@ options:
   -y, --yes        do not ask for confirmation
   -v, --verbose    show every output line of setup commands
   --json           print data as JSON
-  --parallel N     nodes set up at once (default 64)
+  --parallel N     nodes set up at once (default 128)
   --command-timeout SECONDS
                    limit for each setup or start command (default none)
 
@@ -86,7 +86,7 @@ struct Args {
   int workers = -1;
   std::string node_type;
   std::string node;
-  int parallel = 64;
+  int parallel = 128;
   double timeout_s = 0;
   double command_timeout_s = 0;
   double interval_s = 5;

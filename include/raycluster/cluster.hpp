@@ -27,7 +27,7 @@ struct ClusterOptions {
   std::string state_root;  // empty: $RAYCLUSTER_HOME, else ~/.raycluster
   // Nodes set up at once. Setup is mostly waiting on the nodes, so a thread
   // each is cheap; the bound keeps 1,000 new nodes from needing 1,000 threads.
-  int parallelism = 64;
+  int parallelism = 128;
   // Per-command limit for setup and start commands; zero means none.
   std::chrono::milliseconds command_timeout{0};
   int setup_attempts = 2;  // tries of a failing setup step before update-failed

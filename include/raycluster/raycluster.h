@@ -158,7 +158,7 @@ typedef struct rc_cluster rc_cluster;
 typedef struct rc_cluster_options {
   int version;                    /* RC_CLUSTER_OPTIONS_VERSION */
   const char *state_root;         /* NULL or "": $RAYCLUSTER_HOME, else ~/.raycluster; copied */
-  int parallelism;                /* nodes set up at once; 0: 64 */
+  int parallelism;                /* nodes set up at once; 0: 128 */
   long long command_timeout_ms;   /* limit per setup/start command; 0: none */
   int setup_attempts;             /* tries of a failing setup step; 0: 2 */
   rc_log_level min_log_level;     /* RC_EVENT_LOG events below this level are dropped */
