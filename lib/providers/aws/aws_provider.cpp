@@ -6,6 +6,7 @@
 #include <future>
 
 #include "providers/aws/query_names.hpp"
+#include "providers/node_order.hpp"
 #include "providers/ssh_nodes.hpp"
 #include "raycluster/error.hpp"
 #include "raycluster/ssh.hpp"
@@ -349,10 +350,7 @@ std::vector<Node> AwsProvider::list(const Tags& filter) {
     }
     if (match) out.push_back(std::move(n));
   }
-  std::sort(out.begin(), out.end(), [](const Node& a, const Node& b) {
-    if (a.launch_time != b.launch_time) return a.launch_time < b.launch_time;
-    return a.id < b.id;
-  });
+  sort_by_launch(out);
   return out;
 }
 

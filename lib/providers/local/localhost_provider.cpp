@@ -9,6 +9,7 @@
 #include <set>
 
 #include "providers/local/local_runner.hpp"
+#include "providers/node_order.hpp"
 #include "raycluster/error.hpp"
 #include "util/fs.hpp"
 #include "util/ids.hpp"
@@ -228,10 +229,7 @@ std::vector<Node> LocalhostProvider::list(const Tags& filter) {
     }
     if (match) out.push_back(std::move(n));
   }
-  std::sort(out.begin(), out.end(), [](const Node& a, const Node& b) {
-    if (a.launch_time != b.launch_time) return a.launch_time < b.launch_time;
-    return a.id < b.id;
-  });
+  sort_by_launch(out);
   return out;
 }
 

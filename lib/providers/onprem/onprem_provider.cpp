@@ -5,6 +5,7 @@
 #include <future>
 #include <set>
 
+#include "providers/node_order.hpp"
 #include "providers/ssh_nodes.hpp"
 #include "raycluster/error.hpp"
 #include "util/fs.hpp"
@@ -162,10 +163,7 @@ std::vector<Node> OnpremProvider::list(const Tags& filter) {
       const Value* t = rec.find("tags");
       if (t && tags_match(*t, filter)) out.push_back(to_node(ip, rec));
     }
-    std::sort(out.begin(), out.end(), [](const Node& a, const Node& b) {
-      if (a.launch_time != b.launch_time) return a.launch_time < b.launch_time;
-      return a.id < b.id;
-    });
+    sort_by_launch(out);
     return out;
   });
 }
