@@ -101,6 +101,11 @@ struct RetryPolicy {
   // Extra throttling signals carried in a body (EC2's RequestLimitExceeded,
   // "Throttling", ...): return true to retry that response too.
   std::function<bool(const HttpResponse&)> is_throttle;
+  // A retryable status whose body says the same request will not succeed
+  // soon (EC2 answers InsufficientInstanceCapacity with HTTP 500, and the
+  // caller tries another zone instead): return true to hand that response
+  // back at once, without waiting.
+  std::function<bool(const HttpResponse&)> is_final;
   // Retry after the connection dropped or timed out. Safe when the calls are
   // idempotent (EC2 ClientToken, GCP requestId, GETs); turn off otherwise.
   bool retry_transport_errors = true;

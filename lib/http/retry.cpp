@@ -145,6 +145,8 @@ HttpResponse RetryingTransport::send(const HttpRequest& request, const CancelTok
     if (response) {
       bool throttled = policy_.is_throttle && policy_.is_throttle(*response);
       if (!throttled && !retryable_status(response->status)) return std::move(*response);
+      if (!throttled && policy_.is_final && policy_.is_final(*response))
+        return std::move(*response);
       notice.status = response->status;
       notice.reason = throttled ? "throttled (HTTP " + std::to_string(response->status) + ")"
                                 : "HTTP " + std::to_string(response->status);

@@ -199,6 +199,8 @@ AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, AwsD
   }
   RetryPolicy policy = deps_.retry;
   policy.is_throttle = is_throttle_response;
+  // No capacity in a zone: the provider moves on to the next one at once.
+  policy.is_final = is_capacity_response;
   RetryingTransport::Deps rd;
   rd.sleep = deps_.sleep;
   rd.random = deps_.random;

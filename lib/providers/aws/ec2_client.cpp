@@ -77,6 +77,12 @@ bool is_throttle_response(const HttpResponse& response) {
   return info && is_throttle_code(info->code);
 }
 
+bool is_capacity_response(const HttpResponse& response) {
+  if (response.status < 500 || response.body.find("<Code>") == std::string::npos) return false;
+  auto info = parse_error(response.body);
+  return info && error_code_for(info->code, response.status) == ErrorCode::capacity;
+}
+
 void add_list(QueryParams& params, const std::string& prefix, const std::vector<std::string>& values) {
   for (std::size_t i = 0; i < values.size(); ++i)
     params.emplace_back(prefix + "." + std::to_string(i + 1), values[i]);

@@ -52,6 +52,10 @@ bool is_retryable(std::string_view aws_code, int http_status);
 // Throttling signalled in the body (RequestLimitExceeded, Throttling, ...),
 // whatever the HTTP status: the RetryPolicy::is_throttle of EC2 calls.
 bool is_throttle_response(const HttpResponse& response);
+// A 5xx answer whose code says a zone has no capacity (InsufficientInstance-
+// Capacity, ...): the RetryPolicy::is_final of EC2 calls, since repeating
+// it only delays the move to the next zone.
+bool is_capacity_response(const HttpResponse& response);
 
 // Appends prefix.1=v1, prefix.2=v2, ...
 void add_list(QueryParams& params, const std::string& prefix, const std::vector<std::string>& values);

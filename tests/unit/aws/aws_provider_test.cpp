@@ -176,6 +176,8 @@ TEST_CASE("aws create: no capacity anywhere is a retryable capacity error naming
     CHECK(e.request_id() == "req-InsufficientInstanceCapacity");
   }
   CHECK(attempts(h.ec2.of("RunInstances")).size() == 3);
+  // One call per zone: a capacity answer (HTTP 500) is not retried in place.
+  CHECK(h.ec2.count("RunInstances") == 3);
   // Other errors end the launch at once.
   h.ec2.no_capacity.clear();
   h.ec2.calls.clear();

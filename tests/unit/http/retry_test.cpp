@@ -153,6 +153,27 @@ TEST_CASE("retry: throttling codes in the body are retried through the predicate
   CHECK(rec.notices.at(0).reason.find("throttled") == 0);
 }
 
+TEST_CASE("retry: a retryable status the policy calls final is returned at once") {
+  std::string no_capacity =
+      "<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code></Error></Errors></Response>";
+  LocalServer server({Reply{500, {}, no_capacity}, Reply{500, {}, "plain"}, Reply{200, {}, "ok"}});
+  auto curl = make_curl_transport();
+  Recorder rec;
+  RetryPolicy p;
+  p.is_final = [](const HttpResponse& r) {
+    return r.body.find("<Code>InsufficientInstanceCapacity</Code>") != std::string::npos;
+  };
+  RetryingTransport t(*curl, p, rec.deps());
+  auto r = t.send(get(server));
+  CHECK(r.status == 500);
+  CHECK(r.attempts == 1);
+  CHECK(rec.waits.empty());
+  // A 500 it does not call final is retried as before.
+  auto r2 = t.send(get(server));
+  CHECK(r2.status == 200);
+  CHECK(r2.attempts == 2);
+}
+
 TEST_CASE("retry: client errors and 501 are not retried") {
   for (int status : {400, 403, 404, 501}) {
     LocalServer server({Reply{status, {}, ""}, Reply{200, {}, ""}});
