@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <future>
 #include <mutex>
+#include <string>
+#include <thread>
 
 #include "raycluster/raycluster.hpp"
 
@@ -43,12 +45,22 @@ int main(int argc, char** argv) {
 
     std::printf("status: %s\n", cluster->status().to_value().to_json(2).c_str());
     std::printf("head: %s\n", cluster->head_ip().c_str());
+    // Ray publishes its first cluster status a few seconds after the head
+    // starts; until then `ray status` says so: ask again for a while.
+    std::string out;
     rc::ExecOptions exec;
-    exec.on_output = [](std::string_view line, bool) {
-      std::printf("  %.*s\n", static_cast<int>(line.size()), line.data());
+    exec.on_output = [&](std::string_view line, bool) {
+      out.append(line);
+      out += '\n';
     };
-    int code = cluster->exec("ray status --address=$RAY_HEAD_IP:$RAYCLUSTER_GCS_PORT", exec);
-    std::printf("`ray status` exited %d\n", code);
+    int code = 0;
+    for (int tries = 0; tries < 30; ++tries) {
+      out.clear();
+      code = cluster->exec("ray status --address=$RAY_HEAD_IP:$RAYCLUSTER_GCS_PORT", exec);
+      if (code != 0 || out.find("No cluster status") == std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    std::printf("%s`ray status` exited %d\n", out.c_str(), code);
     cluster->down();
     return 0;
   } catch (const rc::ConfigError& e) {
