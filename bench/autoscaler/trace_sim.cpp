@@ -93,18 +93,23 @@ void finish(Workload& w) {
                    [](const Task& a, const Task& b) { return a.arrival < b.arrival; });
 }
 
-// Poisson arrivals, rate 0.5/s for 3 h; {CPU:1}, 30-300 s.
-Workload steady() {
-  Workload w{"steady", 1001, {}};
+// Poisson arrivals of `rate` per second for `hours`; {CPU:1} tasks running
+// uniformly min_s..max_s seconds.
+Workload poisson_cpu(const char* name, std::uint64_t seed, double rate, double hours,
+                     double min_s, double max_s) {
+  Workload w{name, seed, {}};
   std::mt19937_64 rng(w.seed);
-  std::exponential_distribution<double> gap(0.5);
-  std::uniform_real_distribution<double> dur(30, 300);
-  for (double t = gap(rng); t < 3 * 3600; t += gap(rng)) {
+  std::exponential_distribution<double> gap(rate);
+  std::uniform_real_distribution<double> dur(min_s, max_s);
+  for (double t = gap(rng); t < hours * 3600; t += gap(rng)) {
     w.tasks.push_back({to_ms(t), to_ms(dur(rng)), 1, 0, -1, 0});
   }
   finish(w);
   return w;
 }
+
+// Poisson arrivals, rate 0.5/s for 3 h; {CPU:1}, 30-300 s.
+Workload steady() { return poisson_cpu("steady", 1001, 0.5, 3, 30, 300); }
 
 // Every 20 min (after an idle gap) a burst of 400-1,500 short tasks within 10 s;
 // {CPU:1}, 5-60 s. 3 h.
@@ -143,17 +148,7 @@ Workload diurnal() {
 }
 
 // Many short tasks: Poisson 12/s for 2 h; {CPU:1}, 1-10 s.
-Workload many_short() {
-  Workload w{"many_short", 4004, {}};
-  std::mt19937_64 rng(w.seed);
-  std::exponential_distribution<double> gap(12.0);
-  std::uniform_real_distribution<double> dur(1, 10);
-  for (double t = gap(rng); t < 2 * 3600; t += gap(rng)) {
-    w.tasks.push_back({to_ms(t), to_ms(dur(rng)), 1, 0, -1, 0});
-  }
-  finish(w);
-  return w;
-}
+Workload many_short() { return poisson_cpu("many_short", 4004, 12.0, 2, 1, 10); }
 
 // Few long GPU tasks: 4 clumps (every 40 min) of 3-8 tasks {CPU:4, GPU:1},
 // 30-60 min each.
