@@ -372,6 +372,10 @@ int run(const Args& a) {
     opts.events = [](const Event& e) { print_cluster_event_json(e); };
   else if (!quiet_events)
     opts.events = [&](const Event& e) { renderer.on_event(e); };
+  else  // warnings still reach the user, on stderr
+    opts.events = [&](const Event& e) {
+      if (e.kind == EventKind::log && e.level >= LogLevel::warning) renderer.on_event(e);
+    };
   auto cluster = Cluster::open(std::move(spec), opts);
   // These two hold the terminal (or the tunnel) until the user ends them.
   if (a.command == "attach") return attach(*cluster, a);

@@ -88,6 +88,15 @@ class Provider {
     (void)head;
     return {};
   }
+  // The cluster ids (the raycluster-id tag) carried by the live nodes named
+  // after this cluster that the provider finds, whatever state folder
+  // launched them; empty where node records live in the state folder
+  // itself. Lets a new state folder take over a cluster whose folder was
+  // lost (see Cluster::open).
+  virtual std::vector<std::string> cluster_ids_in_use(const CancelToken& cancel) {
+    (void)cancel;
+    return {};
+  }
 };
 
 }  // namespace raycluster

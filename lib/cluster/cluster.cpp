@@ -15,6 +15,7 @@
 #include "util/hash.hpp"
 #include "util/ids.hpp"
 #include "util/parallel.hpp"
+#include "util/strings.hpp"
 
 namespace raycluster {
 
@@ -35,6 +36,8 @@ std::string where(const ClusterSpec& spec, std::string_view key) {
   return loc.file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column) + ": ";
 }
 
+void write_identity(const ClusterSpec& spec, const ClusterIdentity& id, bool adopted);
+
 // Reads or creates the cluster's identity file.
 ClusterIdentity open_identity(const ClusterSpec& spec, const ClusterOptions& options) {
   ClusterIdentity id;
@@ -49,14 +52,20 @@ ClusterIdentity open_identity(const ClusterSpec& spec, const ClusterOptions& opt
   }
   if (id.id.empty()) {
     id.id = detail::random_hex(8);
-    Value v = Value::object();
-    v.set("cluster_name", spec.cluster_name);
-    v.set("cluster_id", id.id);
-    v.set("provider", provider_kind_name(spec.provider.kind));
-    v.set("config_file", spec.source_file);
-    detail::write_file_atomic(path, v.to_json(2) + "\n", 0600);
+    id.fresh = true;
+    write_identity(spec, id, false);
   }
   return id;
+}
+
+void write_identity(const ClusterSpec& spec, const ClusterIdentity& id, bool adopted) {
+  Value v = Value::object();
+  v.set("cluster_name", spec.cluster_name);
+  v.set("cluster_id", id.id);
+  v.set("provider", provider_kind_name(spec.provider.kind));
+  v.set("config_file", spec.source_file);
+  if (adopted) v.set("adopted", true);
+  detail::write_file_atomic(id.state_dir + "/cluster.json", v.to_json(2) + "\n", 0600);
 }
 
 std::string resources_json(const NodeTypeSpec& type) {
@@ -106,6 +115,35 @@ struct Cluster::Impl {
     e.total = total;
     e.message = msg;
     emit(e);
+  }
+
+  // A state folder made just now, for a cluster name the cloud already
+  // runs: the folder was lost, or this is another machine. When the nodes of
+  // that name carry one cluster id, this folder takes it over, as `ray`
+  // finds a cluster by its name alone; with several ids it is not clear
+  // whose cluster is meant, and the nodes stay foreign (listed by `down`).
+  void adopt_cloud_identity() {
+    auto found = provider->cluster_ids_in_use({});
+    std::erase(found, identity.id);
+    if (found.empty()) return;
+    if (found.size() > 1) {
+      info("nodes named " + spec.cluster_name + " carry " + std::to_string(found.size()) +
+               " other cluster ids (" + detail::join(found, ", ") + "); this new state folder " +
+               identity.state_dir + " takes none of them over",
+           LogLevel::warning);
+      return;
+    }
+    {
+      detail::FileLock lock(identity.state_dir + "/identity.lock", true);
+      identity.id = found.front();
+      write_identity(spec, identity, true);
+    }
+    identity.fresh = false;
+    info("cluster " + spec.cluster_name + " runs in the cloud with id " + identity.id +
+             ", launched from another state folder; the new state folder " + identity.state_dir +
+             " takes it over",
+         LogLevel::warning);
+    provider = detail::make_provider(spec, identity);
   }
 
   Tags cluster_filter() const {
@@ -342,6 +380,7 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options)
   impl->spec = std::move(spec);
   impl->options = std::move(options);
   impl->provider = detail::make_provider(impl->spec, impl->identity);
+  if (impl->identity.fresh) impl->adopt_cloud_identity();
   return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
 }
 

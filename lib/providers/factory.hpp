@@ -13,6 +13,7 @@ struct ClusterIdentity {
   std::string name;
   std::string id;         // raycluster-id tag value
   std::string state_dir;  // this cluster's folder under the state root
+  bool fresh = false;     // the id was made by this process, just now
 };
 
 // Throws Error(unsupported) for providers this build cannot drive yet.

@@ -6,6 +6,7 @@ cluster asked for; every RunInstances ClientToken names one launch), and the
 security group lets SSH in from the caller's address only.
 """
 import collections
+import json
 import time
 
 
@@ -87,19 +88,57 @@ def test_up_scale_down_with_throttling_and_server_errors(aws):
     assert faults["throttle"] > 0 and faults["error500"] > 0 and faults["error503"] > 0, faults
 
 
-def test_down_with_a_lost_state_folder_reports_the_instances(aws, tmp_path):
+def test_a_new_state_folder_takes_over_a_cluster_whose_folder_was_lost(aws, tmp_path):
     cfg = aws.config("lost", workers=1)
     aws.run("up", cfg, "-y")
-    assert len(live(aws.ec2, "lost")) == 2
+    launched = {i["id"] for i in live(aws.ec2, "lost")}
+    assert len(launched) == 2
+    cloud_id = {i["tags"]["raycluster-id"] for i in live(aws.ec2, "lost")}
+    assert len(cloud_id) == 1
+
     aws.env["RAYCLUSTER_HOME"] = str(tmp_path / "fresh-state")
-    out = aws.run("down", cfg, "-y", check=False)
-    assert out.returncode != 0
-    for i in live(aws.ec2, "lost"):
-        assert i["id"] in out.stderr
-    assert "raycluster-id" in out.stderr
-    aws.env["RAYCLUSTER_HOME"] = str(aws.home)
+    out = aws.run("status", cfg, "--json")
+    assert "takes it over" in out.stderr, out.stderr
+    st = json.loads(out.stdout)
+    assert {n["id"] for n in st["nodes"]} == launched
+    assert st["cluster_id"] == cloud_id.pop()
+    saved = json.loads((tmp_path / "fresh-state" / "lost" / "cluster.json").read_text())
+    assert saved["cluster_id"] == st["cluster_id"] and saved["adopted"] is True
+
     aws.run("down", cfg, "-y")
     assert live(aws.ec2, "lost") == []
+    # The first folder finds nothing left to end.
+    aws.env["RAYCLUSTER_HOME"] = str(aws.home)
+    aws.run("down", cfg, "-y")
+
+
+def test_down_from_a_new_folder_leaves_two_clusters_of_one_name_alone(aws, tmp_path):
+    cfg = aws.config("twins", workers=0)
+    second = str(tmp_path / "second-state")
+    # The second folder exists before the first cluster does, so it keeps
+    # an id of its own and launches a cluster of the same name beside it.
+    aws.env["RAYCLUSTER_HOME"] = second
+    aws.run("status", cfg)
+    aws.env["RAYCLUSTER_HOME"] = str(aws.home)
+    aws.run("up", cfg, "-y")
+    aws.env["RAYCLUSTER_HOME"] = second
+    aws.run("up", cfg, "-y")
+    heads = live(aws.ec2, "twins")
+    assert len(heads) == 2
+    assert len({i["tags"]["raycluster-id"] for i in heads}) == 2
+
+    aws.env["RAYCLUSTER_HOME"] = str(tmp_path / "third-state")
+    out = aws.run("down", cfg, "-y", check=False)
+    assert out.returncode != 0
+    assert "takes none of them over" in out.stderr
+    for i in heads:
+        assert i["id"] in out.stderr
+    assert len(live(aws.ec2, "twins")) == 2
+
+    for home in (second, str(aws.home)):
+        aws.env["RAYCLUSTER_HOME"] = home
+        aws.run("down", cfg, "-y")
+    assert live(aws.ec2, "twins") == []
 
 
 def test_a_zone_without_capacity_is_skipped(aws):

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <set>
 
 #include "providers/aws/query_names.hpp"
 #include "providers/node_order.hpp"
@@ -301,6 +302,13 @@ std::vector<Instance> AwsProvider::describe_ids(const std::vector<std::string>& 
     } while (!next.empty());
   }
   return out;
+}
+
+std::vector<std::string> AwsProvider::cluster_ids_in_use(const CancelToken& cancel) {
+  std::set<std::string> ids;
+  for (const auto& in : describe_cluster({"pending", "running", "stopping", "stopped"}, cancel))
+    if (const std::string* id = in.tag(tags::cluster_id)) ids.insert(*id);
+  return {ids.begin(), ids.end()};
 }
 
 std::vector<Instance> AwsProvider::ours(std::vector<Instance> all) {
@@ -721,9 +729,13 @@ void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
                       tags::cluster_id + " than this state folder's (" + identity_.id + ", " +
                       identity_.state_dir + ") and were left running:";
     for (const auto& [id, other] : foreign) msg += "\n  " + id + " (" + tags::cluster_id + "=" + other + ")";
-    msg += "\nThey were launched from another state folder (or it was lost); end them from there "
-           "or with the EC2 console.";
-    throw Error(ErrorCode::conflict, msg);
+    msg += "\nThey were launched from another state folder; end them from there or with the "
+           "EC2 console.";
+    // A folder made by this very command cannot have launched anything, so
+    // nothing it was asked to end has ended: that is a failure. Otherwise
+    // this folder's cluster is down, and the others are only named.
+    if (identity_.fresh) throw Error(ErrorCode::conflict, msg);
+    note(LogLevel::warning, msg);
   }
 }
 

@@ -82,6 +82,7 @@ class AwsProvider : public Provider {
   }
   std::unique_ptr<CommandRunner> command_runner(const Node& node) override;
   void teardown(const EventSink& events, const CancelToken& cancel) override;
+  std::vector<std::string> cluster_ids_in_use(const CancelToken& cancel) override;
 
   // For tests and messages.
   const std::string& region() const { return region_; }

@@ -1,10 +1,12 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
 #include "harness.hpp"
 #include "raycluster/error.hpp"
+#include "util/fs.hpp"
 
 using namespace raycluster;
 using namespace raycluster::detail::ec2;
@@ -379,10 +381,10 @@ TEST_CASE("aws teardown: gives up after its deadline, and stops when cancelled")
   CHECK_THROWS_AS(h.provider->teardown(h.sink(), cancel), Error);
 }
 
-TEST_CASE("aws teardown with a lost state folder: the other id's instances are reported, not ended") {
+TEST_CASE("aws teardown from a new state folder: the other id's instances are reported, not ended") {
   AwsHarness h;
   auto old_id = h.ec2.add(h.launch_tags("head", NodeKind::head, "01d0000000000000")).id;
-  h.make("fresh00000000000");  // a new state folder made a new cluster id
+  h.make("fresh00000000000", true);  // a new state folder made a new cluster id
   try {
     h.provider->teardown(h.sink(), {});
     FAIL("no error");
@@ -393,6 +395,30 @@ TEST_CASE("aws teardown with a lost state folder: the other id's instances are r
     CHECK(msg.find("01d0000000000000") != std::string::npos);
   }
   CHECK(h.ec2.find(old_id)->state == "running");
+}
+
+TEST_CASE("aws teardown: once this folder's instances are gone, others of the name are named, not ended") {
+  AwsHarness h;
+  h.ec2.add(h.launch_tags("worker", NodeKind::worker));
+  auto other = h.ec2.add(h.launch_tags("head", NodeKind::head, "0ther0000000000")).id;
+  h.provider->teardown(h.sink(), {});
+  CHECK(h.ec2.find(other)->state == "running");
+  bool named = false;
+  for (const auto& e : h.events)
+    named = named || (e.level == LogLevel::warning && e.message.find(other) != std::string::npos &&
+                      e.message.find("0ther0000000000") != std::string::npos);
+  CHECK(named);
+}
+
+TEST_CASE("aws cluster_ids_in_use: every id on live or stopped instances of the name, once") {
+  AwsHarness h;
+  CHECK(h.provider->cluster_ids_in_use({}).empty());
+  h.ec2.add(h.launch_tags("head", NodeKind::head, "bbbb000000000000"));
+  h.ec2.add(h.launch_tags("worker", NodeKind::worker, "bbbb000000000000"), "stopped");
+  h.ec2.add(h.launch_tags("worker", NodeKind::worker, "aaaa000000000000"));
+  h.ec2.add(h.launch_tags("worker", NodeKind::worker, "dead000000000000"), "terminated");
+  CHECK(h.provider->cluster_ids_in_use({}) ==
+        std::vector<std::string>{"aaaa000000000000", "bbbb000000000000"});
 }
 
 TEST_CASE("aws command runner: the public address, or the private one with use_internal_ips") {

@@ -56,8 +56,9 @@ struct AwsHarness {
     provider.reset();
     std::filesystem::remove_all(dir);
   }
-  raycluster::detail::ClusterIdentity identity(const std::string& id = "c0ffee00c0ffee00") {
-    return {spec.cluster_name, id, (dir / spec.cluster_name).string()};
+  raycluster::detail::ClusterIdentity identity(const std::string& id = "c0ffee00c0ffee00",
+                                               bool fresh = false) {
+    return {spec.cluster_name, id, (dir / spec.cluster_name).string(), fresh};
   }
   raycluster::detail::ec2::AwsDeps deps() {
     raycluster::detail::ec2::AwsDeps d;
@@ -77,10 +78,11 @@ struct AwsHarness {
     d.random = [] { return 0.0; };
     return d;
   }
-  void make(const std::string& id = "c0ffee00c0ffee00") {
+  // fresh: as for a state folder made by this very command.
+  void make(const std::string& id = "c0ffee00c0ffee00", bool fresh = false) {
     provider.reset();
     std::filesystem::create_directories(dir / spec.cluster_name);
-    provider = std::make_unique<raycluster::detail::ec2::AwsProvider>(spec, identity(id), deps());
+    provider = std::make_unique<raycluster::detail::ec2::AwsProvider>(spec, identity(id, fresh), deps());
   }
   void bootstrap() {
     provider->bootstrap([this](const raycluster::Event& e) { events.push_back(e); }, {});
