@@ -1,6 +1,7 @@
 #include "providers/aws/aws_provider.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <future>
@@ -702,7 +703,11 @@ void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
     auto left = ours(describe_cluster({"pending", "running", "stopping", "stopped"}, cancel));
     std::vector<std::string> ids;
     for (const auto& in : left) ids.push_back(in.id);
-    if (ids.empty()) break;
+    if (ids.empty()) {
+      // Nothing is left to match: the next `up` picks the newest image.
+      std::remove(image_pin_path().c_str());
+      break;
+    }
     bool all_refused = std::all_of(ids.begin(), ids.end(),
                                    [&](const std::string& id) { return refused.count(id) > 0; });
     if (all_refused || deps_.now() >= deadline) {

@@ -112,7 +112,11 @@ class AwsProvider : public Provider {
                                      const CancelToken& cancel);
   std::vector<std::string> ssh_cidrs(const CancelToken& cancel);
   void ensure_key_pair(const EventSink& events, const CancelToken& cancel);
+  // The cluster's default image for the architecture: the one pinned in the
+  // state folder, else the newest Ubuntu LTS (then pinned).
   std::string default_image(bool arm, const CancelToken& cancel);
+  std::string latest_default_image(const std::string& arch, const CancelToken& cancel);
+  std::string image_pin_path() const;
 
   // Instances tagged with the cluster's name in these states, every page.
   std::vector<Instance> describe_cluster(const std::vector<std::string>& states,

@@ -476,8 +476,34 @@ void AwsProvider::ensure_key_pair(const EventSink& events, const CancelToken& ca
                                        identity_.state_dir + ": set auth.ssh_private_key");
 }
 
+std::string AwsProvider::image_pin_path() const { return identity_.state_dir + "/images.json"; }
+
+// The default image is chosen once per cluster and kept in the state folder
+// until a full `down`: nodes launched later (by `scale` or the autoscaler)
+// get the head's image, whatever Canonical has published since, so Python
+// and Ray stay the same on every node.
 std::string AwsProvider::default_image(bool arm, const CancelToken& cancel) {
   const std::string arch = arm ? "arm64" : "amd64";
+  const std::string pin_key = region_ + "/" + arch;
+  const std::string pin_path = image_pin_path();
+  Value pins = Value::object();
+  if (path_exists(pin_path)) {
+    try {
+      pins = Value::parse_json(read_file(pin_path, 1 << 16));
+    } catch (const std::exception&) {
+      pins = Value::object();  // unreadable: chosen again and rewritten
+    }
+    if (!pins.is_object()) pins = Value::object();
+    if (const Value* v = pins.find(pin_key); v && v->is_string() && !v->as_string().empty())
+      return v->as_string();
+  }
+  std::string chosen = latest_default_image(arch, cancel);
+  pins.set(pin_key, chosen);
+  write_file_atomic(pin_path, pins.to_json(2) + "\n", 0600);
+  return chosen;
+}
+
+std::string AwsProvider::latest_default_image(const std::string& arch, const CancelToken& cancel) {
   QueryParams p;
   p.emplace_back("Owner.1", kCanonicalOwner);
   add_filter(p, 1, "name",

@@ -421,6 +421,33 @@ TEST_CASE("aws cluster_ids_in_use: every id on live or stopped instances of the 
         std::vector<std::string>{"aaaa000000000000", "bbbb000000000000"});
 }
 
+TEST_CASE("aws default image: chosen once per cluster, kept until a full down") {
+  AwsHarness h;
+  h.bootstrap();
+  CHECK(h.ec2.count("DescribeImages") == 1);
+  const auto pin = h.dir / h.spec.cluster_name / "images.json";
+  REQUIRE(std::filesystem::exists(pin));
+  CHECK(detail::read_file(pin.string()).find("\"us-east-1/amd64\": \"ami-noble-new\"") !=
+        std::string::npos);
+
+  // Canonical publishes a newer image meanwhile (here: the pin names an
+  // older one); a later bootstrap, as by `scale` or the autoscaler, keeps
+  // the cluster's image and does not ask again.
+  detail::write_file_atomic(pin.string(), R"({"us-east-1/amd64": "ami-cluster-image"})");
+  h.make();
+  h.bootstrap();
+  CHECK(h.ec2.count("DescribeImages") == 1);
+  h.provider->create(h.request("worker", 1, "tok"));
+  CHECK(h.ec2.of("RunInstances").at(0).at("ImageId") == "ami-cluster-image");
+
+  // A full down lets the next `up` pick the newest image again.
+  h.provider->teardown(h.sink(), {});
+  CHECK(!std::filesystem::exists(pin));
+  h.make();
+  h.bootstrap();
+  CHECK(h.ec2.count("DescribeImages") == 2);
+}
+
 TEST_CASE("aws command runner: the public address, or the private one with use_internal_ips") {
   AwsHarness h;
   auto in = h.ec2.add(h.launch_tags("worker", NodeKind::worker));
