@@ -13,6 +13,7 @@
 //   cancelled                    the CancelToken fired
 //   unavailable (not retryable)  TLS verification failed
 //   io                           the response exceeded max_response_bytes
+//   (any)                        what a body sink threw (see HttpBodySink)
 // An HTTP error status (4xx, 5xx) is a response, not an exception.
 //
 // Thread-safety: make_curl_transport()'s transport and RetryingTransport may
@@ -37,6 +38,27 @@ namespace raycluster {
 // Header name/value pairs in order; names compare case-insensitively.
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
+// Optional streaming of a successful answer's body, so that a large answer
+// is consumed while it arrives instead of being held whole.
+//
+// When `write` is set and the answer's status is 2xx, a transport that
+// streams (make_curl_transport()'s does) hands the body to `write` piece by
+// piece, in order, as it arrives, leaves HttpResponse::body empty and sets
+// HttpResponse::body_streamed. Answers of any other status are collected
+// whole in HttpResponse::body as usual (error parsers and retry classifiers
+// need them). A transport that does not stream ignores the sink and returns
+// the body as usual (body_streamed false): callers then pass the body on
+// themselves. `write` may throw to abort the transfer: send() then throws
+// that exception.
+//
+// RetryingTransport calls `restart` (when set) before every attempt after
+// the first, so a consumer that received part of an answer whose connection
+// then dropped starts over. Both are called on the thread that called send().
+struct HttpBodySink {
+  std::function<void()> restart;
+  std::function<void(std::string_view piece)> write;
+};
+
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
@@ -45,12 +67,16 @@ struct HttpRequest {
   // Whole-request deadline and connect deadline; zero means none.
   std::chrono::milliseconds timeout{30000};
   std::chrono::milliseconds connect_timeout{10000};
+  // Empty (no write function): the body of every answer is collected.
+  HttpBodySink body_sink;
 };
 
 struct HttpResponse {
   int status = 0;
   HttpHeaders headers;
   std::string body;
+  // True when the body went to the request's body_sink instead of `body`.
+  bool body_streamed = false;
   // Set by RetryingTransport: how many attempts this response took (1 = no retry).
   int attempts = 1;
 
@@ -72,6 +98,7 @@ struct CurlTransportOptions {
   // Proxies: none by default, even when http_proxy/https_proxy are set.
   bool proxy_from_environment = false;
   std::string proxy;  // explicit proxy URL (wins over the environment)
+  // Limit of a body, collected or streamed to a body sink.
   std::size_t max_response_bytes = 64u << 20;
   std::size_t max_idle_handles = 8;  // pooled handles kept for reuse
 };
@@ -134,7 +161,8 @@ class RetryingTransport : public HttpTransport {
   // Sends with retries. Returns the first response that is not retried, or
   // the last one when the attempts or the budget ran out (attempts says how
   // many were made). Throws the last transport Error when no response came,
-  // and Error(cancelled) when cancel fires (also during a wait).
+  // and Error(cancelled) when cancel fires (also during a wait). Calls
+  // request.body_sink.restart before every attempt after the first.
   HttpResponse send(const HttpRequest& request, const CancelToken& cancel = {}) override;
 
  private:

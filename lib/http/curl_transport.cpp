@@ -3,6 +3,7 @@
 // proxies unless asked for, cancellation through the progress callback.
 #include <curl/curl.h>
 
+#include <exception>
 #include <mutex>
 #include <vector>
 
@@ -22,20 +23,43 @@ void global_init() {
 }
 
 struct Transfer {
-  HttpResponse* response;
-  std::size_t max_bytes;
+  HttpResponse* response = nullptr;
+  std::size_t max_bytes = 0;
   bool too_big = false;
-  const CancelToken* cancel;
+  const CancelToken* cancel = nullptr;
+  CURL* handle = nullptr;
+  const HttpBodySink* sink = nullptr;  // null: collect every body
+  enum class Mode { undecided, collect, stream } mode = Mode::undecided;
+  std::size_t received = 0;
+  std::exception_ptr sink_error;  // what the sink threw; rethrown after the transfer
 };
 
 std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   std::size_t len = size * n;
-  if (t->response->body.size() + len > t->max_bytes) {
+  if (t->received + len > t->max_bytes) {
     t->too_big = true;
     return 0;
   }
-  t->response->body.append(data, len);
+  t->received += len;
+  if (t->mode == Transfer::Mode::undecided) {
+    // The first body bytes: the status line and headers are in, so the
+    // status is known. Only a 2xx body is streamed.
+    long code = 0;
+    curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &code);
+    t->mode = t->sink && code >= 200 && code < 300 ? Transfer::Mode::stream : Transfer::Mode::collect;
+  }
+  if (t->mode == Transfer::Mode::collect) {
+    t->response->body.append(data, len);
+    return len;
+  }
+  try {
+    t->sink->write(std::string_view(data, len));
+  } catch (...) {
+    // Exceptions must not cross libcurl: stop the transfer, rethrow after it.
+    t->sink_error = std::current_exception();
+    return 0;
+  }
   return len;
 }
 
@@ -77,7 +101,12 @@ class CurlTransport : public HttpTransport {
     } release{this, h};
 
     HttpResponse response;
-    Transfer t{&response, options_.max_response_bytes, false, &cancel};
+    Transfer t;
+    t.response = &response;
+    t.max_bytes = options_.max_response_bytes;
+    t.cancel = &cancel;
+    t.handle = h;
+    if (request.body_sink.write) t.sink = &request.body_sink;
     curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -93,6 +122,8 @@ class CurlTransport : public HttpTransport {
     if (request.connect_timeout.count() > 0)
       curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                        static_cast<long>(request.connect_timeout.count()));
+    // Streamed answers are the large ones: fewer, larger pieces (the default is 16 KiB).
+    if (t.sink) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 64L * 1024);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -127,6 +158,7 @@ class CurlTransport : public HttpTransport {
 
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(headers);
+    if (t.sink_error) std::rethrow_exception(t.sink_error);
     if (rc != CURLE_OK) {
       std::string what = describe(request) + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));
       what = redact(what);
@@ -156,6 +188,7 @@ class CurlTransport : public HttpTransport {
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     response.status = static_cast<int>(code);
+    response.body_streamed = t.sink && code >= 200 && code < 300;
     return response;
   }
 

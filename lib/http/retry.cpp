@@ -129,6 +129,9 @@ HttpResponse RetryingTransport::send(const HttpRequest& request, const CancelTok
   milliseconds waited{0};
   for (int attempt = 1;; ++attempt) {
     cancel.throw_if_cancelled();
+    // What an earlier attempt streamed (part of a 2xx body whose connection
+    // dropped, say) is void: the consumer starts over.
+    if (attempt > 1 && request.body_sink.restart) request.body_sink.restart();
     RetryNotice notice;
     notice.attempt = attempt;
     std::optional<HttpResponse> response;
