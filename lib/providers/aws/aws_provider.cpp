@@ -7,6 +7,7 @@
 #include <future>
 #include <set>
 
+#include "providers/aws/instance_stream.hpp"
 #include "providers/aws/query_names.hpp"
 #include "providers/node_order.hpp"
 #include "providers/ssh_nodes.hpp"
@@ -275,8 +276,10 @@ std::vector<Instance> AwsProvider::describe_cluster(const std::vector<std::strin
   do {
     QueryParams p = base;
     if (!next.empty()) p.emplace_back("NextToken", next);
-    std::string body = client_->call("DescribeInstances", p, cancel);
-    auto page = parse_instances(body);
+    // Parsed while it arrives: the answer's XML is never held whole.
+    InstanceStream stream;
+    client_->call_streaming("DescribeInstances", p, stream.sink(), cancel);
+    auto page = stream.finish();
     if (out.empty())
       out = std::move(page.instances);
     else
@@ -296,8 +299,9 @@ std::vector<Instance> AwsProvider::describe_ids(const std::vector<std::string>& 
       QueryParams p;
       add_filter(p, 1, "instance-id", chunk);
       if (!next.empty()) p.emplace_back("NextToken", next);
-      std::string body = client_->call("DescribeInstances", p);
-      auto page = parse_instances(body);
+      InstanceStream stream;
+      client_->call_streaming("DescribeInstances", p, stream.sink());
+      auto page = stream.finish();
       std::move(page.instances.begin(), page.instances.end(), std::back_inserter(out));
       next = std::move(page.next_token);
     } while (!next.empty());

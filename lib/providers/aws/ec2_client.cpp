@@ -161,10 +161,23 @@ HttpRequest Client::build(const std::string& body) {
 
 std::string Client::call(std::string_view action, const QueryParams& params,
                          const CancelToken& cancel) {
+  return std::move(exchange(action, params, nullptr, cancel).body);
+}
+
+void Client::call_streaming(std::string_view action, const QueryParams& params,
+                            const HttpBodySink& consumer, const CancelToken& cancel) {
+  HttpResponse resp = exchange(action, params, &consumer, cancel);
+  if (!resp.body_streamed && !resp.body.empty()) consumer.write(resp.body);
+}
+
+HttpResponse Client::exchange(std::string_view action, const QueryParams& params,
+                              const HttpBodySink* sink, const CancelToken& cancel) {
   const std::string body = form_body(action, params);
   for (int attempt = 1;; ++attempt) {
-    HttpResponse resp = transport_.send(build(body), cancel);
-    if (resp.status >= 200 && resp.status < 300) return std::move(resp.body);
+    HttpRequest request = build(body);
+    if (sink) request.body_sink = *sink;
+    HttpResponse resp = transport_.send(request, cancel);
+    if (resp.status >= 200 && resp.status < 300) return resp;
     auto info = parse_error(resp.body);
     ErrorInfo e = info ? *info : ErrorInfo{};
     if (e.code.empty()) e.code = "HTTP" + std::to_string(resp.status);

@@ -83,6 +83,13 @@ class Client {
   // the transport's Error when no answer came.
   std::string call(std::string_view action, const QueryParams& params,
                    const CancelToken& cancel = {});
+  // As call(), but the body of the 2xx answer goes to `consumer` as it
+  // arrives instead of being returned, so it is never held whole (with a
+  // transport that does not stream, the body is handed over in one piece).
+  // consumer.restart is called before a retried attempt; what consumer.write
+  // throws aborts the call and propagates. Error answers throw as in call().
+  void call_streaming(std::string_view action, const QueryParams& params, const HttpBodySink& consumer,
+                      const CancelToken& cancel = {});
 
   const std::string& endpoint() const { return options_.endpoint; }
   const std::string& region() const { return options_.region; }
@@ -91,6 +98,9 @@ class Client {
 
  private:
   HttpRequest build(const std::string& body);
+  // Sends until a 2xx answer, which it returns; throws for the rest.
+  HttpResponse exchange(std::string_view action, const QueryParams& params, const HttpBodySink* sink,
+                        const CancelToken& cancel);
   const AwsCredentials& creds();
 
   HttpTransport& transport_;

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <pugixml.hpp>
 
+#include "providers/aws/instance_stream.hpp"
 #include "raycluster/error.hpp"
 
 namespace raycluster::detail::ec2 {
@@ -109,102 +110,35 @@ const std::string* Instance::tag(std::string_view key) const {
 }
 
 InstancePage parse_instances(std::string& body) {
-  // A DOM of a whole 10,000-instance answer would take several times the
-  // answer's size. Instead a scan of the tags finds each instance element
-  // (an <item> in an <instancesSet>) and pugixml parses just that fragment,
-  // in place; one small DOM at a time is alive.
-  InstancePage page;
-  char* const begin = body.data();
-  char* const end = begin + body.size();
-  std::vector<std::string_view> stack;  // names of the open elements
+  // Fed in slices: the stream's buffer then stays near one instance element
+  // instead of growing to a second copy of the answer.
+  constexpr std::size_t kSlice = 64 * 1024;
+  InstanceStream stream;
+  std::string_view all(body);
+  for (std::size_t at = 0; at < all.size(); at += kSlice) stream.feed(all.substr(at, kSlice));
+  return stream.finish();
+}
+
+Instance parse_instance_fragment(char* data, std::size_t size, std::size_t doc_offset) {
   pugi::xml_document doc;
-  bool saw_root = false;
-  char* p = begin;
-  auto bad = [](const char* why) {
-    throw Error(ErrorCode::invalid_request, std::string("EC2 answered with malformed XML: ") + why);
-  };
-  while (true) {
-    p = static_cast<char*>(std::memchr(p, '<', static_cast<std::size_t>(end - p)));
-    if (!p) break;
-    char* tag = p;
-    if (p + 1 >= end) bad("truncated tag");
-    if (p[1] == '?' || p[1] == '!') {  // declaration or comment
-      const char* close = p[1] == '!' && end - p > 3 && p[2] == '-' && p[3] == '-'
-                              ? std::strstr(p, "-->")
-                              : static_cast<const char*>(std::memchr(p, '>', static_cast<std::size_t>(end - p)));
-      if (!close) bad("unterminated declaration or comment");
-      p = const_cast<char*>(close) + 1;
-      continue;
-    }
-    bool closing = p[1] == '/';
-    char* name = p + (closing ? 2 : 1);
-    char* q = name;
-    while (q < end && *q != '>' && *q != '/' && *q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') ++q;
-    std::string_view tag_name(name, static_cast<std::size_t>(q - name));
-    // The end of the tag, skipping quoted attribute values.
-    char quote = 0;
-    while (q < end && (quote || *q != '>')) {
-      if (quote && *q == quote)
-        quote = 0;
-      else if (!quote && (*q == '"' || *q == '\''))
-        quote = *q;
-      ++q;
-    }
-    if (q >= end) bad("unterminated tag");
-    bool empty = q[-1] == '/';
-    p = q + 1;
-    if (closing) {
-      if (stack.empty() || stack.back() != tag_name) bad("mismatched end tag");
-      stack.pop_back();
-      continue;
-    }
-    if (stack.empty()) {
-      if (saw_root) bad("more than one root element");
-      saw_root = true;
-    }
-    if (empty) continue;
-    if (tag_name == "item" && !stack.empty() && stack.back() == "instancesSet") {
-      // Find the matching </item>: count nested items.
-      int depth = 1;
-      char* r = p;
-      while (depth > 0) {
-        r = static_cast<char*>(std::memchr(r, '<', static_cast<std::size_t>(end - r)));
-        if (!r) bad("unterminated instance");
-        // (The body is NUL-terminated: the comparisons stop there.)
-        if (r[1] == 'i' && r[2] == 't' && r[3] == 'e' && r[4] == 'm' && (r[5] == '>' || r[5] == ' '))
-          ++depth;
-        else if (r[1] == '/' && r[2] == 'i' && r[3] == 't' && r[4] == 'e' && r[5] == 'm' && r[6] == '>')
-          --depth;
-        ++r;
-      }
-      char* item_end = r + 6;  // just past "</item>"
-      auto res = doc.load_buffer_inplace(tag, static_cast<std::size_t>(item_end - tag), kParseFlags,
-                                         pugi::encoding_utf8);
-      if (!res)
-        throw Error(ErrorCode::invalid_request,
-                    std::string("EC2 answered with malformed XML: ") + res.description() +
-                        " at offset " + std::to_string(tag - begin + res.offset));
-      page.instances.push_back(parse_instance(doc.document_element()));
-      p = item_end;
-      continue;
-    }
-    if (tag_name == "nextToken" && stack.size() == 1) {
-      char* close = static_cast<char*>(std::memchr(p, '<', static_cast<std::size_t>(end - p)));
-      if (!close) bad("unterminated nextToken");
-      // Tokens are opaque base64-like text; decode entities all the same.
-      std::string raw(p, static_cast<std::size_t>(close - p));
-      pugi::xml_document t;
-      std::string wrapped = "<t>" + raw + "</t>";
-      if (t.load_buffer(wrapped.data(), wrapped.size(), kParseFlags, pugi::encoding_utf8))
-        page.next_token = t.child("t").child_value();
-      else
-        page.next_token = raw;
-      page.next_token = std::string(trim_view(page.next_token));
-    }
-    stack.push_back(tag_name);
-  }
-  if (!saw_root || !stack.empty()) bad("truncated document");
-  return page;
+  auto res = doc.load_buffer_inplace(data, size, kParseFlags, pugi::encoding_utf8);
+  if (!res)
+    throw Error(ErrorCode::invalid_request,
+                std::string("EC2 answered with malformed XML: ") + res.description() +
+                    " at offset " + std::to_string(doc_offset + static_cast<std::size_t>(res.offset)));
+  return parse_instance(doc.document_element());
+}
+
+std::string parse_token_text(std::string_view raw) {
+  // Tokens are opaque base64-like text; decode entities all the same.
+  std::string token;
+  pugi::xml_document t;
+  std::string wrapped = "<t>" + std::string(raw) + "</t>";
+  if (t.load_buffer(wrapped.data(), wrapped.size(), kParseFlags, pugi::encoding_utf8))
+    token = t.child("t").child_value();
+  else
+    token = std::string(raw);
+  return std::string(trim_view(token));
 }
 
 std::vector<Subnet> parse_subnets(std::string& body) {

@@ -1,14 +1,16 @@
 // EC2 Query API answers (XML) -> plain structs.
 //
-// The parsers take the body by non-const reference and parse it in place
+// Most parsers take the body by non-const reference and parse it in place
 // (pugixml's insitu mode: no copy of the text, strings point into it while
 // parsing), then copy out only the fields the provider uses. Instance lists
-// are parsed one instance element at a time, so memory stays near the size of
-// the answer however many instances it holds (bench/aws/describe-bench).
+// go through InstanceStream (instance_stream.hpp), which parses one instance
+// element at a time and never needs the whole answer at once
+// (bench/aws/describe-bench).
 // Throws Error(invalid_request) when the body is not XML of the expected shape.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,8 +41,18 @@ struct InstancePage {
   std::string next_token;  // empty on the last page
 };
 
-// DescribeInstancesResponse (reservationSet) or RunInstancesResponse (instancesSet).
+// DescribeInstancesResponse (reservationSet) or RunInstancesResponse
+// (instancesSet), held whole; the same as feeding it to an InstanceStream.
 InstancePage parse_instances(std::string& body);
+
+// The building blocks of InstanceStream, shared so that there is one field
+// extraction. parse_instance_fragment parses one complete instance element
+// (`<item>...</item>`) in place and copies its fields out; `doc_offset` is
+// where the fragment starts in the answer, for the error message.
+Instance parse_instance_fragment(char* data, std::size_t size, std::size_t doc_offset);
+// The text of <nextToken> as it appears between the tags: entities decoded,
+// surrounding whitespace trimmed.
+std::string parse_token_text(std::string_view raw);
 
 struct Subnet {
   std::string id;

@@ -2,17 +2,21 @@
 // answers with XML shaped like the EC2 API reference's examples, from a
 // small in-memory state (instances, subnets, groups, key pairs, images).
 // Tests change the state, add faults, or replace a handler per action.
+// 2xx answers go to a request's body sink in small pieces, as curl's would.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "providers/aws/base64.hpp"
+#include "raycluster/error.hpp"
 #include "raycluster/http.hpp"
 #include "raycluster/sigv4.hpp"
 
@@ -128,7 +132,34 @@ class FakeEc2 : public raycluster::HttpTransport {
   std::size_t page_size = 1000;
   int next_id = 1;
 
-  HttpResponse send(const HttpRequest& request, const CancelToken& = {}) override {
+  // As the curl transport does, a 2xx body goes to the request's body sink
+  // when it has one: in pieces of stream_piece bytes (0: never streamed).
+  std::size_t stream_piece = 7;
+  std::atomic<int> streamed{0};  // answers streamed
+  // Streams half of the next streamed answer, then fails as a dropped
+  // connection does (retryable).
+  bool drop_next_stream = false;
+
+  HttpResponse send(const HttpRequest& request, const CancelToken& cancel = {}) override {
+    HttpResponse r = answer(request, cancel);
+    const auto& sink = request.body_sink;
+    if (stream_piece == 0 || !sink.write || r.status < 200 || r.status >= 300) return r;
+    std::string_view body(r.body);
+    bool drop = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::swap(drop, drop_next_stream);
+    }
+    if (drop) body = body.substr(0, body.size() / 2);
+    for (std::size_t at = 0; at < body.size(); at += stream_piece) sink.write(body.substr(at, stream_piece));
+    if (drop) throw raycluster::Error(raycluster::ErrorCode::unavailable, "connection reset mid-body", true);
+    r.body.clear();
+    r.body_streamed = true;
+    ++streamed;
+    return r;
+  }
+
+  HttpResponse answer(const HttpRequest& request, const CancelToken& = {}) {
     std::lock_guard<std::mutex> lock(mu_);
     Ec2Call call;
     call.request = request;
