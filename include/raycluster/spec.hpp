@@ -135,6 +135,10 @@ struct NodeTypeSpec {
   int initial_workers = 0;
   std::optional<double> idle_timeout_minutes;  // overrides the cluster's
   std::optional<double> cost_per_hour;
+  // raycluster's own: seconds from a launch until a node of this type can run
+  // tasks (boot plus setup). Feeds the autoscaler's startup-aware rules; when
+  // absent the reconcile loop learns it from the launches it watches.
+  std::optional<double> startup_seconds;
   // Per-type override of the cluster's worker_setup_commands (Ray allows it).
   std::optional<std::vector<std::string>> worker_setup_commands;
   std::optional<DockerSpec> docker;
@@ -148,6 +152,11 @@ struct ClusterSpec {
   int max_workers = 2;  // cluster-wide, workers only
   double upscaling_speed = 1.0;
   double idle_timeout_minutes = 5.0;
+  // raycluster's own: when > 0, the reconcile loop releases an idle worker
+  // after min(idle timeout, this x its type's startup), when the startup is
+  // known (PlannerPolicy::keep_idle_startups). 0 (default): Ray's plain idle
+  // timeout.
+  double idle_release_after_startups = 0;
 
   ProviderSpec provider;
   AuthSpec auth;
@@ -240,7 +249,8 @@ ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name
 //
 //   { "source_file": str, "dialect": "ray"|"ray-legacy"|"flat",
 //     "cluster_name": str, "max_workers": int, "upscaling_speed": num,
-//     "idle_timeout_minutes": num, "gcs_port": int, "dashboard_port": int,
+//     "idle_timeout_minutes": num, "idle_release_after_startups": num,
+//     "gcs_port": int, "dashboard_port": int,
 //     "provider": { "kind": "aws"|"gcp"|"localhost"|"onprem", "type": str,
 //       "region": str, "availability_zone": str, "project_id": str,
 //       "use_internal_ips": bool, "cache_stopped_nodes": bool,
@@ -259,7 +269,8 @@ ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name
 //       "resources": {str: num}, "labels": {str: str}, "min_workers": int,
 //       "max_workers": int, "initial_workers": int,
 //       "idle_timeout_minutes": null|num, "cost_per_hour": null|num,
-//       "worker_setup_commands": null|[str], "docker": null|DOCKER } ],
+//       "worker_setup_commands": null|[str], "docker": null|DOCKER,
+//       "startup_seconds": null|num } ],
 //     "file_mounts": {remote: local}, "cluster_synced_files": [str],
 //     "file_mounts_sync_continuously": bool, "rsync_exclude": [str],
 //     "rsync_filter": [str], "initialization_commands": [str],

@@ -102,6 +102,9 @@ void Parser::parse_common() {
     if (auto v = r_.number(n, "upscaling_speed", 0)) s_.upscaling_speed = *v;
   if (YAML::Node n = top("idle_timeout_minutes"); present(n))
     if (auto v = r_.number(n, "idle_timeout_minutes", 0)) s_.idle_timeout_minutes = *v;
+  if (YAML::Node n = top("idle_release_after_startups"); present(n))
+    if (auto v = r_.number(n, "idle_release_after_startups", 0))
+      s_.idle_release_after_startups = *v;
   if (YAML::Node n = top("docker"); present(n)) s_.docker = parse_docker(n, "docker");
   if (YAML::Node n = top("file_mounts"); present(n)) {
     if (auto m = r_.str_map(n, "file_mounts")) {
@@ -336,6 +339,8 @@ void Parser::parse_node_types(const YAML::Node& n) {
     }
     if (YAML::Node x = v["idle_timeout_minutes"]; present(x))
       t.idle_timeout_minutes = r_.number(x, p("idle_timeout_minutes"), 0);
+    if (YAML::Node x = v["startup_seconds"]; present(x))
+      t.startup_seconds = r_.number(x, p("startup_seconds"), 0);
     if (YAML::Node x = v["worker_setup_commands"]; x.IsDefined())
       t.worker_setup_commands = r_.str_list(x, p("worker_setup_commands"));
     if (YAML::Node x = v["docker"]; present(x)) t.docker = parse_docker(x, p("docker"));

@@ -27,6 +27,8 @@ inline const Strings kCommonKeys = {
     "initialization_commands", "setup_commands",
     "head_setup_commands",   "worker_setup_commands",
     "head_start_ray_commands", "worker_start_ray_commands",
+    // raycluster's own (see ClusterSpec::idle_release_after_startups)
+    "idle_release_after_startups",
 };
 inline const Strings kRayKeys = {"provider", "auth", "available_node_types", "head_node_type",
                           "target_utilization_fraction", "autoscaling_mode",
@@ -72,7 +74,9 @@ inline const Strings kDockerKeys = {"image",
                              "disable_shm_size_detection"};
 inline const Strings kNodeTypeKeys = {"node_config",           "resources", "labels",
                                "min_workers",           "max_workers", "initial_workers",
-                               "worker_setup_commands", "docker",      "idle_timeout_minutes"};
+                               "worker_setup_commands", "docker",      "idle_timeout_minutes",
+                               // raycluster's own (see NodeTypeSpec::startup_seconds)
+                               "startup_seconds"};
 inline const Strings kFirewallKeys = {"name", "ports", "allowed_sources"};
 inline const Strings kProviderTypes = {"aws", "gcp", "localhost", "fake_multinode", "local"};
 

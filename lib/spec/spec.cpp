@@ -133,6 +133,7 @@ Value spec_to_value(const ClusterSpec& spec) {
   v.set("max_workers", spec.max_workers);
   v.set("upscaling_speed", spec.upscaling_speed);
   v.set("idle_timeout_minutes", spec.idle_timeout_minutes);
+  v.set("idle_release_after_startups", spec.idle_release_after_startups);
   v.set("gcs_port", spec.gcs_port);
   v.set("dashboard_port", spec.dashboard_port);
 
@@ -198,6 +199,7 @@ Value spec_to_value(const ClusterSpec& spec) {
     tv.set("worker_setup_commands",
            t.worker_setup_commands ? strings(*t.worker_setup_commands) : Value());
     tv.set("docker", docker_value(t.docker));
+    tv.set("startup_seconds", t.startup_seconds ? Value(*t.startup_seconds) : Value());
     types.push(std::move(tv));
   }
   v.set("node_types", std::move(types));

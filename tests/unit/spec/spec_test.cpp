@@ -50,7 +50,8 @@ TEST_CASE("spec_to_value: stable key names") {
   for (const auto& m : v.as_object()) keys.push_back(m.first);
   CHECK(keys == std::vector<std::string>{
                     "source_file", "dialect", "cluster_name", "max_workers", "upscaling_speed",
-                    "idle_timeout_minutes", "gcs_port", "dashboard_port", "provider", "auth",
+                    "idle_timeout_minutes", "idle_release_after_startups", "gcs_port",
+                    "dashboard_port", "provider", "auth",
                     "docker", "head_node_type", "node_types", "file_mounts",
                     "cluster_synced_files", "file_mounts_sync_continuously", "rsync_exclude",
                     "rsync_filter", "initialization_commands", "setup_commands",
@@ -64,7 +65,7 @@ TEST_CASE("spec_to_value: stable key names") {
   CHECK(w.to_json() ==
         R"({"name":"w","node_config":{},"resources":{"CPU":1.0},"labels":{},"min_workers":1,)"
         R"("max_workers":4,"initial_workers":1,"idle_timeout_minutes":null,"cost_per_hour":null,)"
-        R"("worker_setup_commands":null,"docker":null})");
+        R"("worker_setup_commands":null,"docker":null,"startup_seconds":null})");
   std::vector<std::string> pkeys;
   for (const auto& m : v.find("provider")->as_object()) pkeys.push_back(m.first);
   CHECK(pkeys == std::vector<std::string>{
