@@ -1,9 +1,12 @@
 // The reconcile loop: list -> load -> plan -> launch / set up / terminate.
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -37,6 +40,34 @@ std::string describe_demands(const std::vector<ResourceDemand>& ds) {
 bool activity_resource(const std::string& name) {
   return name != "memory" && name != "object_store_memory" && name.rfind("node:", 0) != 0;
 }
+
+std::string seconds_text(milliseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+// The startups (launch call -> node ready) last seen for one node type; the
+// estimate is their median, so one slow boot or one lucky cache hit does not
+// move it much.
+class StartupSamples {
+ public:
+  static constexpr std::size_t kKeep = 9;
+  void add(milliseconds d) {
+    recent_.push_back(d);
+    if (recent_.size() > kKeep) recent_.pop_front();
+  }
+  std::size_t size() const noexcept { return recent_.size(); }
+  milliseconds median() const {
+    std::vector<milliseconds> v(recent_.begin(), recent_.end());
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  }
+
+ private:
+  std::deque<milliseconds> recent_;
+};
 
 }  // namespace
 
@@ -83,6 +114,10 @@ struct Autoscaler::Impl {
     milliseconds step{0};
   };
   std::map<std::string, Cooldown> cooldowns;
+  // Startups observed per node type, for the nodes this loop launched
+  // (written by the setup threads, read by the tick).
+  std::mutex startup_mu;
+  std::map<std::string, StartupSamples> startups;
   std::string last_demand, last_infeasible, last_skip;
   bool bootstrapped = false;
 
@@ -90,8 +125,13 @@ struct Autoscaler::Impl {
   std::mutex setup_mu;
   std::condition_variable setup_cv;
   std::condition_variable drained_cv;
-  std::deque<std::pair<Node, Node>> setup_queue;  // node, head
-  std::set<std::string> updating;                 // queued or running
+  struct SetupJob {
+    Node node;
+    Node head;
+    std::optional<Clock::time_point> launched;  // when this loop asked for it
+  };
+  std::deque<SetupJob> setup_queue;
+  std::set<std::string> updating;  // queued or running
   std::vector<std::thread> setup_threads;
   int setup_idle = 0;
   bool setup_stop = false;
@@ -158,13 +198,14 @@ struct Autoscaler::Impl {
   }
 
   // ---- background setups ----
-  void enqueue_setup(const Node& node, const Node& head) {
+  void enqueue_setup(const Node& node, const Node& head,
+                     std::optional<Clock::time_point> launched = std::nullopt) {
     // disable_node_updaters: workers set themselves up.
     if (node.kind == NodeKind::worker && cluster.spec().provider.disable_node_updaters) return;
     std::lock_guard<std::mutex> lock(setup_mu);
     if (setup_stop || updating.count(node.id)) return;
     updating.insert(node.id);
-    setup_queue.emplace_back(node, head);
+    setup_queue.push_back({node, head, launched});
     // More work queued than idle workers to take it: add one, up to the bound.
     if (static_cast<int>(setup_queue.size()) > setup_idle &&
         static_cast<int>(setup_threads.size()) < options.max_concurrent_setups)
@@ -182,17 +223,19 @@ struct Autoscaler::Impl {
       setup_cv.wait(lock, [this] { return setup_stop || !setup_queue.empty(); });
       --setup_idle;
       if (setup_stop) return;
-      auto [node, head] = setup_queue.front();
+      SetupJob job = std::move(setup_queue.front());
       setup_queue.pop_front();
       lock.unlock();
+      const Node& node = job.node;
       AutoscalerEvent e;
       e.node_type = node.node_type;
       e.node_ids = {node.id};
       e.count = 1;
       bool report = true;
       try {
-        cluster.setup_node(node, head, setup_cancel);
+        cluster.setup_node(node, job.head, setup_cancel);
         e.type = "node_ready";
+        if (job.launched) e.detail = note_startup(node.node_type, options.now() - *job.launched);
       } catch (const Error& err) {
         report = err.code() != ErrorCode::cancelled;
         e.type = "setup_failed";
@@ -231,6 +274,28 @@ struct Autoscaler::Impl {
     setup_cancel = CancelToken();
   }
 
+  // ---- startup estimates ----
+  // Records one launch-to-ready time; returns the event detail.
+  std::string note_startup(const std::string& type, Clock::duration took) {
+    auto d = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(took));
+    std::lock_guard<std::mutex> lock(startup_mu);
+    auto& samples = startups[type];
+    samples.add(d);
+    return "ready " + seconds_text(d) + " after launch; " + type + " startup estimate " +
+           seconds_text(samples.median()) + " (median of " + std::to_string(samples.size()) + ")";
+  }
+  // The config's startup_seconds wins; else what this loop has seen.
+  std::optional<milliseconds> startup_of(const NodeTypeSpec& t) {
+    // lib/spec admits finite values >= 0; a spec built in code may hold
+    // anything: a negative or NaN is unknown, a huge one is capped (~30 years).
+    if (t.startup_seconds && *t.startup_seconds >= 0)
+      return milliseconds(std::llround(std::min(*t.startup_seconds, 1e9) * 1000.0));
+    std::lock_guard<std::mutex> lock(startup_mu);
+    auto it = startups.find(t.name);
+    if (it == startups.end() || it->second.size() == 0) return std::nullopt;
+    return it->second.median();
+  }
+
   // ---- one tick ----
   PlannerInput planner_input(const std::vector<Node>& nodes, const ClusterLoad& load,
                              const std::vector<ResourceMap>& requested, Clock::time_point now) {
@@ -240,6 +305,11 @@ struct Autoscaler::Impl {
     in.policy.max_workers = spec.max_workers;
     in.policy.upscaling_speed = spec.upscaling_speed;
     in.policy.idle_timeout_minutes = spec.idle_timeout_minutes;
+    // Off unless the config asks: it would shorten idle_timeout_minutes.
+    in.policy.keep_idle_startups = spec.idle_release_after_startups;
+    // launch_payback keeps the planner's default, but it only acts on task
+    // shapes with a duration estimate, and Ray's report carries none: the
+    // loop leaves in.task_durations empty, so launches are Ray's.
     in.now = now;
 
     std::map<std::string, const RayNodeLoad*> by_ip;
@@ -257,6 +327,9 @@ struct Autoscaler::Impl {
       p.node_type = n.node_type;
       p.kind = n.kind;
       p.status = n.setup_status();
+      if (n.launch_time != Clock::time_point{})
+        p.age = std::max(milliseconds(0),
+                         std::chrono::duration_cast<milliseconds>(now - n.launch_time));
       if (const auto* t = spec.find_node_type(n.node_type)) {
         auto it = n.tags.find(tags::launch_config);
         p.launch_config_ok =
@@ -302,6 +375,7 @@ struct Autoscaler::Impl {
       pt.min_workers = t.min_workers;
       pt.max_workers = t.max_workers;
       pt.idle_timeout_minutes = t.idle_timeout_minutes;
+      pt.startup = startup_of(t);
       in.node_types.push_back(std::move(pt));
     }
     if (load.ok) {
@@ -452,6 +526,7 @@ struct Autoscaler::Impl {
       e.count = d.count;
       try {
         std::string salt = session + "/" + std::to_string(ticks) + "/" + e.reason;
+        const auto asked = options.now();
         auto made = cluster.launch_workers(d.node_type, d.count, current, salt);
         e.type = "launch";
         for (const auto& n : made) {
@@ -461,7 +536,7 @@ struct Autoscaler::Impl {
         res.launched += static_cast<int>(made.size());
         cooldowns.erase(d.node_type);
         emit(e);
-        for (const auto& n : made) enqueue_setup(n, *head);
+        for (const auto& n : made) enqueue_setup(n, *head, asked);
       } catch (const Error& err) {
         if (err.code() == ErrorCode::cancelled) throw;
         auto& c = cooldowns[d.node_type];

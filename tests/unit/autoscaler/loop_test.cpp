@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -63,8 +64,10 @@ struct Fixture {
   std::mutex ev_mu;
   std::chrono::system_clock::time_point now = std::chrono::system_clock::from_time_t(1700000000);
   std::unique_ptr<Autoscaler> as;
+  // Added to `now` on every reading of the loop's clock (set before a tick).
+  std::function<std::chrono::milliseconds()> clock_extra;
 
-  explicit Fixture(int api_budget = 16) {
+  explicit Fixture(int api_budget = 16, const std::string& config = kConfig) {
     char tmpl[] = "/tmp/rc-loop-test-XXXXXX";
     REQUIRE(mkdtemp(tmpl) != nullptr);
     root = tmpl;
@@ -72,14 +75,14 @@ struct Fixture {
     o.state_root = root;
     o.retry_backoff = 1ms;
     o.setup_attempts = 1;
-    cluster = Cluster::open(load_spec_string(kConfig, "loop.yaml"), o,
+    cluster = Cluster::open(load_spec_string(config, "loop.yaml"), o,
                             std::make_unique<FakeProvider>(world));
     cluster->up();
     load->load.ok = true;
     AutoscalerOptions ao;
     ao.load_source = load;
     ao.max_api_calls_per_tick = api_budget;
-    ao.now = [this] { return now; };
+    ao.now = [this] { return clock_extra ? now + clock_extra() : now; };
     ao.on_event = [this](const AutoscalerEvent& e) {
       std::lock_guard<std::mutex> lock(ev_mu);
       events.push_back(e);
@@ -337,4 +340,158 @@ TEST_CASE("loop: events serialise to one JSON line") {
   CHECK(j.find("node_ids")->size() == 2);
   CHECK(j.find("detail")->as_string().find("abc") == std::string::npos);
   CHECK(e.to_json().find('\n') == std::string::npos);
+}
+
+// ---- startup-aware idle release (idle_release_after_startups, startup_seconds) ----
+
+namespace {
+
+// One worker type with Ray's 5-minute idle timeout and no per-type timeout;
+// `top` and `worker` add keys at the top level and to the worker type.
+std::string startup_config(const std::string& top, const std::string& worker) {
+  return "cluster_name: loop\n"
+         "provider:\n"
+         "  type: localhost\n"
+         "max_workers: 5\n"
+         "idle_timeout_minutes: 5\n" +
+         top +
+         "head_node_type: head\n"
+         "available_node_types:\n"
+         "  head:\n"
+         "    resources: {CPU: 1}\n"
+         "    max_workers: 0\n"
+         "  worker:\n"
+         "    resources: {CPU: 2, demo_slot: 1}\n"
+         "    max_workers: 4\n"
+         "    initial_workers: 0\n" +
+         worker +
+         "setup_commands: [setup]\n"
+         "head_start_ray_commands: [head-start]\n"
+         "worker_start_ray_commands: [worker-start]\n";
+}
+
+// Launches one worker for demand and lets it become ready, then idle: the
+// idle clock of the loop starts at the tick this returns after.
+void launch_one_then_idle(Fixture& f) {
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"CPU", 2}, {"demo_slot", 1}}, 1}});
+  REQUIRE(f.tick().launched == 1);
+  REQUIRE(f.of("node_ready").size() == 1);
+  f.demand({});
+  f.report_nodes({});  // connected, nothing running
+  REQUIRE(f.tick().terminated == 0);
+}
+
+}  // namespace
+
+TEST_CASE("loop: idle_release_after_startups releases an idle worker after k x the configured startup") {
+  const double startup_s = 60, k = 0.5, idle_timeout_s = 5 * 60;
+  const auto release_after = std::chrono::milliseconds(static_cast<long long>(k * startup_s * 1000));
+  REQUIRE(release_after < std::chrono::milliseconds(static_cast<long long>(idle_timeout_s * 1000)));
+  Fixture f(16, startup_config("idle_release_after_startups: 0.5\n", "    startup_seconds: 60\n"));
+  // The fake setup takes no time on the fake clock, so the loop also learns
+  // a startup of 0 s: the configured 60 s must win over it.
+  launch_one_then_idle(f);
+  f.now += release_after - 1s;
+  CHECK(f.tick().terminated == 0);
+  f.now += 2s;
+  auto r = f.tick();
+  CHECK(r.terminated == 1);
+  auto terms = f.of("terminate");
+  REQUIRE(terms.size() == 1);
+  CHECK(terms[0].reason == "idle");
+  CHECK(f.workers().empty());
+}
+
+TEST_CASE("loop: without idle_release_after_startups an idle worker stays until the idle timeout") {
+  const double idle_timeout_s = 5 * 60;
+  const auto timeout = std::chrono::milliseconds(static_cast<long long>(idle_timeout_s * 1000));
+  Fixture f(16, startup_config("", "    startup_seconds: 60\n"));
+  launch_one_then_idle(f);
+  f.now += 31s;  // past 0.5 x 60 s: the rule is off by default
+  CHECK(f.tick().terminated == 0);
+  f.now += timeout - 31s - 1s;  // just before the idle timeout
+  CHECK(f.tick().terminated == 0);
+  f.now += 2s;
+  CHECK(f.tick().terminated == 1);
+}
+
+TEST_CASE("loop: idle_release_after_startups: 0 keeps Ray's plain idle timeout") {
+  Fixture f(16, startup_config("idle_release_after_startups: 0\n", "    startup_seconds: 60\n"));
+  launch_one_then_idle(f);
+  f.now += 299s;
+  CHECK(f.tick().terminated == 0);
+  f.now += 2s;
+  CHECK(f.tick().terminated == 1);
+}
+
+TEST_CASE("loop: the startup is learned from launch to ready on the loop's clock") {
+  const double k = 0.5;
+  const auto setup_takes = std::chrono::milliseconds(60000);
+  const auto release_after =
+      std::chrono::milliseconds(static_cast<long long>(k * static_cast<double>(setup_takes.count())));
+  Fixture f(16, startup_config("idle_release_after_startups: 0.5\n", ""));
+  // The clock moves on by setup_takes once the worker's start command ran:
+  // the launch call reads the clock before, node_ready after.
+  f.clock_extra = [&f, setup_takes] {
+    std::lock_guard<std::mutex> lock(f.world.mu);
+    for (const auto& c : f.world.commands)
+      if (c.second == "worker-start") return setup_takes;
+    return std::chrono::milliseconds(0);
+  };
+  launch_one_then_idle(f);
+  auto ready = f.of("node_ready");
+  REQUIRE(ready.size() == 1);
+  CHECK(ready[0].detail.find("ready 60.0 s after launch") != std::string::npos);
+  CHECK(ready[0].detail.find("startup estimate 60.0 s (median of 1)") != std::string::npos);
+  f.now += release_after - 1s;
+  CHECK(f.tick().terminated == 0);
+  f.now += 2s;
+  CHECK(f.tick().terminated == 1);
+}
+
+TEST_CASE("loop: a learned startup does not shorten the idle timeout when the key is absent") {
+  Fixture f(16, startup_config("", ""));
+  f.clock_extra = [&f] {
+    std::lock_guard<std::mutex> lock(f.world.mu);
+    for (const auto& c : f.world.commands)
+      if (c.second == "worker-start") return std::chrono::milliseconds(60000);
+    return std::chrono::milliseconds(0);
+  };
+  launch_one_then_idle(f);
+  REQUIRE(f.of("node_ready").at(0).detail.find("ready 60.0 s") != std::string::npos);
+  f.now += 299s;
+  CHECK(f.tick().terminated == 0);
+  f.now += 2s;
+  CHECK(f.tick().terminated == 1);
+}
+
+TEST_CASE("loop: the learned startup is the median of the recent launches of the type") {
+  // Each worker's setup takes the next of these on the loop's clock.
+  const std::vector<std::chrono::milliseconds> takes = {10000ms, 100000ms, 20000ms};
+  std::size_t started = 0;  // worker-start commands the clock has accounted for
+  std::chrono::milliseconds extra{0};
+  Fixture f(16, startup_config("", ""));
+  f.clock_extra = [&] {
+    std::lock_guard<std::mutex> lock(f.world.mu);
+    std::size_t n = 0;
+    for (const auto& c : f.world.commands) n += c.second == "worker-start";
+    for (; started < n; ++started) extra += takes.at(started);
+    return extra;
+  };
+  f.report_nodes({});
+  for (std::size_t i = 0; i < takes.size(); ++i) {
+    // One more task pending while the workers there are busy: one more worker.
+    f.demand({{ResourceMap{{"CPU", 2}, {"demo_slot", 1}}, 1}});
+    std::set<std::string> busy;
+    for (const auto& w : f.workers()) busy.insert(w.id);
+    f.report_nodes(busy);
+    REQUIRE(f.tick().launched == 1);
+  }
+  auto ready = f.of("node_ready");
+  REQUIRE(ready.size() == takes.size());
+  // After 10 s: 10; after 10, 100: their mean 55; after 10, 100, 20: 20.
+  CHECK(ready[0].detail.find("startup estimate 10.0 s (median of 1)") != std::string::npos);
+  CHECK(ready[1].detail.find("startup estimate 55.0 s (median of 2)") != std::string::npos);
+  CHECK(ready[2].detail.find("startup estimate 20.0 s (median of 3)") != std::string::npos);
 }
