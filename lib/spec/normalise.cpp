@@ -1,9 +1,50 @@
 // Defaults per provider and the checks that span several keys.
+#include <optional>
+#include <string_view>
+
 #include "spec/defaults.hpp"
 #include "spec/parser.hpp"
 #include "util/strings.hpp"
 
 namespace raycluster::detail {
+namespace {
+
+// The port a start command gives with `FLAG=N` or `FLAG N` (the last one
+// wins, as in Ray's own argument parsing); nullopt when absent or not a
+// literal number (a shell variable, say).
+std::optional<int> port_flag(const std::vector<std::string>& commands, std::string_view flag) {
+  std::optional<int> found;
+  for (const auto& command : commands) {
+    std::vector<std::string> words;
+    std::string word;
+    for (char c : command + " ") {
+      if (c == ' ' || c == '\t' || c == ';' || c == '&' || c == '|' || c == '\n') {
+        if (!word.empty()) words.push_back(std::move(word));
+        word.clear();
+      } else {
+        word += c;
+      }
+    }
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      std::string value;
+      if (words[i] == flag && i + 1 < words.size())
+        value = words[i + 1];
+      else if (words[i].size() > flag.size() + 1 && words[i].compare(0, flag.size(), flag) == 0 &&
+               words[i][flag.size()] == '=')
+        value = words[i].substr(flag.size() + 1);
+      else
+        continue;
+      if (value.empty() || value.size() > 5 ||
+          value.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      int port = std::stoi(value);
+      if (port > 0 && port < 65536) found = port;
+    }
+  }
+  return found;
+}
+
+}  // namespace
 
 void Parser::default_node_types() {
   ProviderKind kind = s_.provider.kind;
@@ -69,6 +110,10 @@ void Parser::fill_defaults() {
   dflt("head_start_ray_commands", s_.head_start_ray_commands, default_head_start_commands);
   dflt("worker_start_ray_commands", s_.worker_start_ray_commands, default_worker_start_commands);
   dflt("setup_commands", s_.setup_commands, default_setup_commands);
+  // Where the head's start commands move Ray's ports, the tunnels to the
+  // dashboard (`dashboard`, the autoscaler's load) and the workers follow.
+  if (auto port = port_flag(s_.head_start_ray_commands, "--dashboard-port")) s_.dashboard_port = *port;
+  if (auto port = port_flag(s_.head_start_ray_commands, "--port")) s_.gcs_port = *port;
   fill_provider_from_node_configs();
 }
 

@@ -191,6 +191,28 @@ TEST_CASE("Ray schema: minimal AWS takes Ray's defaults") {
   CHECK(s.setup_commands == std::vector<std::string>{"which ray || python3 -m pip install -U \"ray[default]\""});
 }
 
+TEST_CASE("Ray schema: the head's start commands move the dashboard and GCS ports") {
+  auto head_start = [](const std::string& commands) {
+    return load_spec_string("cluster_name: p\nprovider: {type: aws, region: us-east-1}\n"
+                            "head_start_ray_commands:\n" + commands);
+  };
+  ClusterSpec plain = head_start("  - ray stop\n  - ray start --head\n");
+  CHECK(plain.dashboard_port == 8265);
+  CHECK(plain.gcs_port == 6379);
+
+  ClusterSpec moved = head_start(
+      "  - ray stop\n"
+      "  - ulimit -n 65536; ray start --head --port 7000 --dashboard-port=9000 "
+      "--ray-client-server-port=10001 --dashboard-agent-listen-port 52365\n");
+  CHECK(moved.dashboard_port == 9000);
+  CHECK(moved.gcs_port == 7000);
+
+  // Shell variables and nonsense are not ports: the defaults stay.
+  ClusterSpec vars = head_start("  - ray start --head --port=$PORT --dashboard-port=99999\n");
+  CHECK(vars.dashboard_port == 8265);
+  CHECK(vars.gcs_port == 6379);
+}
+
 TEST_CASE("Ray schema: a full AWS config") {
   ClusterSpec s = load_spec_file(config("ray/aws-full.yaml"));
   CHECK(s.max_workers == 8);
