@@ -100,6 +100,8 @@ struct AutoscalerEvent {
   // "setup_failed"  a node's setup failed (detail); it will be replaced
   // "terminate"     nodes terminated (reason, node_ids)
   // "load_error"    the head's report could not be read (detail)
+  // "tunnel"        an SSH tunnel to the head's dashboard was opened to read
+  //                 its report (detail: the local URL and the head's port)
   // "skipped"       the tick did nothing (detail: why)
   // "tick"          a tick finished (detail: figures)
   std::string type;

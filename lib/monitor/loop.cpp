@@ -178,6 +178,12 @@ struct Autoscaler::Impl {
         try {
           dashboard_tunnel = cluster.dashboard();
           tunnel_head_id = head.id;
+          AutoscalerEvent e;
+          e.type = "tunnel";
+          e.node_ids = {head.id};
+          e.detail = dashboard_tunnel->url() + " -> head " + head.id + " 127.0.0.1:" +
+                     std::to_string(cluster.spec().dashboard_port) + " over SSH";
+          emit(std::move(e));
         } catch (const Error& e) {
           ClusterLoad l;
           l.error = std::string("no tunnel to the head's dashboard: ") + e.what();
