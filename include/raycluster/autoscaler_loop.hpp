@@ -25,6 +25,13 @@
 // appeared in the report). When the report carries idleTimeMap, that wins.
 // While the head's report is unavailable, no node counts as idle.
 //
+// Startup: the planner's startup-aware rules (autoscaler.hpp) get each node
+// type's time from launch to usable: the type's startup_seconds when the
+// config gives it, else the median of the loop's own last launch-to-ready
+// times for the type (its node_ready events say both), and each node's age
+// since launch. Idle workers are released before the idle timeout only when
+// the config sets idle_release_after_startups.
+//
 // The spec is the one the Cluster was opened with: as in Ray, workers whose
 // launch config hash differs from it are terminated (outdated). After
 // editing the config, restart the loop (Ray's monitor re-reads it each round;
@@ -96,7 +103,8 @@ struct AutoscalerEvent {
   // "infeasible"    demand no node type can hold
   // "launch"        count nodes of node_type launched (reason, node_ids)
   // "launch_failed" the provider refused a launch (detail; type cools down)
-  // "node_ready"    a launched node finished setup (node_ids)
+  // "node_ready"    a launched node finished setup (node_ids; detail: the
+  //                 time since its launch and the type's startup estimate)
   // "setup_failed"  a node's setup failed (detail); it will be replaced
   // "terminate"     nodes terminated (reason, node_ids)
   // "load_error"    the head's report could not be read (detail)
