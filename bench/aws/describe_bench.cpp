@@ -315,27 +315,29 @@ struct Result {
   std::vector<double> ms;
 };
 
+// kRuns parses by `parse_once` (which returns the page), timed one by one,
+// with the peak RSS before the first and after the last.
 template <typename F>
-double timed(F&& f) {
-  auto t0 = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-Result run_file(const std::string& path) {
+Result measure(F&& parse_once) {
   Result r;
   r.rss_before = peak_rss_kb();
   for (int run = 0; run < kRuns; ++run) {
-    InstancePage page;
-    r.ms.push_back(timed([&] {
-      InstanceStream stream;
-      read_pieces(path, [&](std::string_view p) { stream.feed(p); });
-      page = stream.finish();
-    }));
+    auto t0 = std::chrono::steady_clock::now();
+    InstancePage page = parse_once();
+    r.ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     r.parsed = page.instances.size();
   }
   r.rss_after = peak_rss_kb();
   return r;
+}
+
+Result run_file(const std::string& path) {
+  return measure([&] {
+    InstanceStream stream;
+    read_pieces(path, [&](std::string_view p) { stream.feed(p); });
+    return stream.finish();
+  });
 }
 
 Result run_curl(const std::string& path) {
@@ -344,30 +346,21 @@ Result run_curl(const std::string& path) {
   o.max_response_bytes = std::size_t{1} << 30;
   auto curl = raycluster::make_curl_transport(o);
   raycluster::RetryingTransport transport(*curl, raycluster::RetryPolicy{});
-  Result r;
-  r.rss_before = peak_rss_kb();
-  for (int run = 0; run < kRuns; ++run) {
-    InstancePage page;
-    r.ms.push_back(timed([&] {
-      InstanceStream stream;
-      raycluster::HttpRequest req;
-      req.url = server.url();
-      req.body_sink = stream.sink();
-      auto resp = transport.send(req);
-      if (resp.status != 200 || !resp.body_streamed) {
-        std::fprintf(stderr, "HTTP %d\n", resp.status);
-        std::exit(1);
-      }
-      page = stream.finish();
-    }));
-    r.parsed = page.instances.size();
-  }
-  r.rss_after = peak_rss_kb();
-  return r;
+  return measure([&] {
+    InstanceStream stream;
+    raycluster::HttpRequest req;
+    req.url = server.url();
+    req.body_sink = stream.sink();
+    auto resp = transport.send(req);
+    if (resp.status != 200 || !resp.body_streamed) {
+      std::fprintf(stderr, "HTTP %d\n", resp.status);
+      std::exit(1);
+    }
+    return stream.finish();
+  });
 }
 
 Result run_whole(const std::string& path) {
-  Result r;
   std::string doc;
   {
     std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -377,14 +370,7 @@ Result run_whole(const std::string& path) {
     if (std::fread(doc.data(), 1, doc.size(), f) != doc.size()) std::exit(2);
     std::fclose(f);
   }
-  r.rss_before = peak_rss_kb();
-  for (int run = 0; run < kRuns; ++run) {
-    InstancePage page;
-    r.ms.push_back(timed([&] { page = raycluster::detail::ec2::parse_instances(doc); }));
-    r.parsed = page.instances.size();
-  }
-  r.rss_after = peak_rss_kb();
-  return r;
+  return measure([&] { return raycluster::detail::ec2::parse_instances(doc); });
 }
 
 }  // namespace
