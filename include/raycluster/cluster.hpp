@@ -97,7 +97,10 @@ class Tunnel {
 
 class Cluster {
  public:
-  // Uses the provider the spec names.
+  // Uses the provider the spec names. Opening makes no cloud calls. When it
+  // makes the state folder, the first operation looks for the cluster in
+  // the cloud by name and takes over the one cluster id it finds (a warning
+  // event says so), so a lost folder does not orphan a running cluster.
   static std::unique_ptr<Cluster> open(ClusterSpec spec, ClusterOptions options = {});
   // Uses the given provider (tests, embedders with their own provider).
   static std::unique_ptr<Cluster> open(ClusterSpec spec, ClusterOptions options,

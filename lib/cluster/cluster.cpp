@@ -122,8 +122,21 @@ struct Cluster::Impl {
   // that name carry one cluster id, this folder takes it over, as `ray`
   // finds a cluster by its name alone; with several ids it is not clear
   // whose cluster is meant, and the nodes stay foreign (listed by `down`).
-  void adopt_cloud_identity() {
-    auto found = provider->cluster_ids_in_use({});
+  // Done once, by the first operation (opening stays free of cloud calls);
+  // a failed look is tried again by the next one.
+  std::mutex identity_mu;
+  bool identity_settled = false;
+  std::vector<std::unique_ptr<Provider>> retired;  // references may outlive a swap
+
+  void settle_identity(const CancelToken& cancel) {
+    std::lock_guard<std::mutex> lock(identity_mu);
+    if (identity_settled) return;
+    if (identity.fresh) adopt_cloud_identity(cancel);
+    identity_settled = true;
+  }
+
+  void adopt_cloud_identity(const CancelToken& cancel) {
+    auto found = provider->cluster_ids_in_use(cancel);
     std::erase(found, identity.id);
     if (found.empty()) return;
     if (found.size() > 1) {
@@ -143,6 +156,7 @@ struct Cluster::Impl {
              ", launched from another state folder; the new state folder " + identity.state_dir +
              " takes it over",
          LogLevel::warning);
+    retired.push_back(std::move(provider));
     provider = detail::make_provider(spec, identity);
   }
 
@@ -150,7 +164,10 @@ struct Cluster::Impl {
     return {{tags::cluster_name, spec.cluster_name}, {tags::cluster_id, identity.id}};
   }
 
-  std::vector<Node> nodes() { return provider->list(cluster_filter()); }
+  std::vector<Node> nodes() {
+    settle_identity({});
+    return provider->list(cluster_filter());
+  }
 
   static std::optional<Node> head_of(const std::vector<Node>& nodes) {
     for (const auto& n : nodes)
@@ -380,7 +397,6 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options)
   impl->spec = std::move(spec);
   impl->options = std::move(options);
   impl->provider = detail::make_provider(impl->spec, impl->identity);
-  if (impl->identity.fresh) impl->adopt_cloud_identity();
   return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
 }
 
@@ -392,6 +408,7 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options,
   impl->spec = std::move(spec);
   impl->options = std::move(options);
   impl->provider = std::move(provider);
+  impl->identity_settled = true;  // the caller's provider: no swapping it
   return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
 }
 
@@ -402,6 +419,7 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   auto& I = *impl_;
   auto lock = I.lock_cluster();
   const auto& spec = I.spec;
+  I.settle_identity(cancel);
   I.info("bootstrapping " + I.provider->name() + " resources for cluster " + spec.cluster_name);
   I.provider->bootstrap(I.sink(), cancel);
   cancel.throw_if_cancelled();
@@ -627,9 +645,9 @@ ClusterStatus Cluster::status() {
   auto& I = *impl_;
   ClusterStatus st;
   st.cluster_name = I.spec.cluster_name;
+  auto nodes = I.nodes();  // first: it may take over the cloud's cluster id
   st.cluster_id = I.identity.id;
   st.provider = I.provider->name();
-  auto nodes = I.nodes();
   std::stable_partition(nodes.begin(), nodes.end(),
                         [](const Node& n) { return n.kind == NodeKind::head; });
   if (auto head = Impl::head_of(nodes)) {
