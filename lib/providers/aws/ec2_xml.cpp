@@ -101,6 +101,16 @@ std::string_view trim_view(std::string_view s) {
   return s;
 }
 
+// The items of the answer's list element `set`, each read by `one`.
+template <typename T, typename Read>
+std::vector<T> parse_set(std::string& body, const char* set, Read one) {
+  pugi::xml_document doc;
+  load(doc, body);
+  std::vector<T> out;
+  for (auto item : root_of(doc).child(set).children()) out.push_back(one(item));
+  return out;
+}
+
 }  // namespace
 
 const std::string* Instance::tag(std::string_view key) const {
@@ -142,25 +152,18 @@ std::string parse_token_text(std::string_view raw) {
 }
 
 std::vector<Subnet> parse_subnets(std::string& body) {
-  pugi::xml_document doc;
-  load(doc, body);
-  std::vector<Subnet> out;
-  for (auto item : root_of(doc).child("subnetSet").children()) {
+  return parse_set<Subnet>(body, "subnetSet", [](const pugi::xml_node& item) {
     Subnet s;
     s.id = item.child_value("subnetId");
     s.zone = item.child_value("availabilityZone");
     s.vpc_id = item.child_value("vpcId");
     s.default_for_az = std::strcmp(item.child_value("defaultForAz"), "true") == 0;
-    out.push_back(std::move(s));
-  }
-  return out;
+    return s;
+  });
 }
 
 std::vector<SecurityGroup> parse_security_groups(std::string& body) {
-  pugi::xml_document doc;
-  load(doc, body);
-  std::vector<SecurityGroup> out;
-  for (auto item : root_of(doc).child("securityGroupInfo").children()) {
+  return parse_set<SecurityGroup>(body, "securityGroupInfo", [](const pugi::xml_node& item) {
     SecurityGroup g;
     g.id = item.child_value("groupId");
     g.name = item.child_value("groupName");
@@ -174,37 +177,28 @@ std::vector<SecurityGroup> parse_security_groups(std::string& body) {
       for (auto u : p.child("groups").children()) perm.group_ids.emplace_back(u.child_value("groupId"));
       g.ingress.push_back(std::move(perm));
     }
-    out.push_back(std::move(g));
-  }
-  return out;
+    return g;
+  });
 }
 
 std::vector<KeyPair> parse_key_pairs(std::string& body) {
-  pugi::xml_document doc;
-  load(doc, body);
-  std::vector<KeyPair> out;
-  for (auto item : root_of(doc).child("keySet").children()) {
+  return parse_set<KeyPair>(body, "keySet", [](const pugi::xml_node& item) {
     KeyPair k;
     k.name = item.child_value("keyName");
     k.fingerprint = item.child_value("keyFingerprint");
     k.public_key = item.child_value("publicKey");
-    out.push_back(std::move(k));
-  }
-  return out;
+    return k;
+  });
 }
 
 std::vector<Image> parse_images(std::string& body) {
-  pugi::xml_document doc;
-  load(doc, body);
-  std::vector<Image> out;
-  for (auto item : root_of(doc).child("imagesSet").children()) {
+  return parse_set<Image>(body, "imagesSet", [](const pugi::xml_node& item) {
     Image i;
     i.id = item.child_value("imageId");
     i.name = item.child_value("name");
     i.creation_date = item.child_value("creationDate");
-    out.push_back(std::move(i));
-  }
-  return out;
+    return i;
+  });
 }
 
 std::optional<std::string> find_text(std::string& body, std::string_view element) {
