@@ -9,7 +9,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -18,6 +17,7 @@ sys.path.insert(0, str(HERE.parents[1] / "support"))
 sys.path.insert(0, str(HERE.parents[1] / "emulators"))
 from rctest import ROOT, raycluster_binary  # noqa: E402
 from ec2 import Ec2Emulator  # noqa: E402
+from marked_config import write_config  # noqa: E402
 
 
 class AwsEnv:
@@ -43,38 +43,13 @@ class AwsEnv:
         self.env.pop("SSH_AUTH_SOCK", None)
 
     def config(self, name, workers=3, max_workers=6, cache_stopped_nodes=False):
-        text = f"""
-            cluster_name: {name}
-            max_workers: {max_workers}
-            provider:
-              type: aws
-              region: us-east-1
-              endpoint_url: {self.ec2.url}
-              cache_stopped_nodes: {str(cache_stopped_nodes).lower()}
-            auth:
-              ssh_user: root
-              ssh_private_key: {self.key}
-              ssh_port: {self.ec2.ssh_port}
-            available_node_types:
-              head:
-                resources: {{}}
-                node_config: {{InstanceType: m5.large}}
-              worker:
-                min_workers: {workers}
-                max_workers: {max_workers}
-                resources: {{}}
-                node_config: {{InstanceType: m5.large}}
-            head_node_type: head
-            setup_commands:
-              - echo setup >> {self.marks}/$RAY_CLOUD_INSTANCE_ID.setup
-            head_start_ray_commands:
-              - echo head >> {self.marks}/$RAY_CLOUD_INSTANCE_ID.start
-            worker_start_ray_commands:
-              - echo worker $RAY_HEAD_IP >> {self.marks}/$RAY_CLOUD_INSTANCE_ID.start
-            """
-        path = self.tmp / f"{name}.yaml"
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-        return path
+        return write_config(
+            self.tmp / f"{name}.yaml", name, workers=workers, max_workers=max_workers,
+            marks=self.marks, node_config="{InstanceType: m5.large}",
+            provider={"type": "aws", "region": "us-east-1", "endpoint_url": self.ec2.url,
+                      "cache_stopped_nodes": str(cache_stopped_nodes).lower()},
+            auth={"ssh_user": "root", "ssh_private_key": self.key,
+                  "ssh_port": self.ec2.ssh_port})
 
     def run(self, *args, check=True, timeout=600):
         proc = subprocess.run([self.bin, *map(str, args)], env=self.env, capture_output=True,

@@ -46,7 +46,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -62,6 +61,7 @@ from botocore.exceptions import ClientError
 HERE = pathlib.Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1] / "support"))
 from rctest import ROOT, raycluster_binary  # noqa: E402
+from marked_config import write_config  # noqa: E402
 from sshd import Sshd, free_port, make_user_key  # noqa: E402
 
 PYTHON = sys.executable
@@ -187,39 +187,13 @@ class MotoEnv:
     def config(self, name, image_id, workers=2, max_workers=4):
         # %h/%p are not passed: every node is the one sshd.
         relay = shlex.join([PYTHON, str(RELAY), str(self.sshd.port), "127.0.0.1"])
-        text = f"""
-            cluster_name: {name}
-            max_workers: {max_workers}
-            provider:
-              type: aws
-              region: {REGION}
-              endpoint_url: {self.moto.url}
-              ssh_allowed_cidrs: [127.0.0.1/32]
-              cache_stopped_nodes: false
-            auth:
-              ssh_user: {getpass.getuser()}
-              ssh_private_key: {self.key}
-              ssh_proxy_command: {json.dumps(relay)}
-            available_node_types:
-              head:
-                resources: {{}}
-                node_config: {{ImageId: {image_id}, InstanceType: m5.large}}
-              worker:
-                min_workers: {workers}
-                max_workers: {max_workers}
-                resources: {{}}
-                node_config: {{ImageId: {image_id}, InstanceType: m5.large}}
-            head_node_type: head
-            setup_commands:
-              - echo setup >> {self.marks}/$RAY_CLOUD_INSTANCE_ID.setup
-            head_start_ray_commands:
-              - echo head >> {self.marks}/$RAY_CLOUD_INSTANCE_ID.start
-            worker_start_ray_commands:
-              - echo worker $RAY_HEAD_IP >> {self.marks}/$RAY_CLOUD_INSTANCE_ID.start
-            """
-        path = self.tmp / f"{name}.yaml"
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-        return path
+        return write_config(
+            self.tmp / f"{name}.yaml", name, workers=workers, max_workers=max_workers,
+            marks=self.marks, node_config=f"{{ImageId: {image_id}, InstanceType: m5.large}}",
+            provider={"type": "aws", "region": REGION, "endpoint_url": self.moto.url,
+                      "ssh_allowed_cidrs": "[127.0.0.1/32]", "cache_stopped_nodes": "false"},
+            auth={"ssh_user": getpass.getuser(), "ssh_private_key": self.key,
+                  "ssh_proxy_command": json.dumps(relay)})
 
     def run(self, *args, check=True, timeout=120):
         proc = subprocess.run([self.bin, *map(str, args)], env=self.env, capture_output=True,
