@@ -119,13 +119,12 @@ const std::string* Instance::tag(std::string_view key) const {
   return nullptr;
 }
 
-InstancePage parse_instances(std::string& body) {
+InstancePage parse_instances(std::string_view body) {
   // Fed in slices: the stream's buffer then stays near one instance element
   // instead of growing to a second copy of the answer.
   constexpr std::size_t kSlice = 64 * 1024;
   InstanceStream stream;
-  std::string_view all(body);
-  for (std::size_t at = 0; at < all.size(); at += kSlice) stream.feed(all.substr(at, kSlice));
+  for (std::size_t at = 0; at < body.size(); at += kSlice) stream.feed(body.substr(at, kSlice));
   return stream.finish();
 }
 

@@ -43,7 +43,7 @@ struct InstancePage {
 
 // DescribeInstancesResponse (reservationSet) or RunInstancesResponse
 // (instancesSet), held whole; the same as feeding it to an InstanceStream.
-InstancePage parse_instances(std::string& body);
+InstancePage parse_instances(std::string_view body);
 
 // The building blocks of InstanceStream, shared so that there is one field
 // extraction. parse_instance_fragment parses one complete instance element
