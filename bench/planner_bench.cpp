@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "autoscaler/binpack_input.hpp"
-#include "raycluster/autoscaler.hpp"
-#include "raycluster/error.hpp"
+#include "autoscaler/autoscaler.hpp"
+#include "util/error.hpp"
 
 namespace {
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "raycluster/sigv4.hpp"
+#include "auth/sigv4.hpp"
 #include "util/fs.hpp"
 
 using namespace raycluster;

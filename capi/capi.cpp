@@ -14,12 +14,12 @@
 
 #include "guard.hpp"
 #include "operation.hpp"
-#include "raycluster/autoscaler_loop.hpp"
-#include "raycluster/cluster.hpp"
-#include "raycluster/error.hpp"
+#include "monitor/autoscaler_loop.hpp"
+#include "cluster/cluster.hpp"
+#include "util/error.hpp"
 #include "raycluster/raycluster.h"
-#include "raycluster/spec.hpp"
-#include "raycluster/value.hpp"
+#include "spec/spec.hpp"
+#include "util/value.hpp"
 
 struct rc_spec {
   raycluster::ClusterSpec spec;

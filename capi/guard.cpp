@@ -4,8 +4,8 @@
 #include <cstring>
 #include <new>
 
-#include "raycluster/error.hpp"
-#include "raycluster/spec.hpp"
+#include "util/error.hpp"
+#include "spec/spec.hpp"
 
 namespace raycluster::capi {
 namespace {

@@ -17,8 +17,8 @@
 #include <thread>
 
 #include "guard.hpp"
-#include "raycluster/cluster.hpp"
-#include "raycluster/event.hpp"
+#include "cluster/cluster.hpp"
+#include "util/event.hpp"
 #include "raycluster/raycluster.h"
 
 struct rc_event {

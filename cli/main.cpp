@@ -18,12 +18,12 @@
 #include <thread>
 #include <vector>
 
-#include "raycluster/autoscaler_loop.hpp"
-#include "raycluster/cluster.hpp"
-#include "raycluster/error.hpp"
-#include "raycluster/http.hpp"
-#include "raycluster/spec.hpp"
-#include "raycluster/ssh.hpp"
+#include "monitor/autoscaler_loop.hpp"
+#include "cluster/cluster.hpp"
+#include "util/error.hpp"
+#include "http/http.hpp"
+#include "spec/spec.hpp"
+#include "ssh/ssh.hpp"
 #include "render.hpp"
 
 using namespace raycluster;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "raycluster/event.hpp"
+#include "util/event.hpp"
 
 namespace raycluster::cli {
 

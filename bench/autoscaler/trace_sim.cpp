@@ -37,7 +37,7 @@
 #include <utility>
 #include <vector>
 
-#include "raycluster/autoscaler.hpp"
+#include "autoscaler/autoscaler.hpp"
 
 namespace {
 

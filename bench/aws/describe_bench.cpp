@@ -40,7 +40,7 @@
 
 #include "providers/aws/ec2_xml.hpp"
 #include "providers/aws/instance_stream.hpp"
-#include "raycluster/http.hpp"
+#include "http/http.hpp"
 
 namespace {
 

@@ -10,7 +10,10 @@
 #include <string>
 #include <thread>
 
-#include "raycluster/raycluster.hpp"
+#include "cluster/cluster.hpp"
+#include "spec/spec.hpp"
+#include "util/error.hpp"
+#include "util/event.hpp"
 
 namespace rc = raycluster;
 

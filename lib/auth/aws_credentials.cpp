@@ -1,10 +1,10 @@
-#include "raycluster/aws_credentials.hpp"
+#include "auth/aws_credentials.hpp"
 
 #include <cctype>
 #include <vector>
 
 #include "auth/ini.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"
 

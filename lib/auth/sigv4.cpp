@@ -1,4 +1,4 @@
-#include "raycluster/sigv4.hpp"
+#include "auth/sigv4.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -7,7 +7,7 @@
 #include <array>
 #include <ctime>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/strings.hpp"
 #include "util/hash.hpp"
 

@@ -1,9 +1,9 @@
 // request_from_url: URL -> Request, plus HTTP dates for the clock-skew helper.
 #include <ctime>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/strings.hpp"
-#include "raycluster/sigv4.hpp"
+#include "auth/sigv4.hpp"
 
 namespace raycluster::sigv4 {
 

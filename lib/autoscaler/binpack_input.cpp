@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::detail {
 namespace {

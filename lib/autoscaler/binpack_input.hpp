@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "raycluster/autoscaler.hpp"
+#include "autoscaler/autoscaler.hpp"
 
 namespace raycluster::detail {
 

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <functional>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::detail {
 

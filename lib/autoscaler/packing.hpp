@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "raycluster/autoscaler.hpp"
+#include "autoscaler/autoscaler.hpp"
 
 namespace raycluster::detail {
 

@@ -7,8 +7,8 @@
 #include <unordered_map>
 
 #include "autoscaler/packing.hpp"
-#include "raycluster/autoscaler.hpp"
-#include "raycluster/error.hpp"
+#include "autoscaler/autoscaler.hpp"
+#include "util/error.hpp"
 
 namespace raycluster {
 namespace {

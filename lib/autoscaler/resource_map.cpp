@@ -1,7 +1,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "raycluster/autoscaler.hpp"
+#include "autoscaler/autoscaler.hpp"
 
 namespace raycluster {
 

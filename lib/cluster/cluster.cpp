@@ -1,4 +1,4 @@
-#include "raycluster/cluster.hpp"
+#include "cluster/cluster.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -9,7 +9,7 @@
 
 #include "cluster/hashes.hpp"
 #include "providers/factory.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "updater/updater.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "raycluster/node.hpp"
-#include "raycluster/spec.hpp"
+#include "util/node.hpp"
+#include "spec/spec.hpp"
 
 namespace raycluster::detail {
 

@@ -1,7 +1,7 @@
 #include <chrono>
 #include <ctime>
 
-#include "raycluster/cluster.hpp"
+#include "cluster/cluster.hpp"
 
 namespace raycluster {
 namespace {

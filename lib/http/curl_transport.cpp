@@ -7,8 +7,8 @@
 #include <mutex>
 #include <vector>
 
-#include "raycluster/error.hpp"
-#include "raycluster/http.hpp"
+#include "util/error.hpp"
+#include "http/http.hpp"
 #include "util/strings.hpp"
 
 namespace raycluster {

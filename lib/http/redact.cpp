@@ -6,7 +6,7 @@
 #include <array>
 #include <cctype>
 
-#include "raycluster/http.hpp"
+#include "http/http.hpp"
 #include "util/strings.hpp"
 
 namespace raycluster {

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <random>
 
-#include "raycluster/error.hpp"
-#include "raycluster/http.hpp"
+#include "util/error.hpp"
+#include "http/http.hpp"
 #include "util/strings.hpp"
 
 namespace raycluster {

@@ -5,7 +5,7 @@
 #include <map>
 #include <set>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 
 namespace raycluster {

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "raycluster/autoscaler_loop.hpp"
+#include "monitor/autoscaler_loop.hpp"
 
 namespace raycluster::detail {
 

@@ -12,8 +12,8 @@
 
 #include "cluster/hashes.hpp"
 #include "monitor/load.hpp"
-#include "raycluster/autoscaler_loop.hpp"
-#include "raycluster/error.hpp"
+#include "monitor/autoscaler_loop.hpp"
+#include "util/error.hpp"
 #include "util/ids.hpp"
 
 namespace raycluster {

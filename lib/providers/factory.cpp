@@ -3,7 +3,7 @@
 #include "providers/aws/aws_provider.hpp"
 #include "providers/local/localhost_provider.hpp"
 #include "providers/onprem/onprem_provider.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::detail {
 

@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "raycluster/provider.hpp"
-#include "raycluster/spec.hpp"
+#include "providers/common/provider.hpp"
+#include "spec/spec.hpp"
 
 namespace raycluster::detail {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "raycluster/node.hpp"
+#include "util/node.hpp"
 
 namespace raycluster::detail {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "providers/factory.hpp"
-#include "raycluster/ssh.hpp"
+#include "ssh/ssh.hpp"
 
 namespace raycluster::detail {
 

@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "raycluster/error.hpp"
-#include "raycluster/provider.hpp"
+#include "util/error.hpp"
+#include "providers/common/provider.hpp"
 
 namespace raycluster::detail {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "raycluster/spec.hpp"
+#include "spec/spec.hpp"
 
 namespace raycluster::detail {
 

@@ -9,7 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "raycluster/spec.hpp"
+#include "spec/spec.hpp"
 #include "spec/reader.hpp"
 #include "util/strings.hpp"
 

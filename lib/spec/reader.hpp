@@ -10,7 +10,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "raycluster/spec.hpp"
+#include "spec/spec.hpp"
 
 namespace raycluster::detail {
 

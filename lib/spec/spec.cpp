@@ -1,5 +1,5 @@
 // The public face of lib/spec: loading, names, lookups and the JSON view.
-#include "raycluster/spec.hpp"
+#include "spec/spec.hpp"
 
 #include <filesystem>
 #include <system_error>

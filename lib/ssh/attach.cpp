@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::detail {
 namespace {

@@ -1,7 +1,7 @@
 // An interactive shell with a PTY, relayed between two fds.
 #pragma once
 
-#include "raycluster/ssh.hpp"
+#include "ssh/ssh.hpp"
 #include "ssh/session.hpp"
 
 namespace raycluster::detail {

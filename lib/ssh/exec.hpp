@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "raycluster/command_runner.hpp"
-#include "raycluster/error.hpp"
+#include "util/command_runner.hpp"
+#include "util/error.hpp"
 #include "ssh/session.hpp"
 
 namespace raycluster::detail {

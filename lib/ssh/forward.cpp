@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "ssh/session.hpp"
 
 namespace raycluster::detail {

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "raycluster/ssh.hpp"
+#include "ssh/ssh.hpp"
 
 namespace raycluster::detail {
 

@@ -2,7 +2,7 @@
 
 #include <openssl/evp.h>
 
-#include "raycluster/ssh.hpp"
+#include "ssh/ssh.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/strings.hpp"

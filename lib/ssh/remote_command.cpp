@@ -3,7 +3,7 @@
 #include <charconv>
 #include <csignal>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/strings.hpp"
 
 namespace raycluster::detail {

@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "ssh/known_hosts.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"

@@ -8,8 +8,8 @@
 #include <functional>
 #include <string>
 
-#include "raycluster/event.hpp"
-#include "raycluster/ssh.hpp"
+#include "util/event.hpp"
+#include "ssh/ssh.hpp"
 
 namespace raycluster::detail {
 

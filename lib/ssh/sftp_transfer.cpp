@@ -13,7 +13,7 @@
 #include <set>
 #include <vector>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "ssh/exec.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "raycluster/ssh.hpp"
+#include "ssh/ssh.hpp"
 #include "ssh/session.hpp"
 
 namespace raycluster::detail {

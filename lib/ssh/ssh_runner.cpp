@@ -1,8 +1,8 @@
 #include <algorithm>
 #include <mutex>
 
-#include "raycluster/error.hpp"
-#include "raycluster/ssh.hpp"
+#include "util/error.hpp"
+#include "ssh/ssh.hpp"
 #include "ssh/attach.hpp"
 #include "ssh/exec.hpp"
 #include "ssh/forward.hpp"

@@ -2,7 +2,7 @@
 
 #include <thread>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 
 namespace raycluster::detail {

@@ -12,10 +12,10 @@
 #include <utility>
 #include <vector>
 
-#include "raycluster/command_runner.hpp"
-#include "raycluster/event.hpp"
-#include "raycluster/node.hpp"
-#include "raycluster/provider.hpp"
+#include "util/command_runner.hpp"
+#include "util/event.hpp"
+#include "util/node.hpp"
+#include "providers/common/provider.hpp"
 
 namespace raycluster::detail {
 

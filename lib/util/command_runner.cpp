@@ -1,8 +1,8 @@
-#include "raycluster/command_runner.hpp"
+#include "util/command_runner.hpp"
 
 #include <algorithm>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster {
 

@@ -1,4 +1,4 @@
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster {
 

@@ -1,6 +1,6 @@
-#include "raycluster/event.hpp"
+#include "util/event.hpp"
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster {
 

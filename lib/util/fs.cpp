@@ -15,7 +15,7 @@
 #include <thread>
 #include <chrono>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::detail {
 namespace {

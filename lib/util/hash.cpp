@@ -2,7 +2,7 @@
 
 #include <openssl/evp.h>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::detail {
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/hash.hpp"
 
 namespace raycluster::detail {

@@ -1,4 +1,4 @@
-#include "raycluster/node.hpp"
+#include "util/node.hpp"
 
 namespace raycluster {
 

@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/strings.hpp"
 
 extern char** environ;

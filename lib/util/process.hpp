@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "raycluster/event.hpp"
+#include "util/event.hpp"
 
 namespace raycluster::detail {
 

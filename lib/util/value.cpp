@@ -1,4 +1,4 @@
-#include "raycluster/value.hpp"
+#include "util/value.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -8,7 +8,7 @@
 
 #include <cmath>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster {
 namespace {

@@ -3,8 +3,8 @@
 
 #include <csignal>
 
-#include "raycluster/error.hpp"
-#include "raycluster/ssh.hpp"
+#include "util/error.hpp"
+#include "ssh/ssh.hpp"
 #include "ssh/known_hosts.hpp"
 #include "ssh/remote_command.hpp"
 #include "ssh/session.hpp"

@@ -14,8 +14,8 @@
 #include <cstdio>
 #include <thread>
 
-#include "raycluster/error.hpp"
-#include "raycluster/ssh.hpp"
+#include "util/error.hpp"
+#include "ssh/ssh.hpp"
 #include "sshd_fixture.hpp"
 #include "util/fs.hpp"
 #include "util/ids.hpp"

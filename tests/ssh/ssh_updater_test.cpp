@@ -3,8 +3,8 @@
 
 #include <mutex>
 
-#include "raycluster/provider.hpp"
-#include "raycluster/ssh.hpp"
+#include "providers/common/provider.hpp"
+#include "ssh/ssh.hpp"
 #include "sshd_fixture.hpp"
 #include "updater/updater.hpp"
 #include "util/fs.hpp"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "raycluster/ssh.hpp"
+#include "ssh/ssh.hpp"
 
 namespace rctest {
 

@@ -31,9 +31,9 @@
 #include "providers/aws/ec2_xml.hpp"
 #include "providers/factory.hpp"
 #include "providers/tag_batcher.hpp"
-#include "raycluster/aws_credentials.hpp"
-#include "raycluster/http.hpp"
-#include "raycluster/provider.hpp"
+#include "auth/aws_credentials.hpp"
+#include "http/http.hpp"
+#include "providers/common/provider.hpp"
 
 namespace raycluster::detail::ec2 {
 

@@ -8,7 +8,7 @@
 #include "providers/aws/base64.hpp"
 #include "providers/aws/query_names.hpp"
 #include "providers/aws/ssh_key.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"
 

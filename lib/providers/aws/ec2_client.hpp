@@ -24,10 +24,10 @@
 #include <vector>
 
 #include "providers/aws/query_names.hpp"
-#include "raycluster/aws_credentials.hpp"
-#include "raycluster/error.hpp"
-#include "raycluster/http.hpp"
-#include "raycluster/sigv4.hpp"
+#include "auth/aws_credentials.hpp"
+#include "util/error.hpp"
+#include "http/http.hpp"
+#include "auth/sigv4.hpp"
 
 namespace raycluster::detail::ec2 {
 

@@ -6,7 +6,7 @@
 #include <pugixml.hpp>
 
 #include "providers/aws/instance_stream.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::detail::ec2 {
 namespace {

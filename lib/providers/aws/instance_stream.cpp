@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::detail::ec2 {
 namespace {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "providers/aws/ec2_xml.hpp"
-#include "raycluster/http.hpp"
+#include "http/http.hpp"
 
 namespace raycluster::detail::ec2 {
 

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "providers/aws/base64.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/strings.hpp"
 
 namespace raycluster::detail::ec2 {

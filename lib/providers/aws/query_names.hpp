@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "raycluster/value.hpp"
+#include "util/value.hpp"
 
 namespace raycluster::detail::ec2 {
 

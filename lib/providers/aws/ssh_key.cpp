@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "providers/aws/base64.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::detail::ec2 {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 

@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "raycluster/command_runner.hpp"
+#include "util/command_runner.hpp"
 
 namespace raycluster::detail {
 

@@ -10,7 +10,7 @@
 
 #include "providers/local/local_runner.hpp"
 #include "providers/node_order.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/ids.hpp"
 #include "util/process.hpp"

@@ -18,8 +18,8 @@
 #include <string>
 
 #include "providers/factory.hpp"
-#include "raycluster/provider.hpp"
-#include "raycluster/value.hpp"
+#include "providers/common/provider.hpp"
+#include "util/value.hpp"
 
 namespace raycluster::detail {
 

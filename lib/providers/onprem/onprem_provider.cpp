@@ -7,7 +7,7 @@
 
 #include "providers/node_order.hpp"
 #include "providers/ssh_nodes.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 
 namespace raycluster::detail {

@@ -14,8 +14,8 @@
 
 #include "providers/factory.hpp"
 #include "providers/tag_batcher.hpp"
-#include "raycluster/provider.hpp"
-#include "raycluster/value.hpp"
+#include "providers/common/provider.hpp"
+#include "util/value.hpp"
 
 namespace raycluster::detail {
 

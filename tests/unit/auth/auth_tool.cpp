@@ -23,7 +23,7 @@
 #include <iterator>
 #include <string>
 
-#include "raycluster/sigv4.hpp"
+#include "auth/sigv4.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 

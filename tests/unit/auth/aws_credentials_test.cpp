@@ -3,8 +3,8 @@
 
 #include <map>
 
-#include "raycluster/aws_credentials.hpp"
-#include "raycluster/error.hpp"
+#include "auth/aws_credentials.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 
 using namespace raycluster;

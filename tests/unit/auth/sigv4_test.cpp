@@ -3,8 +3,8 @@
 #include <atomic>
 #include <thread>
 
-#include "raycluster/error.hpp"
-#include "raycluster/sigv4.hpp"
+#include "util/error.hpp"
+#include "auth/sigv4.hpp"
 #include "util/hash.hpp"
 
 using namespace raycluster;

@@ -3,8 +3,8 @@
 #include <filesystem>
 
 #include "autoscaler/binpack_input.hpp"
-#include "raycluster/autoscaler.hpp"
-#include "raycluster/error.hpp"
+#include "autoscaler/autoscaler.hpp"
+#include "util/error.hpp"
 
 using namespace raycluster;
 

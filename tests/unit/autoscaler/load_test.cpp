@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "monitor/load.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 
 using namespace raycluster;

@@ -9,8 +9,8 @@
 #include <mutex>
 #include <set>
 
-#include "raycluster/autoscaler_loop.hpp"
-#include "raycluster/error.hpp"
+#include "monitor/autoscaler_loop.hpp"
+#include "util/error.hpp"
 #include "support/fake_cloud.hpp"
 #include "util/fs.hpp"
 

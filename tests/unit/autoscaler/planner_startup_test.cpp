@@ -5,8 +5,8 @@
 
 #include <chrono>
 
-#include "raycluster/autoscaler.hpp"
-#include "raycluster/error.hpp"
+#include "autoscaler/autoscaler.hpp"
+#include "util/error.hpp"
 
 using namespace raycluster;
 using namespace std::chrono_literals;

@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "harness.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 
 using namespace raycluster;

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "providers/aws/query_names.hpp"
-#include "raycluster/error.hpp"
-#include "raycluster/value.hpp"
+#include "util/error.hpp"
+#include "util/value.hpp"
 
 using namespace raycluster;
 using namespace raycluster::detail::ec2;

@@ -8,7 +8,7 @@
 #include "harness.hpp"
 #include "providers/aws/base64.hpp"
 #include "providers/aws/ssh_key.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 using namespace raycluster;
 using namespace raycluster::detail::ec2;

@@ -3,7 +3,7 @@
 #include "fake_ec2.hpp"
 #include "providers/aws/ec2_client.hpp"
 #include "providers/aws/ec2_xml.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 using namespace raycluster;
 using namespace raycluster::detail::ec2;

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "providers/aws/base64.hpp"
-#include "raycluster/error.hpp"
-#include "raycluster/http.hpp"
-#include "raycluster/sigv4.hpp"
+#include "util/error.hpp"
+#include "http/http.hpp"
+#include "auth/sigv4.hpp"
 
 namespace rctest {
 

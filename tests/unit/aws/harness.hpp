@@ -12,7 +12,7 @@
 
 #include "fake_ec2.hpp"
 #include "providers/aws/aws_provider.hpp"
-#include "raycluster/spec.hpp"
+#include "spec/spec.hpp"
 
 namespace rctest {
 

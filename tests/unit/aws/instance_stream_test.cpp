@@ -7,7 +7,7 @@
 #include "providers/aws/ec2_client.hpp"
 #include "providers/aws/ec2_xml.hpp"
 #include "providers/aws/instance_stream.hpp"
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 
 using namespace raycluster;
 using namespace raycluster::detail::ec2;

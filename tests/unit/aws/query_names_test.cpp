@@ -4,8 +4,8 @@
 
 #include "providers/aws/ec2_client.hpp"
 #include "providers/aws/query_names.hpp"
-#include "raycluster/error.hpp"
-#include "raycluster/value.hpp"
+#include "util/error.hpp"
+#include "util/value.hpp"
 
 using namespace raycluster;
 using namespace raycluster::detail::ec2;

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <set>
 
-#include "raycluster/cluster.hpp"
-#include "raycluster/error.hpp"
+#include "cluster/cluster.hpp"
+#include "util/error.hpp"
 #include "support/fake_cloud.hpp"
 #include "util/fs.hpp"
 

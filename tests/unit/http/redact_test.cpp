@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "raycluster/http.hpp"
+#include "http/http.hpp"
 
 using namespace raycluster;
 

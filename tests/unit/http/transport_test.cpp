@@ -3,8 +3,8 @@
 #include <cstdlib>
 
 #include "local_server.hpp"
-#include "raycluster/error.hpp"
-#include "raycluster/http.hpp"
+#include "util/error.hpp"
+#include "http/http.hpp"
 
 using namespace raycluster;
 using namespace std::chrono_literals;

@@ -5,7 +5,7 @@
 
 #include <doctest/doctest.h>
 
-#include "raycluster/spec.hpp"
+#include "spec/spec.hpp"
 
 namespace spec_test {
 

@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "raycluster/error.hpp"
-#include "raycluster/provider.hpp"
+#include "util/error.hpp"
+#include "providers/common/provider.hpp"
 
 namespace raycluster::testing {
 

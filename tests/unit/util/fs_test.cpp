@@ -4,7 +4,7 @@
 
 #include <cstdlib>
 
-#include "raycluster/error.hpp"
+#include "util/error.hpp"
 #include "util/fs.hpp"
 
 using namespace raycluster::detail;

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "raycluster/error.hpp"
-#include "raycluster/value.hpp"
+#include "util/error.hpp"
+#include "util/value.hpp"
 
 using raycluster::Value;
 

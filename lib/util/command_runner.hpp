@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "raycluster/event.hpp"
+#include "util/event.hpp"
 
 namespace raycluster {
 

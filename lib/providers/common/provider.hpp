@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "raycluster/command_runner.hpp"
-#include "raycluster/event.hpp"
-#include "raycluster/node.hpp"
-#include "raycluster/spec.hpp"
+#include "util/command_runner.hpp"
+#include "util/event.hpp"
+#include "util/node.hpp"
+#include "spec/spec.hpp"
 
 namespace raycluster {
 

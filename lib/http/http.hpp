@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-#include "raycluster/event.hpp"
+#include "util/event.hpp"
 
 namespace raycluster {
 

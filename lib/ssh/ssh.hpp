@@ -27,8 +27,8 @@
 #include <memory>
 #include <string>
 
-#include "raycluster/command_runner.hpp"
-#include "raycluster/event.hpp"
+#include "util/command_runner.hpp"
+#include "util/event.hpp"
 
 namespace raycluster {
 

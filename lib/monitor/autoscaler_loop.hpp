@@ -52,10 +52,10 @@
 #include <string>
 #include <vector>
 
-#include "raycluster/autoscaler.hpp"
-#include "raycluster/cluster.hpp"
-#include "raycluster/event.hpp"
-#include "raycluster/http.hpp"
+#include "autoscaler/autoscaler.hpp"
+#include "cluster/cluster.hpp"
+#include "util/event.hpp"
+#include "http/http.hpp"
 
 namespace raycluster {
 

@@ -44,7 +44,7 @@
 #include <utility>
 #include <vector>
 
-#include "raycluster/aws_credentials.hpp"
+#include "auth/aws_credentials.hpp"
 
 namespace raycluster::sigv4 {
 

@@ -84,7 +84,7 @@
 #include <utility>
 #include <vector>
 
-#include "raycluster/node.hpp"
+#include "util/node.hpp"
 
 namespace raycluster {
 

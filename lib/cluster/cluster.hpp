@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "raycluster/event.hpp"
-#include "raycluster/node.hpp"
-#include "raycluster/provider.hpp"
-#include "raycluster/spec.hpp"
-#include "raycluster/value.hpp"
+#include "util/event.hpp"
+#include "util/node.hpp"
+#include "providers/common/provider.hpp"
+#include "spec/spec.hpp"
+#include "util/value.hpp"
 
 namespace raycluster {
 

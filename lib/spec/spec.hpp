@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
-#include "raycluster/error.hpp"
-#include "raycluster/value.hpp"
+#include "util/error.hpp"
+#include "util/value.hpp"
 
 namespace raycluster {
 
