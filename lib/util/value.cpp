@@ -72,6 +72,32 @@ Value from_rapidjson(const rapidjson::Value& j) {
   return Value(std::move(o));
 }
 
+// Building, printing and destroying a Value recurse once per level, so the
+// depth is bounded before anything is built: a 70 KB answer of nested
+// brackets must be an error, not a stack overflow.
+void check_json_depth(std::string_view text) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > Value::kMaxJsonDepth)
+        throw Error(ErrorCode::invalid_argument,
+                    "invalid JSON at offset " + std::to_string(i) + ": nested deeper than " +
+                        std::to_string(Value::kMaxJsonDepth) + " levels (the limit)");
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
 }  // namespace
 
 bool Value::as_bool() const {
@@ -158,9 +184,10 @@ std::string Value::to_json(int indent) const {
 }
 
 Value Value::parse_json(std::string_view text) {
+  check_json_depth(text);
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseNanAndInfFlag>(
-      text.data(), text.size());
+  doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseNanAndInfFlag |
+            rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError()) {
     throw Error(ErrorCode::invalid_argument,
                 std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +

@@ -68,7 +68,9 @@ class Value {
 
   // Compact JSON when indent < 0, else pretty-printed with that many spaces.
   std::string to_json(int indent = -1) const;
-  // Parses JSON text; throws raycluster::Error(invalid_argument) with the offset.
+  // Parses JSON text; throws raycluster::Error(invalid_argument) with the
+  // offset, also for text nested deeper than kMaxJsonDepth arrays/objects.
+  static constexpr std::size_t kMaxJsonDepth = 128;
   static Value parse_json(std::string_view text);
 
   friend bool operator==(const Value& a, const Value& b);

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "util/error.hpp"
 #include "util/value.hpp"
 
@@ -33,4 +35,32 @@ TEST_CASE("set replaces and push appends") {
   a.push(1);
   a.push("two");
   CHECK(a.to_json() == R"([1,"two"])");
+}
+
+TEST_CASE("deeply nested JSON is an error naming the limit, not a stack overflow") {
+  // 70 KB of brackets once overflowed the stack of whatever parsed the head's answer.
+  std::string deep(70000, '[');
+  deep += std::string(70000, ']');
+  try {
+    (void)Value::parse_json(deep);
+    FAIL("parsed " << deep.size() << " bytes of nesting");
+  } catch (const raycluster::Error& e) {
+    CHECK(std::string(e.what()).find("nested deeper than 128 levels") != std::string::npos);
+  }
+  std::string objects;
+  for (int i = 0; i < 200; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(200, '}');
+  CHECK_THROWS_AS(Value::parse_json(objects), raycluster::Error);
+}
+
+TEST_CASE("JSON exactly at the depth limit parses; brackets inside strings do not count") {
+  const std::size_t limit = Value::kMaxJsonDepth;
+  std::string at(limit, '[');
+  at += std::string(limit, ']');
+  CHECK(Value::parse_json(at).is_array());
+  std::string over(limit + 1, '[');
+  over += std::string(limit + 1, ']');
+  CHECK_THROWS_AS(Value::parse_json(over), raycluster::Error);
+  std::string quoted = "[\"" + std::string(1000, '[') + "\\\"{{{\"]";
+  CHECK(Value::parse_json(quoted).as_array()[0].as_string().size() == 1004);
 }
