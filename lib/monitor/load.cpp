@@ -1,5 +1,6 @@
 #include "monitor/load.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <map>
@@ -40,6 +41,13 @@ std::optional<ResourceMap> shape_of(const Value& v, std::set<std::string>* names
   return m;
 }
 
+// A count from the head's report as an integer: demands stay aggregated by
+// shape, so a huge count costs nothing, but it must fit before conversion.
+std::int64_t report_count(double d) {
+  return d >= static_cast<double>(kMaxReportCount) ? kMaxReportCount
+                                                    : static_cast<std::int64_t>(d);
+}
+
 // [[shape, count], ...] (Ray's freq_of_dicts) -> demands.
 std::vector<ResourceDemand> dict_counts(const Value* v, std::set<std::string>* names) {
   std::vector<ResourceDemand> out;
@@ -50,7 +58,7 @@ std::vector<ResourceDemand> dict_counts(const Value* v, std::set<std::string>* n
     auto shape = shape_of(pair[0], names);
     auto count = number(pair[1]);
     if (!shape || shape->empty() || !count || *count < 1) continue;
-    out.push_back({*shape, static_cast<std::int64_t>(*count)});
+    out.push_back({*shape, report_count(*count)});
   }
   return out;
 }
@@ -139,6 +147,8 @@ ClusterLoad parse_cluster_status(std::string_view json, const std::vector<std::s
   (void)dict_counts(member(lm, "nodeTypes", "node_types"), &names);
 
   if (const Value* pgs = member(lm, "pgDemand", "pg_demand"); pgs && pgs->is_array()) {
+    // Placement groups are expanded one bundle each, so their total is capped.
+    std::int64_t expanded = 0;
     int index = 0;
     for (const auto& entry : pgs->as_array()) {
       if (!entry.is_array() || entry.size() != 2 || !entry.as_array()[0].is_object()) continue;
@@ -148,7 +158,19 @@ ClusterLoad parse_cluster_status(std::string_view json, const std::vector<std::s
       if (!count || *count < 1 || !strategy) continue;
       auto bundles = dict_counts(pg.find("bundles"), &names);
       if (bundles.empty()) continue;
-      for (std::int64_t c = 0; c < static_cast<std::int64_t>(*count); ++c) {
+      std::int64_t per_group = 0;
+      for (const auto& b : bundles) per_group = std::min(per_group + b.count, kMaxReportCount);
+      const std::int64_t groups = report_count(*count);
+      if (per_group > kMaxPlacementGroupBundles ||
+          groups > (kMaxPlacementGroupBundles - expanded) / per_group) {
+        load = ClusterLoad{};
+        load.error = "the head's report asks for more than " +
+                     std::to_string(kMaxPlacementGroupBundles) +
+                     " placement-group bundles (the limit); the report is ignored";
+        return load;
+      }
+      expanded += groups * per_group;
+      for (std::int64_t c = 0; c < groups; ++c) {
         PlacementGroup g;
         g.id = "pg-" + std::to_string(index) + "-" + std::to_string(c);
         g.strategy = *strategy;

@@ -136,6 +136,33 @@ TEST_CASE("load: no report, a refusal, and garbage are errors, not exceptions") 
   CHECK_FALSE(detail::parse_cluster_status(R"({"data":{"clusterStatus":{}}})").ok);
 }
 
+TEST_CASE("load: a placement-group count of 1e9 is refused at once, not looped over") {
+  // 130 bytes once made the reader build a billion placement groups.
+  auto huge = detail::parse_cluster_status(
+      R"({"data":{"clusterStatus":{"loadMetricsReport":{"pgDemand":[[{"bundles":[[{"CPU":1},1]]},1e9]]}}}})");
+  CHECK_FALSE(huge.ok);
+  CHECK(huge.placement_groups.empty());
+  CHECK(huge.error.find("more than 100000 placement-group bundles") != std::string::npos);
+  // So is one group of a billion bundles, and many groups that add up past the limit.
+  CHECK_FALSE(detail::parse_cluster_status(
+      R"({"data":{"clusterStatus":{"loadMetricsReport":{"pgDemand":[[{"bundles":[[{"CPU":1},1e9]]},1]]}}}})").ok);
+  CHECK_FALSE(detail::parse_cluster_status(
+      R"({"data":{"clusterStatus":{"loadMetricsReport":{"pgDemand":[[{"bundles":[[{"CPU":1},2]]},40000],
+                                                                     [{"bundles":[[{"GPU":1},1]]},30000]]}}}})").ok);
+  auto at = detail::parse_cluster_status(
+      R"({"data":{"clusterStatus":{"loadMetricsReport":{"pgDemand":[[{"bundles":[[{"CPU":1},2]]},50000]]}}}})");
+  REQUIRE(at.ok);
+  CHECK(at.placement_groups.size() == 50000);
+}
+
+TEST_CASE("load: demand counts past any integer are clamped, not undefined") {
+  auto l = detail::parse_cluster_status(
+      R"({"data":{"clusterStatus":{"loadMetricsReport":{"resourceDemand":[[{"CPU":1},1e300]]}}}})");
+  REQUIRE(l.ok);
+  REQUIRE(l.demands.size() == 1);
+  CHECK(l.demands[0].count == detail::kMaxReportCount);
+}
+
 TEST_CASE("load: malformed and unexpected entries are skipped, the rest is kept") {
   std::string doc = R"({"data":{"clusterStatus":{"time":"soon","extra":{"x":1},"loadMetricsReport":{
     "resourceDemand":[[{"CPU":1},3],[{"CPU":-1},1],[{"CPU":"x"},1],[{"CPU":1}],"bad",[{},2],[{"GPU":1},0],
