@@ -27,12 +27,24 @@ namespace {
 }  // namespace
 
 std::string read_file(const std::string& path, std::size_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+  // forever. Only regular files are read, so the flag changes nothing else.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) io_error("cannot open", path, errno);
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
     ::close(fd);
-    throw Error(ErrorCode::io, "cannot read " + path + ": it is a directory");
+    io_error("cannot read", path, e);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                                              : "not a regular file";
+    throw Error(ErrorCode::io, "cannot read " + path + ": it is " + kind);
   }
   if (st.st_size > 0 && static_cast<std::uint64_t>(st.st_size) > max_bytes) {
     ::close(fd);

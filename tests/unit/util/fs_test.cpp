@@ -45,6 +45,26 @@ TEST_CASE("read_file refuses files over the limit and names the path") {
   remove_tree(dir);
 }
 
+TEST_CASE("read_file refuses a FIFO at once instead of waiting for a writer") {
+  auto dir = temp_dir();
+  auto fifo = dir + "/cluster.yaml";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  try {
+    read_file(fifo);  // blocked in open() forever before
+    FAIL("expected an error");
+  } catch (const raycluster::Error& e) {
+    CHECK(std::string(e.what()) == "cannot read " + fifo + ": it is a FIFO");
+  }
+  try {
+    read_file(dir);
+    FAIL("expected an error");
+  } catch (const raycluster::Error& e) {
+    CHECK(std::string(e.what()).find("it is a directory") != std::string::npos);
+  }
+  CHECK_THROWS_AS(read_file("/dev/zero"), raycluster::Error);  // would never end
+  remove_tree(dir);
+}
+
 TEST_CASE("a second lock on the same file conflicts") {
   auto dir = temp_dir();
   {
