@@ -1,16 +1,16 @@
 """`raycluster validate` from the command line: exit codes and output."""
 import json
+import os
 import pathlib
 
 from conftest import ROOT
 
-BLOG = ROOT.parent / "shared" / "blog-configs"
+FLAT = ROOT / "tests" / "configs" / "flat"
 
 
-def test_blog_configs_validate_verbatim(rc):
-    assert BLOG.is_dir(), f"{BLOG} is missing (it stands beside the checkout)"
-    for name in ("aws-cluster.yaml", "gcp-cluster.yaml"):
-        out = rc.run("validate", BLOG / name, "--json")
+def test_tutorial_style_flat_configs_validate(rc):
+    for name in ("aws.yaml", "gcp.yaml"):
+        out = rc.run("validate", FLAT / name, "--json")
         spec = json.loads(out.stdout)
         assert spec["dialect"] == "flat"
 
@@ -21,6 +21,14 @@ def test_examples_validate(rc):
     for path in examples:
         out = rc.run("validate", path, check=False)
         assert out.returncode == 0, f"{path}: {out.stderr}"
+
+
+def test_a_fifo_as_config_is_refused_at_once(rc, tmp_path):
+    fifo = tmp_path / "cluster.yaml"
+    os.mkfifo(fifo)
+    out = rc.run("validate", fifo, check=False, timeout=20)
+    assert out.returncode == 1
+    assert f"cannot read {fifo}: it is a FIFO" in out.stderr
 
 
 def test_bad_config_reports_every_problem_with_location(rc):

@@ -60,7 +60,7 @@ TEST_CASE("binpack adapter reads placement groups and floors") {
 }
 
 TEST_CASE("a shared bench input plans like the per-bundle Ray model") {
-  // shared/ stands beside the checkout, on every developer machine and in CI.
+  // A copy of one of the shared bench inputs, kept with the tests.
   const std::string path = std::string(RC_BENCH_INPUTS) + "/ray_binpack_s1_n100_d1000.json";
   REQUIRE_MESSAGE(std::filesystem::exists(path), path << " is missing");
   PlannerInput in = detail::load_binpack_input(path);
