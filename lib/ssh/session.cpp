@@ -4,7 +4,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "util/error.hpp"
@@ -224,6 +227,7 @@ void SshSession::authenticate() {
   if (!key_path.empty()) {
     if (!path_exists(key_path))
       throw Error(ErrorCode::auth, name_ + ": private key file " + key_path + " does not exist");
+    check_private_key_permissions(key_path, name_);
     PassphraseProbe probe;
     ssh_key key = nullptr;
     int rc = ssh_pki_import_privkey_file(key_path.c_str(), nullptr, refuse_passphrase, &probe,
@@ -278,3 +282,18 @@ void SshSession::maybe_keepalive() {
 }
 
 }  // namespace raycluster::detail
+
+namespace raycluster {
+
+void check_private_key_permissions(const std::string& path, const std::string& who) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // reading it reports what is wrong
+  if (st.st_uid != ::getuid() || (st.st_mode & 077) == 0) return;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  throw Error(ErrorCode::auth, who + ": private key file " + path + " has permissions " + mode +
+                                   ", too open: OpenSSH ignores a private key that others can "
+                                   "read (bad permissions); run chmod 600 " + path);
+}
+
+}  // namespace raycluster

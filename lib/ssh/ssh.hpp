@@ -140,4 +140,10 @@ class SshRunner : public CommandRunner {
 // `ssh-keygen -l` prints it ("SHA256:..."); empty when the blob is invalid.
 std::string ssh_fingerprint_sha256(const std::string& base64_blob);
 
+// Refuses a private key file that others may read, as OpenSSH does (it
+// ignores such a key with "bad permissions"): throws Error(auth) naming the
+// file, its mode and the fix when the file belongs to this user and any
+// group or other permission bit is set. `who` starts the message (a node).
+void check_private_key_permissions(const std::string& path, const std::string& who);
+
 }  // namespace raycluster

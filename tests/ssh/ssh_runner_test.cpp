@@ -543,6 +543,33 @@ TEST_CASE("keys: PEM works; a passphrase-protected key gives a clear error namin
   }
 }
 
+TEST_CASE("keys: a private key others can read is refused as OpenSSH refuses it") {
+  rctest::Sshd sshd;
+  rctest::TempDir state;
+  rctest::TempDir keys;
+  const std::string key = keys.path + "/id";
+  rd::write_file_atomic(key, rd::read_file(rctest::UserKeys::get().ed25519), 0644);
+  auto opts = sshd.options(state.path);
+  opts.private_key_path = key;
+  SshRunner open_key(opts);
+  try {
+    open_key.run("true", {});
+    FAIL("connected with a key readable by others");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::auth);
+    std::string msg = e.what();
+    CHECK(msg.find(key + " has permissions 0644") != std::string::npos);
+    CHECK(msg.find("bad permissions") != std::string::npos);
+    CHECK(msg.find("chmod 600 " + key) != std::string::npos);
+  }
+  auto t0 = Clock::now();
+  CHECK_THROWS_AS(open_key.wait_ready(std::chrono::milliseconds(30000)), Error);  // not retried
+  CHECK(seconds_since(t0) < 3);
+  REQUIRE(::chmod(key.c_str(), 0600) == 0);
+  SshRunner fixed(opts);
+  CHECK(must_run(fixed, "echo ok") == "ok");
+}
+
 TEST_CASE("keys: a passphrase-protected key held by an ssh-agent works") {
   rctest::Sshd sshd;
   rctest::TempDir state, agent_dir;
