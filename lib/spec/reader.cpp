@@ -1,5 +1,6 @@
 #include "spec/reader.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -106,32 +107,48 @@ SourceLocation SpecReader::where(const std::string& path, const YAML::Node& fall
   return loc(fallback);
 }
 
-bool SpecReader::spend() {
-  if (--budget_ >= 0) return true;
+bool SpecReader::spend(std::size_t bytes) {
+  budget_ -= static_cast<long>(std::min<std::size_t>(bytes, kExpansionBytes)) + 1;
+  if (budget_ >= 0) return true;
   if (!budget_reported_) {
     budget_reported_ = true;
-    error(SourceLocation{file_, 1, 1}, "", "the config expands to too many values",
+    error(SourceLocation{file_, 1, 1}, "",
+          "the config expands to more than " + std::to_string(kExpansionBytes >> 20) +
+              " MiB of keys and values (the limit)",
           "aliases (*name) repeat what they point at; a cluster config needs few of them");
   }
   return false;
 }
 
-void SpecReader::record_origins(const YAML::Node& n, const std::string& path) {
-  if (!spend()) return;
+bool SpecReader::within_depth(const YAML::Node& at, int depth) {
+  if (depth <= kMaxDepth) return true;
+  if (!depth_reported_) {
+    depth_reported_ = true;
+    error(at, "", "the config nests deeper than " + std::to_string(kMaxDepth) +
+                      " levels (the limit)",
+          "a cluster config needs a few levels; check aliases (*name) and merge keys");
+  }
+  budget_ = -1;  // stop every walk
+  return false;
+}
+
+void SpecReader::record_origins(const YAML::Node& n, const std::string& path, int depth) {
+  if (!within_depth(n, depth)) return;
+  if (!spend(path.size() + (n.IsScalar() ? n.Scalar().size() : 0))) return;
   if (n.IsMap()) {
     for (auto it = n.begin(); it != n.end(); ++it) {
       const auto kv = *it;
       if (!kv.first.IsScalar()) continue;
       std::string p = join_path(path, kv.first.Scalar());
       origins_.emplace(p, loc(kv.first));
-      record_origins(kv.second, p);
+      record_origins(kv.second, p, depth + 1);
       if (over_budget()) return;
     }
   } else if (n.IsSequence()) {
     std::size_t i = 0;
     for (auto it = n.begin(); it != n.end(); ++it, ++i) {
       const auto kv = *it;
-      record_origins(kv, path + "[" + std::to_string(i) + "]");
+      record_origins(kv, path + "[" + std::to_string(i) + "]", depth + 1);
       if (over_budget()) return;
     }
   }
@@ -190,7 +207,8 @@ std::optional<int> SpecReader::count(const YAML::Node& v, const std::string& pat
     if (auto d = parse_double(v.Scalar()))
       error(v, path, "expected a whole number, got " + shown(v),
             "a count of nodes has no fraction; write e.g. " +
-                std::to_string(static_cast<long long>(std::floor(std::fabs(*d)))));
+                (std::fabs(*d) < 1e6 ? std::to_string(static_cast<long long>(std::floor(std::fabs(*d))))
+                                     : std::string("1000000")));
     else
       error(v, path, "expected a whole number, got " + shown(v));
     return std::nullopt;
@@ -306,15 +324,17 @@ std::optional<std::map<std::string, double>> SpecReader::resources(const YAML::N
   return out;
 }
 
-Value SpecReader::to_value(const YAML::Node& v) {
-  if (!spend()) return Value();
+Value SpecReader::to_value(const YAML::Node& v, int depth) {
+  if (!within_depth(v, depth)) return Value();
+  if (!spend(v.IsScalar() ? v.Scalar().size() : 0)) return Value();
   switch (v.Type()) {
     case YAML::NodeType::Map: {
       Value out = Value::object();
       for (auto it = v.begin(); it != v.end(); ++it) {
         const auto kv = *it;
         std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
-        out.set(key, to_value(kv.second));
+        if (!spend(key.size())) break;
+        out.set(key, to_value(kv.second, depth + 1));
         if (over_budget()) break;
       }
       return out;
@@ -323,7 +343,7 @@ Value SpecReader::to_value(const YAML::Node& v) {
       Value out = Value::array();
       for (auto it = v.begin(); it != v.end(); ++it) {
         const auto kv = *it;
-        out.push(to_value(kv));
+        out.push(to_value(kv, depth + 1));
         if (over_budget()) break;
       }
       return out;

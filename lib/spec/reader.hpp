@@ -35,7 +35,7 @@ class SpecReader {
 
   // Records the position of every mapping key under `n` (dotted paths) into
   // origins. Bounded: aliases can make a small file a huge tree.
-  void record_origins(const YAML::Node& n, const std::string& path);
+  void record_origins(const YAML::Node& n, const std::string& path, int depth = 0);
 
   // Reports keys of `map` not in `allowed` (with a did-you-mean) and keys
   // written twice. `what` names the mapping in messages ("provider").
@@ -59,21 +59,29 @@ class SpecReader {
                                                          const std::string& path);
   // A JSON-shaped copy (provider-native config). Plain scalars become
   // null/bool/integer/number when they read as such; quoted ones stay strings.
-  Value to_value(const YAML::Node& v);
+  Value to_value(const YAML::Node& v, int depth = 0);
 
   std::vector<Diagnostic>& diagnostics() { return diags_; }
   std::map<std::string, SourceLocation>& origins() { return origins_; }
   bool over_budget() const { return budget_ < 0; }
 
  private:
-  bool spend();
+  // Charges `bytes` against the expansion budget; false (reported once) when spent.
+  bool spend(std::size_t bytes);
+  // False (reported once) when `depth` is past the nesting limit.
+  bool within_depth(const YAML::Node& at, int depth);
 
   std::string file_;
   std::vector<Diagnostic> diags_;
   std::map<std::string, SourceLocation> origins_;
-  // Nodes visited by record_origins/to_value; stops alias bombs.
-  long budget_ = 2'000'000;
+  // Bytes of keys, paths and scalars that record_origins/to_value may visit:
+  // aliases repeat what they point at, so a small file can expand to a huge
+  // tree; counting bytes (not values) bounds the memory that costs.
+  static constexpr long kExpansionBytes = 32L << 20;
+  static constexpr int kMaxDepth = 64;
+  long budget_ = kExpansionBytes;
   bool budget_reported_ = false;
+  bool depth_reported_ = false;
 };
 
 }  // namespace raycluster::detail

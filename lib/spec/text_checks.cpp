@@ -1,5 +1,7 @@
 #include "spec/text_checks.hpp"
 
+#include <vector>
+
 namespace raycluster::detail {
 
 bool valid_utf8(std::string_view s) {
@@ -25,13 +27,18 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-// Counts flow brackets and the block indicators that open a level on one line.
+// Counts the levels a line opens: indentation deeper than the lines above
+// it (block nesting), the block indicators that open a level on the line
+// itself ("- - a", "a: - b"), and flow brackets. YAML parsers recurse once per
+// level, so this runs on the text, before any parser sees it.
 std::optional<int> too_deep_line(std::string_view s, int limit) {
-  int depth = 0;
+  int flow = 0;
   int line = 1;
   bool in_single = false, in_double = false;
   int inline_block = 0;
   bool line_start = true;
+  std::size_t column = 0;
+  std::vector<std::size_t> indents;  // of the open block levels, increasing
   for (std::size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (c == '\n') {
@@ -39,7 +46,17 @@ std::optional<int> too_deep_line(std::string_view s, int limit) {
       in_single = in_double = false;
       inline_block = 0;
       line_start = true;
+      column = 0;
       continue;
+    }
+    if (line_start && c == ' ') {
+      ++column;
+      continue;
+    }
+    if (line_start && inline_block == 0 && !in_single && !in_double && flow == 0 && c != '#' &&
+        c != '\r' && c != '\t') {
+      while (!indents.empty() && indents.back() >= column) indents.pop_back();
+      indents.push_back(column);
     }
     if (in_single) {
       if (c == '\'') in_single = false;
@@ -56,13 +73,15 @@ std::optional<int> too_deep_line(std::string_view s, int limit) {
     }
     if (c == '\'') in_single = true;
     else if (c == '"') in_double = true;
-    else if (c == '[' || c == '{') ++depth;
-    else if ((c == ']' || c == '}') && depth > 0) --depth;
+    else if (c == '[' || c == '{') ++flow;
+    else if ((c == ']' || c == '}') && flow > 0) --flow;
     else if (line_start && (c == '-' || c == '?' || c == ':') && i + 1 < s.size() && s[i + 1] == ' ')
       ++inline_block;
-    else if (c != ' ')
+    else
       line_start = false;
-    if (depth > limit || inline_block > limit) return line;
+    if (flow > limit || inline_block > limit ||
+        static_cast<int>(indents.size()) + inline_block + flow > limit)
+      return line;
   }
   return std::nullopt;
 }

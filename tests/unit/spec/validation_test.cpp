@@ -218,7 +218,48 @@ TEST_CASE("deep nesting and alias bombs are refused, not recursed into") {
   bomb += "provider: {type: localhost}\n";
   auto b = errors_of(bomb);
   REQUIRE(b.size() >= 1);
-  CHECK(b[0].message == "the config expands to too many values");
+  CHECK(b[0].message == "the config expands to more than 32 MiB of keys and values (the limit)");
+}
+
+TEST_CASE("an alias bomb of long strings is bounded by bytes, not by values") {
+  // 1 MB of text whose few values each repeat a long string: once "valid"
+  // while it took 2 GB; the limit counts bytes now.
+  std::string text = "cluster_name: c\nprovider: {type: localhost}\n";
+  text += "x-long: &s \"" + std::string(900000, 'x') + "\"\n";
+  text += "x-l1: &l1 [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s]\n";
+  text += "x-l2: &l2 [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]\n";
+  text += "setup_commands: [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]\n";
+  auto start = std::chrono::steady_clock::now();
+  auto d = errors_of(text);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+  REQUIRE_FALSE(d.empty());
+  bool named = false;
+  for (const auto& e : d)
+    named = named || e.message == "the config expands to more than 32 MiB of keys and values (the limit)";
+  CHECK(named);
+}
+
+TEST_CASE("block nesting by indentation is bounded before YAML is parsed") {
+  // One level per line, no brackets: 450 levels once validated.
+  std::string text = "cluster_name: c\nprovider: {type: localhost}\nx:\n";
+  for (int i = 1; i <= 450; ++i) text += std::string(static_cast<std::size_t>(i) * 2, ' ') + "k:\n";
+  auto d = errors_of(text);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].message == "the YAML nests deeper than 64 levels");
+  CHECK(d[0].where.line == 3 + 64);
+  // Sixty levels still read (and fail only for the unknown key).
+  std::string ok = "cluster_name: c\nprovider: {type: localhost}\nx:\n";
+  for (int i = 1; i <= 60; ++i) ok += std::string(static_cast<std::size_t>(i) * 2, ' ') + "k:\n";
+  auto u = errors_of(ok);
+  REQUIRE(u.size() == 1);
+  CHECK(u[0].message.find("unknown key 'x'") != std::string::npos);
+}
+
+TEST_CASE("a count far outside any integer is an error, not undefined behaviour") {
+  auto d = errors_of("cluster_name: c\nprovider: {type: localhost}\nmax_workers: 1e300\n");
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].message == "expected a whole number, got '1e300'");
+  CHECK(d[0].hint.find("1000000") != std::string::npos);
 }
 
 TEST_CASE("a missing file is Error(io), not ConfigError") {
