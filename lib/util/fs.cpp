@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <string_view>
 #include <thread>
 #include <chrono>
 
@@ -73,7 +75,39 @@ std::string read_file(const std::string& path, std::size_t max_bytes) {
   return out;
 }
 
+namespace {
+
+// Removes `<path>.tmp.<pid>.<n>` files of processes that no longer exist: a
+// writer killed between create and rename leaves one behind.
+void remove_stale_temps(const std::string& path) {
+  const std::filesystem::path p(path);
+  const std::string prefix = p.filename().string() + ".tmp.";
+  const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name.substr(0, prefix.size()) != prefix) continue;
+    std::string_view rest = name.substr(prefix.size());
+    std::size_t dot = rest.find('.');
+    if (dot == 0 || dot == std::string_view::npos) continue;
+    long pid = 0;
+    bool digits = true;
+    for (char c : rest.substr(0, dot)) {
+      if (c < '0' || c > '9' || pid > 100000000) digits = false;
+      else pid = pid * 10 + (c - '0');
+    }
+    if (!digits || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    ::unlink((dir + "/" + std::string(name)).c_str());
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
 void write_file_atomic(const std::string& path, const std::string& content, mode_t mode) {
+  remove_stale_temps(path);
   std::random_device rd;
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -104,9 +138,21 @@ void write_file_atomic(const std::string& path, const std::string& content, mode
 }
 
 void make_dirs(const std::string& path, mode_t mode) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) throw Error(ErrorCode::io, "cannot create folder " + path + ": " + ec.message());
+  // Every folder made here gets `mode`, the parents too: a state root made
+  // on the way to a cluster's 0700 folder must not be left 0755.
+  std::filesystem::path built;
+  for (const auto& part : std::filesystem::path(path).lexically_normal()) {
+    built /= part;
+    if (part.empty() || part == "/") continue;
+    if (::mkdir(built.c_str(), mode) == 0) {
+      ::chmod(built.c_str(), mode);  // mkdir's mode is masked by the umask
+    } else if (errno != EEXIST) {
+      throw Error(ErrorCode::io, "cannot create folder " + built.string() + ": " +
+                                     std::strerror(errno));
+    }
+  }
+  if (!is_directory(path)) throw Error(ErrorCode::io, "cannot create folder " + path + ": " +
+                                                       "a file of that name is in the way");
   ::chmod(path.c_str(), mode);
 }
 

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -62,6 +63,44 @@ TEST_CASE("read_file refuses a FIFO at once instead of waiting for a writer") {
     CHECK(std::string(e.what()).find("it is a directory") != std::string::npos);
   }
   CHECK_THROWS_AS(read_file("/dev/zero"), raycluster::Error);  // would never end
+  remove_tree(dir);
+}
+
+TEST_CASE("make_dirs gives the folders it makes, parents too, the mode asked for") {
+  auto dir = temp_dir();
+  const std::string leaf = dir + "/root/cluster";
+  make_dirs(leaf, 0700);
+  struct stat st {};
+  REQUIRE(stat((dir + "/root").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);  // was 0755: the state root
+  REQUIRE(stat(leaf.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  REQUIRE(stat(dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);  // mkdtemp's own, left as it was
+  make_dirs(leaf, 0700);  // again: nothing to do
+  write_file_atomic(dir + "/file", "x");
+  CHECK_THROWS_AS(make_dirs(dir + "/file", 0700), raycluster::Error);
+  remove_tree(dir);
+}
+
+TEST_CASE("an atomic write removes temp files that killed writers left, and no others") {
+  auto dir = temp_dir();
+  const std::string path = dir + "/cluster.json";
+  // A pid that cannot be running: a child that has been waited for.
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  REQUIRE(dead > 0);
+  int status = 0;
+  REQUIRE(waitpid(dead, &status, 0) == dead);
+  const std::string stale = path + ".tmp." + std::to_string(dead) + ".123";
+  const std::string live = path + ".tmp." + std::to_string(getpid()) + ".456";
+  const std::string other = dir + "/other.json.tmp." + std::to_string(dead) + ".1";
+  for (const auto& f : {stale, live, other}) write_file_atomic(f, "partial");
+  write_file_atomic(path, "{}");
+  CHECK_FALSE(path_exists(stale));
+  CHECK(path_exists(live));   // its writer may still rename it
+  CHECK(path_exists(other));  // another file's
+  CHECK(read_file(path) == "{}");
   remove_tree(dir);
 }
 
