@@ -8,7 +8,7 @@
 #include <set>
 
 #include "cluster/hashes.hpp"
-#include "providers/factory.hpp"
+#include "cluster/provider_factory.hpp"
 #include "util/error.hpp"
 #include "updater/updater.hpp"
 #include "util/fs.hpp"
@@ -157,7 +157,11 @@ struct Cluster::Impl {
              " takes it over",
          LogLevel::warning);
     retired.push_back(std::move(provider));
-    provider = detail::make_provider(spec, identity);
+    provider = make_provider();
+  }
+
+  std::unique_ptr<Provider> make_provider() const {
+    return detail::make_provider(spec, identity, ProviderContext{});
   }
 
   Tags cluster_filter() const {
@@ -396,7 +400,7 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options)
   impl->identity = open_identity(spec, options);
   impl->spec = std::move(spec);
   impl->options = std::move(options);
-  impl->provider = detail::make_provider(impl->spec, impl->identity);
+  impl->provider = impl->make_provider();
   return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
 }
 

@@ -9,8 +9,8 @@
 
 #include "providers/aws/instance_stream.hpp"
 #include "providers/aws/query_names.hpp"
-#include "providers/node_order.hpp"
-#include "providers/ssh_nodes.hpp"
+#include "providers/common/node_order.hpp"
+#include "providers/common/ssh_nodes.hpp"
 #include "util/error.hpp"
 #include "ssh/ssh.hpp"
 #include "util/fs.hpp"
@@ -34,17 +34,6 @@ std::vector<std::vector<std::string>> chunks(const std::vector<std::string>& ids
     out.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(i),
                      ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), i + n)));
   return out;
-}
-
-AwsEnvironment process_environment() {
-  AwsEnvironment env;
-  env.getenv = [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
-  };
-  env.home = home_dir();
-  return env;
 }
 
 CloudState state_of(const std::string& s) {
@@ -168,16 +157,15 @@ std::string client_token(const std::string& idempotency_token, const std::string
          sha256_hex(idempotency_token + "|" + subnet_id + "|" + std::to_string(count)).substr(0, 16);
 }
 
-AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, AwsDeps deps)
-    : spec_(spec), identity_(std::move(identity)), deps_(std::move(deps)) {
-  if (!deps_.env.getenv) deps_.env = process_environment();
-  if (!deps_.now) deps_.now = real_wall_clock();
-  if (!deps_.sleep) deps_.sleep = real_sleeper();
-  if (!deps_.random) deps_.random = real_random();
+AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, ProviderContext context)
+    : spec_(spec),
+      identity_(std::move(identity)),
+      ctx_(context.with_defaults()) {
+  const AwsEnvironment env = to_aws_environment(ctx_.env);
   auto explicit_region = spec_.provider.region.empty()
                              ? std::optional<std::string>()
                              : std::optional<std::string>(spec_.provider.region);
-  auto region = resolve_aws_region(deps_.env, explicit_region);
+  auto region = resolve_aws_region(env, explicit_region);
   if (!region || region->empty()) {
     auto at = spec_.origin("provider");
     throw Error(ErrorCode::config,
@@ -189,31 +177,30 @@ AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, AwsD
   auto explicit_url = spec_.provider.endpoint_url.empty()
                           ? std::optional<std::string>()
                           : std::optional<std::string>(spec_.provider.endpoint_url);
-  auto url = resolve_aws_endpoint_url(deps_.env, "ec2", explicit_url);
+  auto url = resolve_aws_endpoint_url(env, "ec2", explicit_url);
   endpoint_overridden_ = url.has_value();
   std::string endpoint =
       url ? *url
           : "https://ec2." + region_ + ".amazonaws.com" + (region_.rfind("cn-", 0) == 0 ? ".cn" : "");
 
-  HttpTransport* raw = deps_.transport;
-  if (!raw) {
-    owned_transport_ = make_curl_transport();
-    raw = owned_transport_.get();
-  }
-  RetryPolicy policy = deps_.retry;
+  transport_ = ctx_.transport;
+  if (!transport_) transport_ = make_curl_transport();
+  RetryPolicy policy = ctx_.retry;
   policy.is_throttle = is_throttle_response;
   // No capacity in a zone: the provider moves on to the next one at once.
   policy.is_final = is_capacity_response;
   RetryingTransport::Deps rd;
-  rd.sleep = deps_.sleep;
-  rd.random = deps_.random;
-  rd.now = deps_.now;
-  retrying_ = std::make_unique<RetryingTransport>(*raw, policy, rd);
+  rd.sleep = ctx_.sleep;
+  rd.random = ctx_.random;
+  rd.now = ctx_.now;
+  retrying_ = std::make_unique<RetryingTransport>(*transport_, policy, rd);
   ClientOptions co;
   co.endpoint = endpoint;
   co.region = region_;
-  co.now = deps_.now;
-  co.credentials = [env = deps_.env] { return resolve_aws_credentials(env); };
+  co.now = ctx_.now;
+  co.credentials = [src = ctx_.aws_credentials, env] {
+    return src ? src->get() : resolve_aws_credentials(env);
+  };
   client_ = std::make_unique<Client>(*retrying_, co);
 }
 
@@ -404,7 +391,7 @@ std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
   std::vector<Placement> order = launch.placements;
   if (order.empty()) order.push_back({});
   {
-    auto now = deps_.now();
+    auto now = ctx_.now();
     std::lock_guard<std::mutex> lock(mu_);
     std::stable_sort(order.begin(), order.end(), [&](const Placement& a, const Placement& b) {
       auto until = [&](const Placement& p) {
@@ -430,7 +417,7 @@ std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
       if (!is_zone_capacity_code(e.aws_code())) throw;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        cooldown_[{place.zone, instance_type}] = deps_.now() + deps_.capacity_cooldown;
+        cooldown_[{place.zone, instance_type}] = ctx_.now() + ctx_.settings.capacity_cooldown;
       }
       tried.push_back((place.zone.empty() ? place.subnet_id : place.zone) + " (" + e.aws_code() + ")");
       last_request_id = e.request_id();
@@ -651,7 +638,7 @@ void AwsProvider::tag_call(const char* action, const std::vector<std::string>& i
         break;
       } catch (const Ec2Error& e) {
         if (e.aws_code() != "InvalidInstanceID.NotFound" || attempt >= 5) throw;
-        deps_.sleep(delay, {});
+        ctx_.sleep(delay, {});
         delay *= 2;
       }
     }
@@ -662,7 +649,7 @@ std::unique_ptr<CommandRunner> AwsProvider::command_runner(const Node& node) {
   const bool internal = spec_.provider.use_internal_ips;
   std::string host = internal ? node.internal_ip : node.external_ip;
   // A node just launched has no address yet; it comes within seconds.
-  auto deadline = deps_.now() + deps_.address_timeout;
+  auto deadline = ctx_.now() + ctx_.settings.address_timeout;
   milliseconds delay(1000);
   while (host.empty()) {
     // Empty right after a launch too: EC2's listings catch up within seconds.
@@ -672,17 +659,17 @@ std::unique_ptr<CommandRunner> AwsProvider::command_runner(const Node& node) {
       throw Error(ErrorCode::not_found, "instance " + node.id + " is " + found.front().state);
     if (!found.empty()) host = internal ? found.front().private_ip : found.front().public_ip;
     if (!host.empty()) break;
-    if (deps_.now() >= deadline)
+    if (ctx_.now() >= deadline)
       throw Error(ErrorCode::timeout,
                   "instance " + node.id + " has no " + (internal ? "private" : "public") +
                       " IP address" +
                       (internal ? std::string()
                                 : "; in a subnet without public addresses set "
                                   "provider.use_internal_ips: true"));
-    deps_.sleep(delay, {});
+    ctx_.sleep(delay, {});
     delay = std::min(delay * 2, milliseconds(10000));
   }
-  SshOptions o = node_ssh_options(spec_, identity_, host);
+  SshOptions o = node_ssh_options(spec_, identity_, host, ctx_.env);
   if (o.user.empty()) o.user = "ubuntu";
   // The key pair bootstrap made (or found) when the config names no key.
   o.private_key_path = key_path();
@@ -698,7 +685,7 @@ void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
     e.message = msg;
     events(e);
   };
-  const auto deadline = deps_.now() + deps_.teardown_timeout;
+  const auto deadline = ctx_.now() + ctx_.settings.teardown_timeout;
   milliseconds delay(1000);
   std::map<std::string, std::string> refused;  // id -> why (not retryable)
   for (;;) {
@@ -714,7 +701,7 @@ void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
     }
     bool all_refused = std::all_of(ids.begin(), ids.end(),
                                    [&](const std::string& id) { return refused.count(id) > 0; });
-    if (all_refused || deps_.now() >= deadline) {
+    if (all_refused || ctx_.now() >= deadline) {
       std::string msg = std::to_string(ids.size()) + " instance(s) of cluster " + spec_.cluster_name +
                         " could not be terminated:";
       for (const auto& id : ids)
@@ -728,7 +715,7 @@ void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
       auto colon = f.find(": ");
       refused[f.substr(0, colon)] = f.substr(colon + 2);
     }
-    if (!deps_.sleep(delay, cancel)) throw Error(ErrorCode::cancelled, "down cancelled");
+    if (!ctx_.sleep(delay, cancel)) throw Error(ErrorCode::cancelled, "down cancelled");
     delay = std::min(delay * 2, milliseconds(15000));
   }
   auto foreign = foreign_instances();

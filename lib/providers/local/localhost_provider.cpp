@@ -8,8 +8,8 @@
 #include <chrono>
 #include <set>
 
+#include "providers/common/node_order.hpp"
 #include "providers/local/local_runner.hpp"
-#include "providers/node_order.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/ids.hpp"
@@ -55,8 +55,12 @@ CloudState parse_state(const std::string& s) {
 
 }  // namespace
 
-LocalhostProvider::LocalhostProvider(const ClusterSpec& spec, ClusterIdentity identity)
-    : spec_(spec), identity_(std::move(identity)), nodes_dir_(identity_.state_dir + "/nodes") {}
+LocalhostProvider::LocalhostProvider(const ClusterSpec& spec, ClusterIdentity identity,
+                                     ProviderContext context)
+    : spec_(spec),
+      identity_(std::move(identity)),
+      ctx_(context.with_defaults()),
+      nodes_dir_(identity_.state_dir + "/nodes") {}
 
 std::string LocalhostProvider::node_dir(const std::string& id) const { return nodes_dir_ + "/" + id; }
 std::string LocalhostProvider::record_path(const std::string& id) const {
@@ -180,7 +184,7 @@ std::vector<Node> LocalhostProvider::create(const LaunchRequest& request) {
     throw Error(ErrorCode::internal, "localhost provider used before bootstrap");
   const std::string prefix = st.find("address_prefix")->as_string();
   std::int64_t next_host = st.find("next_host")->as_int();
-  auto now = std::chrono::system_clock::now();
+  auto now = ctx_.now();
   while (static_cast<int>(out.size()) < request.count) {
     if (next_host > 254) next_host = 1;  // addresses of ended nodes are reused
     Value rec = Value::object();

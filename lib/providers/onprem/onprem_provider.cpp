@@ -5,8 +5,8 @@
 #include <future>
 #include <set>
 
-#include "providers/node_order.hpp"
-#include "providers/ssh_nodes.hpp"
+#include "providers/common/node_order.hpp"
+#include "providers/common/ssh_nodes.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -19,10 +19,8 @@ using namespace std::chrono_literals;
 constexpr std::size_t kParallelStops = 16;
 constexpr auto kStopTimeout = 120s;
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+std::int64_t to_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
 bool tags_match(const Value& tags, const Tags& filter) {
@@ -41,9 +39,11 @@ void erase_member(Value& object, const std::string& key) {
 
 }  // namespace
 
-OnpremProvider::OnpremProvider(const ClusterSpec& spec, ClusterIdentity identity)
+OnpremProvider::OnpremProvider(const ClusterSpec& spec, ClusterIdentity identity,
+                               ProviderContext context)
     : spec_(spec),
       identity_(std::move(identity)),
+      ctx_(context.with_defaults()),
       state_path_(identity_.state_dir + "/onprem.json"),
       lock_path_(identity_.state_dir + "/onprem.lock"),
       tags_([this](const auto& batch, auto& errors) { commit_tags(batch, errors); }) {}
@@ -142,7 +142,7 @@ std::vector<Node> OnpremProvider::create(const LaunchRequest& request) {
       rec.set("kind", node_kind_name(request.kind));
       rec.set("node_type", request.node_type->name);
       rec.set("token", request.idempotency_token);
-      rec.set("launch_time", now_ms());
+      rec.set("launch_time", to_ms(ctx_.now()));
       Value tags = Value::object();
       for (const auto& [k, v] : request.tags)
         if (!v.empty()) tags.set(k, v);
@@ -197,9 +197,10 @@ void OnpremProvider::commit_tags(const std::vector<TagBatcher::Update>& batch,
 }
 
 std::unique_ptr<CommandRunner> OnpremProvider::command_runner(const Node& node) {
-  return make_ssh_runner(spec_, identity_, node.external_ip.empty() || spec_.provider.use_internal_ips
-                                               ? node.internal_ip
-                                               : node.external_ip);
+  return make_ssh_runner(spec_, identity_,
+                         node.external_ip.empty() || spec_.provider.use_internal_ips ? node.internal_ip
+                                                                                     : node.external_ip,
+                         ctx_.env);
 }
 
 void OnpremProvider::terminate(const std::vector<std::string>& node_ids) {
