@@ -9,8 +9,9 @@
 
 #include "providers/aws/instance_stream.hpp"
 #include "providers/aws/query_names.hpp"
-#include "providers/common/node_order.hpp"
+#include "providers/common/launch.hpp"
 #include "providers/common/ssh_nodes.hpp"
+#include "providers/common/tag_filter.hpp"
 #include "util/error.hpp"
 #include "ssh/ssh.hpp"
 #include "util/fs.hpp"
@@ -160,7 +161,8 @@ std::string client_token(const std::string& idempotency_token, const std::string
 AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, ProviderContext context)
     : spec_(spec),
       identity_(std::move(identity)),
-      ctx_(context.with_defaults()) {
+      ctx_(context.with_defaults()),
+      cooldown_(ctx_.now, ctx_.settings.capacity_cooldown) {
   const AwsEnvironment env = to_aws_environment(ctx_.env);
   auto explicit_region = spec_.provider.region.empty()
                              ? std::optional<std::string>()
@@ -335,25 +337,11 @@ Node AwsProvider::to_node(const Instance& in) const {
 }
 
 std::vector<Node> AwsProvider::list(const Tags& filter) {
-  auto instances = ours(describe_cluster({"pending", "running"}));
-  std::vector<Node> out;
-  for (const auto& in : instances) {
-    Node n = to_node(in);
-    bool match = true;
-    for (const auto& [k, v] : filter) {
-      auto it = n.tags.find(k);
-      // Instances launched by `ray up` carry no cluster id; they belong to
-      // the cluster of that name.
-      if (k == tags::cluster_id && it == n.tags.end()) continue;
-      if (it == n.tags.end() || it->second != v) {
-        match = false;
-        break;
-      }
-    }
-    if (match) out.push_back(std::move(n));
-  }
-  sort_by_launch(out);
-  return out;
+  std::vector<Node> nodes;
+  for (const auto& in : ours(describe_cluster({"pending", "running"}))) nodes.push_back(to_node(in));
+  // Instances launched by `ray up` carry no cluster id; they belong to the
+  // cluster of that name.
+  return select_nodes(std::move(nodes), filter, UntaggedClusterId::included);
 }
 
 std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
@@ -390,18 +378,8 @@ std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
   // Zones that recently had no capacity for this type go last.
   std::vector<Placement> order = launch.placements;
   if (order.empty()) order.push_back({});
-  {
-    auto now = ctx_.now();
-    std::lock_guard<std::mutex> lock(mu_);
-    std::stable_sort(order.begin(), order.end(), [&](const Placement& a, const Placement& b) {
-      auto until = [&](const Placement& p) {
-        auto it = cooldown_.find({p.zone, instance_type});
-        return it == cooldown_.end() || it->second <= now ? std::chrono::system_clock::time_point{}
-                                                          : it->second;
-      };
-      return until(a) < until(b);
-    });
-  }
+  cooldown_.order(order, instance_type,
+                  [](const Placement& p) -> const std::string& { return p.zone; });
   std::vector<std::string> tried;
   std::string last_request_id;
   for (const auto& place : order) {
@@ -415,10 +393,7 @@ std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
       return parse_instances(body).instances;
     } catch (const Ec2Error& e) {
       if (!is_zone_capacity_code(e.aws_code())) throw;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        cooldown_[{place.zone, instance_type}] = ctx_.now() + ctx_.settings.capacity_cooldown;
-      }
+      cooldown_.mark(place.zone, instance_type);
       tried.push_back((place.zone.empty() ? place.subnet_id : place.zone) + " (" + e.aws_code() + ")");
       last_request_id = e.request_id();
     }
@@ -455,59 +430,30 @@ std::vector<Node> AwsProvider::create(const LaunchRequest& request) {
   std::vector<std::string> states = {"pending", "running"};
   if (reuse) states.push_back("stopped");
   auto existing = ours(describe_cluster(states));
-  std::vector<Node> out;
-  // Instances an earlier call with this token launched count toward the batch.
+  LaunchBatch batch(request);
+  // Instances an earlier call with this token launched count toward the batch
+  // (every RunInstances of one request carries a ClientToken with its prefix).
   for (const auto& in : existing)
-    if (in.state != "stopped" && in.client_token.rfind(prefix, 0) == 0) out.push_back(to_node(in));
-  if (static_cast<int>(out.size()) >= request.count) {
-    out.resize(static_cast<std::size_t>(request.count));
-    return out;
-  }
+    if (in.state != "stopped" && in.client_token.rfind(prefix, 0) == 0) batch.add(to_node(in));
+  if (batch.remaining() == 0) return batch.take();
 
   if (reuse) {
-    // As Ray does with cache_stopped_nodes: restart stopped nodes of the
-    // same kind, type and launch config before launching new ones.
-    auto want = [&](const char* key) {
-      auto it = request.tags.find(key);
-      return it == request.tags.end() ? std::string() : it->second;
-    };
-    const std::string kind = node_kind_name(request.kind);
-    const std::string hash = want(tags::launch_config);
-    std::vector<std::string> ids;
-    std::vector<Node> restarted;
-    for (const auto& in : existing) {
-      if (static_cast<int>(out.size() + ids.size()) >= request.count) break;
-      if (in.state != "stopped") continue;
-      auto tag_is = [&](const char* k, const std::string& v) {
-        const std::string* t = in.tag(k);
-        return t && *t == v;
-      };
-      if (tag_is(tags::node_kind, kind) && tag_is(tags::user_node_type, request.node_type->name) &&
-          tag_is(tags::launch_config, hash)) {
-        ids.push_back(in.id);
-        restarted.push_back(to_node(in));
-      }
-    }
-    if (!ids.empty()) {
+    std::vector<Node> stopped;
+    for (const auto& in : existing)
+      if (in.state == "stopped") stopped.push_back(to_node(in));
+    auto restart = reusable_stopped(stopped, request, batch.remaining());
+    if (!restart.empty()) {
+      std::vector<std::string> ids;
+      for (const auto& n : restart) ids.push_back(n.id);
       start_stop("StartInstances", ids);
       set_tags(ids, request.tags);
-      for (auto& n : restarted) {
-        n.state = CloudState::pending;
-        for (const auto& [k, v] : request.tags) {
-          if (v.empty())
-            n.tags.erase(k);
-          else
-            n.tags[k] = v;
-        }
-        out.push_back(std::move(n));
-      }
+      for (auto& n : restart) batch.add(restarted(std::move(n), request));
     }
   }
 
-  int remaining = request.count - static_cast<int>(out.size());
-  if (remaining > 0)
-    for (const auto& in : run_instances(request, launch, remaining, token)) out.push_back(to_node(in));
-  return out;
+  if (int remaining = batch.remaining(); remaining > 0)
+    for (const auto& in : run_instances(request, launch, remaining, token)) batch.add(to_node(in));
+  return batch.take();
 }
 
 void AwsProvider::start_stop(const char* action, const std::vector<std::string>& ids) {

@@ -33,6 +33,7 @@
 #include "providers/common/identity.hpp"
 #include "providers/common/provider.hpp"
 #include "providers/common/tag_batcher.hpp"
+#include "providers/common/zone_cooldown.hpp"
 #include "http/http.hpp"
 
 namespace raycluster::detail::ec2 {
@@ -133,8 +134,7 @@ class AwsProvider : public Provider {
   std::string key_path_;
   std::string sg_id_;
   std::map<std::string, std::string> foreign_;
-  // (zone, instance type) -> when it may be tried first again.
-  std::map<std::pair<std::string, std::string>, std::chrono::system_clock::time_point> cooldown_;
+  ZoneCooldown cooldown_;
   // Concurrent set_tags() calls (the updater's status changes) share calls.
   TagBatcher tags_{[this](const std::vector<TagBatcher::Update>& batch,
                           std::vector<std::optional<Error>>&) { commit_tags(batch); }};

@@ -5,8 +5,9 @@
 #include <future>
 #include <set>
 
-#include "providers/common/node_order.hpp"
+#include "providers/common/launch.hpp"
 #include "providers/common/ssh_nodes.hpp"
+#include "providers/common/tag_filter.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -21,14 +22,6 @@ constexpr auto kStopTimeout = 120s;
 
 std::int64_t to_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-bool tags_match(const Value& tags, const Tags& filter) {
-  for (const auto& [k, v] : filter) {
-    const Value* t = tags.find(k);
-    if (!t || !t->is_string() || t->as_string() != v) return false;
-  }
-  return true;
 }
 
 void erase_member(Value& object, const std::string& key) {
@@ -114,13 +107,11 @@ std::vector<Node> OnpremProvider::create(const LaunchRequest& request) {
   if (!request.node_type) throw Error(ErrorCode::invalid_argument, "create: no node type");
   if (request.count <= 0) return {};
   return with_state([&](Value& machines, auto save) {
-    std::vector<Node> out;
+    LaunchBatch batch(request);
     // A retry of the same launch gets the machines of the first call.
-    if (!request.idempotency_token.empty())
-      for (const auto& [ip, rec] : machines.as_object())
-        if (const Value* tok = rec.find("token");
-            tok && tok->as_string() == request.idempotency_token)
-          out.push_back(to_node(ip, rec));
+    for (const auto& [ip, rec] : machines.as_object())
+      if (const Value* tok = rec.find("token"); tok && batch.made_by_request(tok->as_string()))
+        batch.add(to_node(ip, rec));
     std::vector<std::string> pool;
     if (request.kind == NodeKind::head)
       pool.push_back(spec_.provider.head_ip);
@@ -129,8 +120,7 @@ std::vector<Node> OnpremProvider::create(const LaunchRequest& request) {
     std::vector<std::string> free;
     for (const auto& ip : pool)
       if (!machines.find(ip)) free.push_back(ip);
-    const std::size_t wanted = static_cast<std::size_t>(request.count) - std::min<std::size_t>(
-                                                                              out.size(), request.count);
+    const auto wanted = static_cast<std::size_t>(batch.remaining());
     if (free.size() < wanted)
       throw Error(ErrorCode::capacity,
                   std::string("local provider: ") + std::to_string(wanted) + " " +
@@ -148,23 +138,20 @@ std::vector<Node> OnpremProvider::create(const LaunchRequest& request) {
         if (!v.empty()) tags.set(k, v);
       tags.set(tags::node_name, free[i]);
       rec.set("tags", std::move(tags));
-      out.push_back(to_node(free[i], rec));
+      batch.add(to_node(free[i], rec));
       machines.set(free[i], std::move(rec));
     }
     save();
-    return out;
+    return batch.take();
   });
 }
 
 std::vector<Node> OnpremProvider::list(const Tags& filter) {
   return with_state([&](Value& machines, auto) {
     std::vector<Node> out;
-    for (const auto& [ip, rec] : machines.as_object()) {
-      const Value* t = rec.find("tags");
-      if (t && tags_match(*t, filter)) out.push_back(to_node(ip, rec));
-    }
-    sort_by_launch(out);
-    return out;
+    for (const auto& [ip, rec] : machines.as_object())
+      if (rec.find("tags")) out.push_back(to_node(ip, rec));
+    return select_nodes(std::move(out), filter);
   });
 }
 
