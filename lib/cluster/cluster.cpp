@@ -417,7 +417,21 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options,
 }
 
 const ClusterSpec& Cluster::spec() const { return impl_->spec; }
-Provider& Cluster::provider() { return *impl_->provider; }
+
+std::unique_ptr<CommandRunner> Cluster::command_runner(const Node& node) {
+  return impl_->provider->command_runner(node);
+}
+
+std::map<std::string, std::string> Cluster::node_environment(const Node& node) {
+  return impl_->provider->node_environment(node);
+}
+
+std::string Cluster::dashboard_url(const Node& head) { return impl_->provider->dashboard_url(head); }
+
+void Cluster::bootstrap(const CancelToken& cancel) {
+  impl_->settle_identity(cancel);
+  impl_->provider->bootstrap(impl_->sink(), cancel);
+}
 
 void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   auto& I = *impl_;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -108,7 +109,6 @@ class Cluster {
   ~Cluster();
 
   const ClusterSpec& spec() const;
-  Provider& provider();
 
   // Bootstraps, launches the head and the initial workers, sets every node up.
   // A second call reuses live nodes and re-runs setup only where the config
@@ -133,9 +133,22 @@ class Cluster {
   // else a tunnel to the config's dashboard_port (8265).
   std::unique_ptr<Tunnel> dashboard(int local_port = 0);
 
+  // A runner for commands on the node (`attach` uses it for a shell).
+  std::unique_ptr<CommandRunner> command_runner(const Node& node);
+  // The environment the provider adds to every command on the node (the
+  // localhost provider's ports and folders; empty for clouds).
+  std::map<std::string, std::string> node_environment(const Node& node);
+  // A URL at which this machine reaches the head's dashboard directly, or
+  // empty when only a tunnel reaches it (see dashboard()).
+  std::string dashboard_url(const Node& head);
+
   // Building blocks for the autoscaler's reconcile loop (raycluster::Autoscaler).
   // They neither take the operation lock nor bootstrap the provider; the
-  // caller does (try_lock_operations(), provider().bootstrap()).
+  // caller does (try_lock_operations(), bootstrap()).
+
+  // Creates (or reuses) what nodes need before the first launch, as up()
+  // does first; its events go to ClusterOptions::events.
+  void bootstrap(const CancelToken& cancel = {});
 
   // The cluster's state folder (~/.raycluster/<cluster_name>).
   const std::string& state_dir() const;
