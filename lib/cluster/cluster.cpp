@@ -160,8 +160,9 @@ struct Cluster::Impl {
     provider = make_provider();
   }
 
+  // The provider the spec names, on the caller's context if it gave one.
   std::unique_ptr<Provider> make_provider() const {
-    return detail::make_provider(spec, identity, ProviderContext{});
+    return detail::make_provider(spec, identity, options.provider_context.value_or(ProviderContext{}));
   }
 
   Tags cluster_filter() const {

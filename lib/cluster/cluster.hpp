@@ -12,11 +12,13 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "util/event.hpp"
 #include "util/node.hpp"
+#include "providers/common/context.hpp"
 #include "providers/common/provider.hpp"
 #include "spec/spec.hpp"
 #include "util/value.hpp"
@@ -33,6 +35,10 @@ struct ClusterOptions {
   std::chrono::milliseconds command_timeout{0};
   int setup_attempts = 2;  // tries of a failing setup step before update-failed
   std::chrono::milliseconds retry_backoff{1000};
+  // What the provider the spec names is built on: its transport, clock,
+  // sleeper, random source, environment, retry policy and credentials
+  // (see providers/common/context.hpp). Empty: the real ones.
+  std::optional<ProviderContext> provider_context;
 };
 
 struct UpOptions {
