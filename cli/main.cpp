@@ -287,14 +287,14 @@ Node pick_node(Cluster& cluster, const std::string& which) {
 
 int attach(Cluster& cluster, const Args& a) {
   Node node = pick_node(cluster, a.node);
-  auto runner = cluster.provider().command_runner(node);
+  auto runner = cluster.command_runner(node);
   // Ctrl-C belongs to the shell on the node (the PTY carries it), not to us.
   ::signal(SIGINT, SIG_IGN);
   if (auto* ssh = dynamic_cast<SshRunner*>(runner.get()))
     return ssh->attach(STDIN_FILENO, STDOUT_FILENO);
   // A node that is processes on this machine (localhost provider): a local
   // shell with the node's environment, as its commands get it.
-  auto env = cluster.provider().node_environment(node);
+  auto env = cluster.node_environment(node);
   pid_t pid = ::fork();
   if (pid < 0) throw Error(ErrorCode::io, std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {

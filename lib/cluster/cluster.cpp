@@ -8,7 +8,7 @@
 #include <set>
 
 #include "cluster/hashes.hpp"
-#include "providers/factory.hpp"
+#include "cluster/provider_factory.hpp"
 #include "util/error.hpp"
 #include "updater/updater.hpp"
 #include "util/fs.hpp"
@@ -157,7 +157,12 @@ struct Cluster::Impl {
              " takes it over",
          LogLevel::warning);
     retired.push_back(std::move(provider));
-    provider = detail::make_provider(spec, identity);
+    provider = make_provider();
+  }
+
+  // The provider the spec names, on the caller's context if it gave one.
+  std::unique_ptr<Provider> make_provider() const {
+    return detail::make_provider(spec, identity, options.provider_context.value_or(ProviderContext{}));
   }
 
   Tags cluster_filter() const {
@@ -396,7 +401,7 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options)
   impl->identity = open_identity(spec, options);
   impl->spec = std::move(spec);
   impl->options = std::move(options);
-  impl->provider = detail::make_provider(impl->spec, impl->identity);
+  impl->provider = impl->make_provider();
   return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
 }
 
@@ -413,7 +418,21 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options,
 }
 
 const ClusterSpec& Cluster::spec() const { return impl_->spec; }
-Provider& Cluster::provider() { return *impl_->provider; }
+
+std::unique_ptr<CommandRunner> Cluster::command_runner(const Node& node) {
+  return impl_->provider->command_runner(node);
+}
+
+std::map<std::string, std::string> Cluster::node_environment(const Node& node) {
+  return impl_->provider->node_environment(node);
+}
+
+std::string Cluster::dashboard_url(const Node& head) { return impl_->provider->dashboard_url(head); }
+
+void Cluster::bootstrap(const CancelToken& cancel) {
+  impl_->settle_identity(cancel);
+  impl_->provider->bootstrap(impl_->sink(), cancel);
+}
 
 void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   auto& I = *impl_;

@@ -10,12 +10,15 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "util/event.hpp"
 #include "util/node.hpp"
+#include "providers/common/context.hpp"
 #include "providers/common/provider.hpp"
 #include "spec/spec.hpp"
 #include "util/value.hpp"
@@ -32,6 +35,10 @@ struct ClusterOptions {
   std::chrono::milliseconds command_timeout{0};
   int setup_attempts = 2;  // tries of a failing setup step before update-failed
   std::chrono::milliseconds retry_backoff{1000};
+  // What the provider the spec names is built on: its transport, clock,
+  // sleeper, random source, environment, retry policy and credentials
+  // (see providers/common/context.hpp). Empty: the real ones.
+  std::optional<ProviderContext> provider_context;
 };
 
 struct UpOptions {
@@ -108,7 +115,6 @@ class Cluster {
   ~Cluster();
 
   const ClusterSpec& spec() const;
-  Provider& provider();
 
   // Bootstraps, launches the head and the initial workers, sets every node up.
   // A second call reuses live nodes and re-runs setup only where the config
@@ -133,9 +139,22 @@ class Cluster {
   // else a tunnel to the config's dashboard_port (8265).
   std::unique_ptr<Tunnel> dashboard(int local_port = 0);
 
+  // A runner for commands on the node (`attach` uses it for a shell).
+  std::unique_ptr<CommandRunner> command_runner(const Node& node);
+  // The environment the provider adds to every command on the node (the
+  // localhost provider's ports and folders; empty for clouds).
+  std::map<std::string, std::string> node_environment(const Node& node);
+  // A URL at which this machine reaches the head's dashboard directly, or
+  // empty when only a tunnel reaches it (see dashboard()).
+  std::string dashboard_url(const Node& head);
+
   // Building blocks for the autoscaler's reconcile loop (raycluster::Autoscaler).
   // They neither take the operation lock nor bootstrap the provider; the
-  // caller does (try_lock_operations(), provider().bootstrap()).
+  // caller does (try_lock_operations(), bootstrap()).
+
+  // Creates (or reuses) what nodes need before the first launch, as up()
+  // does first; its events go to ClusterOptions::events.
+  void bootstrap(const CancelToken& cancel = {});
 
   // The cluster's state folder (~/.raycluster/<cluster_name>).
   const std::string& state_dir() const;

@@ -170,7 +170,7 @@ struct Autoscaler::Impl {
   ClusterLoad read_load(const Node& head, const CancelToken& cancel) {
     if (options.load_source) return options.load_source->read(cancel);
     std::string url = options.dashboard_url;
-    if (url.empty()) url = cluster.provider().dashboard_url(head);
+    if (url.empty()) url = cluster.dashboard_url(head);
     if (url.empty()) {
       // A cloud head keeps its dashboard port closed: go through SSH.
       if (!dashboard_tunnel || tunnel_head_id != head.id) {
@@ -522,7 +522,7 @@ struct Autoscaler::Impl {
         continue;
       }
       if (!bootstrapped) {
-        cluster.provider().bootstrap({}, cancel);
+        cluster.bootstrap(cancel);
         bootstrapped = true;
       }
       ++res.api_calls;

@@ -9,8 +9,9 @@
 
 #include "providers/aws/instance_stream.hpp"
 #include "providers/aws/query_names.hpp"
-#include "providers/node_order.hpp"
-#include "providers/ssh_nodes.hpp"
+#include "providers/common/launch.hpp"
+#include "providers/common/ssh_nodes.hpp"
+#include "providers/common/tag_filter.hpp"
 #include "util/error.hpp"
 #include "ssh/ssh.hpp"
 #include "util/fs.hpp"
@@ -34,17 +35,6 @@ std::vector<std::vector<std::string>> chunks(const std::vector<std::string>& ids
     out.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(i),
                      ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), i + n)));
   return out;
-}
-
-AwsEnvironment process_environment() {
-  AwsEnvironment env;
-  env.getenv = [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
-  };
-  env.home = home_dir();
-  return env;
 }
 
 CloudState state_of(const std::string& s) {
@@ -168,16 +158,16 @@ std::string client_token(const std::string& idempotency_token, const std::string
          sha256_hex(idempotency_token + "|" + subnet_id + "|" + std::to_string(count)).substr(0, 16);
 }
 
-AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, AwsDeps deps)
-    : spec_(spec), identity_(std::move(identity)), deps_(std::move(deps)) {
-  if (!deps_.env.getenv) deps_.env = process_environment();
-  if (!deps_.now) deps_.now = real_wall_clock();
-  if (!deps_.sleep) deps_.sleep = real_sleeper();
-  if (!deps_.random) deps_.random = real_random();
+AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, ProviderContext context)
+    : spec_(spec),
+      identity_(std::move(identity)),
+      ctx_(context.with_defaults()),
+      cooldown_(ctx_.now, ctx_.settings.capacity_cooldown) {
+  const AwsEnvironment env = to_aws_environment(ctx_.env);
   auto explicit_region = spec_.provider.region.empty()
                              ? std::optional<std::string>()
                              : std::optional<std::string>(spec_.provider.region);
-  auto region = resolve_aws_region(deps_.env, explicit_region);
+  auto region = resolve_aws_region(env, explicit_region);
   if (!region || region->empty()) {
     auto at = spec_.origin("provider");
     throw Error(ErrorCode::config,
@@ -189,31 +179,30 @@ AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, AwsD
   auto explicit_url = spec_.provider.endpoint_url.empty()
                           ? std::optional<std::string>()
                           : std::optional<std::string>(spec_.provider.endpoint_url);
-  auto url = resolve_aws_endpoint_url(deps_.env, "ec2", explicit_url);
+  auto url = resolve_aws_endpoint_url(env, "ec2", explicit_url);
   endpoint_overridden_ = url.has_value();
   std::string endpoint =
       url ? *url
           : "https://ec2." + region_ + ".amazonaws.com" + (region_.rfind("cn-", 0) == 0 ? ".cn" : "");
 
-  HttpTransport* raw = deps_.transport;
-  if (!raw) {
-    owned_transport_ = make_curl_transport();
-    raw = owned_transport_.get();
-  }
-  RetryPolicy policy = deps_.retry;
+  transport_ = ctx_.transport;
+  if (!transport_) transport_ = make_curl_transport();
+  RetryPolicy policy = ctx_.retry;
   policy.is_throttle = is_throttle_response;
   // No capacity in a zone: the provider moves on to the next one at once.
   policy.is_final = is_capacity_response;
   RetryingTransport::Deps rd;
-  rd.sleep = deps_.sleep;
-  rd.random = deps_.random;
-  rd.now = deps_.now;
-  retrying_ = std::make_unique<RetryingTransport>(*raw, policy, rd);
+  rd.sleep = ctx_.sleep;
+  rd.random = ctx_.random;
+  rd.now = ctx_.now;
+  retrying_ = std::make_unique<RetryingTransport>(*transport_, policy, rd);
   ClientOptions co;
   co.endpoint = endpoint;
   co.region = region_;
-  co.now = deps_.now;
-  co.credentials = [env = deps_.env] { return resolve_aws_credentials(env); };
+  co.now = ctx_.now;
+  co.credentials = [src = ctx_.aws_credentials, env] {
+    return src ? src->get() : resolve_aws_credentials(env);
+  };
   client_ = std::make_unique<Client>(*retrying_, co);
 }
 
@@ -348,25 +337,11 @@ Node AwsProvider::to_node(const Instance& in) const {
 }
 
 std::vector<Node> AwsProvider::list(const Tags& filter) {
-  auto instances = ours(describe_cluster({"pending", "running"}));
-  std::vector<Node> out;
-  for (const auto& in : instances) {
-    Node n = to_node(in);
-    bool match = true;
-    for (const auto& [k, v] : filter) {
-      auto it = n.tags.find(k);
-      // Instances launched by `ray up` carry no cluster id; they belong to
-      // the cluster of that name.
-      if (k == tags::cluster_id && it == n.tags.end()) continue;
-      if (it == n.tags.end() || it->second != v) {
-        match = false;
-        break;
-      }
-    }
-    if (match) out.push_back(std::move(n));
-  }
-  sort_by_launch(out);
-  return out;
+  std::vector<Node> nodes;
+  for (const auto& in : ours(describe_cluster({"pending", "running"}))) nodes.push_back(to_node(in));
+  // Instances launched by `ray up` carry no cluster id; they belong to the
+  // cluster of that name.
+  return select_nodes(std::move(nodes), filter, UntaggedClusterId::included);
 }
 
 std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
@@ -403,18 +378,8 @@ std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
   // Zones that recently had no capacity for this type go last.
   std::vector<Placement> order = launch.placements;
   if (order.empty()) order.push_back({});
-  {
-    auto now = deps_.now();
-    std::lock_guard<std::mutex> lock(mu_);
-    std::stable_sort(order.begin(), order.end(), [&](const Placement& a, const Placement& b) {
-      auto until = [&](const Placement& p) {
-        auto it = cooldown_.find({p.zone, instance_type});
-        return it == cooldown_.end() || it->second <= now ? std::chrono::system_clock::time_point{}
-                                                          : it->second;
-      };
-      return until(a) < until(b);
-    });
-  }
+  cooldown_.order(order, instance_type,
+                  [](const Placement& p) -> const std::string& { return p.zone; });
   std::vector<std::string> tried;
   std::string last_request_id;
   for (const auto& place : order) {
@@ -428,10 +393,7 @@ std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
       return parse_instances(body).instances;
     } catch (const Ec2Error& e) {
       if (!is_zone_capacity_code(e.aws_code())) throw;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        cooldown_[{place.zone, instance_type}] = deps_.now() + deps_.capacity_cooldown;
-      }
+      cooldown_.mark(place.zone, instance_type);
       tried.push_back((place.zone.empty() ? place.subnet_id : place.zone) + " (" + e.aws_code() + ")");
       last_request_id = e.request_id();
     }
@@ -468,59 +430,30 @@ std::vector<Node> AwsProvider::create(const LaunchRequest& request) {
   std::vector<std::string> states = {"pending", "running"};
   if (reuse) states.push_back("stopped");
   auto existing = ours(describe_cluster(states));
-  std::vector<Node> out;
-  // Instances an earlier call with this token launched count toward the batch.
+  LaunchBatch batch(request);
+  // Instances an earlier call with this token launched count toward the batch
+  // (every RunInstances of one request carries a ClientToken with its prefix).
   for (const auto& in : existing)
-    if (in.state != "stopped" && in.client_token.rfind(prefix, 0) == 0) out.push_back(to_node(in));
-  if (static_cast<int>(out.size()) >= request.count) {
-    out.resize(static_cast<std::size_t>(request.count));
-    return out;
-  }
+    if (in.state != "stopped" && in.client_token.rfind(prefix, 0) == 0) batch.add(to_node(in));
+  if (batch.remaining() == 0) return batch.take();
 
   if (reuse) {
-    // As Ray does with cache_stopped_nodes: restart stopped nodes of the
-    // same kind, type and launch config before launching new ones.
-    auto want = [&](const char* key) {
-      auto it = request.tags.find(key);
-      return it == request.tags.end() ? std::string() : it->second;
-    };
-    const std::string kind = node_kind_name(request.kind);
-    const std::string hash = want(tags::launch_config);
-    std::vector<std::string> ids;
-    std::vector<Node> restarted;
-    for (const auto& in : existing) {
-      if (static_cast<int>(out.size() + ids.size()) >= request.count) break;
-      if (in.state != "stopped") continue;
-      auto tag_is = [&](const char* k, const std::string& v) {
-        const std::string* t = in.tag(k);
-        return t && *t == v;
-      };
-      if (tag_is(tags::node_kind, kind) && tag_is(tags::user_node_type, request.node_type->name) &&
-          tag_is(tags::launch_config, hash)) {
-        ids.push_back(in.id);
-        restarted.push_back(to_node(in));
-      }
-    }
-    if (!ids.empty()) {
+    std::vector<Node> stopped;
+    for (const auto& in : existing)
+      if (in.state == "stopped") stopped.push_back(to_node(in));
+    auto restart = reusable_stopped(stopped, request, batch.remaining());
+    if (!restart.empty()) {
+      std::vector<std::string> ids;
+      for (const auto& n : restart) ids.push_back(n.id);
       start_stop("StartInstances", ids);
       set_tags(ids, request.tags);
-      for (auto& n : restarted) {
-        n.state = CloudState::pending;
-        for (const auto& [k, v] : request.tags) {
-          if (v.empty())
-            n.tags.erase(k);
-          else
-            n.tags[k] = v;
-        }
-        out.push_back(std::move(n));
-      }
+      for (auto& n : restart) batch.add(restarted(std::move(n), request));
     }
   }
 
-  int remaining = request.count - static_cast<int>(out.size());
-  if (remaining > 0)
-    for (const auto& in : run_instances(request, launch, remaining, token)) out.push_back(to_node(in));
-  return out;
+  if (int remaining = batch.remaining(); remaining > 0)
+    for (const auto& in : run_instances(request, launch, remaining, token)) batch.add(to_node(in));
+  return batch.take();
 }
 
 void AwsProvider::start_stop(const char* action, const std::vector<std::string>& ids) {
@@ -651,7 +584,7 @@ void AwsProvider::tag_call(const char* action, const std::vector<std::string>& i
         break;
       } catch (const Ec2Error& e) {
         if (e.aws_code() != "InvalidInstanceID.NotFound" || attempt >= 5) throw;
-        deps_.sleep(delay, {});
+        ctx_.sleep(delay, {});
         delay *= 2;
       }
     }
@@ -662,7 +595,7 @@ std::unique_ptr<CommandRunner> AwsProvider::command_runner(const Node& node) {
   const bool internal = spec_.provider.use_internal_ips;
   std::string host = internal ? node.internal_ip : node.external_ip;
   // A node just launched has no address yet; it comes within seconds.
-  auto deadline = deps_.now() + deps_.address_timeout;
+  auto deadline = ctx_.now() + ctx_.settings.address_timeout;
   milliseconds delay(1000);
   while (host.empty()) {
     // Empty right after a launch too: EC2's listings catch up within seconds.
@@ -672,17 +605,17 @@ std::unique_ptr<CommandRunner> AwsProvider::command_runner(const Node& node) {
       throw Error(ErrorCode::not_found, "instance " + node.id + " is " + found.front().state);
     if (!found.empty()) host = internal ? found.front().private_ip : found.front().public_ip;
     if (!host.empty()) break;
-    if (deps_.now() >= deadline)
+    if (ctx_.now() >= deadline)
       throw Error(ErrorCode::timeout,
                   "instance " + node.id + " has no " + (internal ? "private" : "public") +
                       " IP address" +
                       (internal ? std::string()
                                 : "; in a subnet without public addresses set "
                                   "provider.use_internal_ips: true"));
-    deps_.sleep(delay, {});
+    ctx_.sleep(delay, {});
     delay = std::min(delay * 2, milliseconds(10000));
   }
-  SshOptions o = node_ssh_options(spec_, identity_, host);
+  SshOptions o = node_ssh_options(spec_, identity_, host, ctx_.env);
   if (o.user.empty()) o.user = "ubuntu";
   // The key pair bootstrap made (or found) when the config names no key.
   o.private_key_path = key_path();
@@ -698,7 +631,7 @@ void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
     e.message = msg;
     events(e);
   };
-  const auto deadline = deps_.now() + deps_.teardown_timeout;
+  const auto deadline = ctx_.now() + ctx_.settings.teardown_timeout;
   milliseconds delay(1000);
   std::map<std::string, std::string> refused;  // id -> why (not retryable)
   for (;;) {
@@ -714,7 +647,7 @@ void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
     }
     bool all_refused = std::all_of(ids.begin(), ids.end(),
                                    [&](const std::string& id) { return refused.count(id) > 0; });
-    if (all_refused || deps_.now() >= deadline) {
+    if (all_refused || ctx_.now() >= deadline) {
       std::string msg = std::to_string(ids.size()) + " instance(s) of cluster " + spec_.cluster_name +
                         " could not be terminated:";
       for (const auto& id : ids)
@@ -728,7 +661,7 @@ void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
       auto colon = f.find(": ");
       refused[f.substr(0, colon)] = f.substr(colon + 2);
     }
-    if (!deps_.sleep(delay, cancel)) throw Error(ErrorCode::cancelled, "down cancelled");
+    if (!ctx_.sleep(delay, cancel)) throw Error(ErrorCode::cancelled, "down cancelled");
     delay = std::min(delay * 2, milliseconds(15000));
   }
   auto foreign = foreign_instances();

@@ -29,33 +29,14 @@
 
 #include "providers/aws/ec2_client.hpp"
 #include "providers/aws/ec2_xml.hpp"
-#include "providers/factory.hpp"
-#include "providers/tag_batcher.hpp"
-#include "auth/aws_credentials.hpp"
-#include "http/http.hpp"
+#include "providers/common/context.hpp"
+#include "providers/common/identity.hpp"
 #include "providers/common/provider.hpp"
+#include "providers/common/tag_batcher.hpp"
+#include "providers/common/zone_cooldown.hpp"
+#include "http/http.hpp"
 
 namespace raycluster::detail::ec2 {
-
-// What the provider touches in the world; tests replace all of it.
-struct AwsDeps {
-  // The raw transport (the provider wraps it in its RetryingTransport);
-  // null: a libcurl transport owned by the provider. Must outlive it.
-  HttpTransport* transport = nullptr;
-  // Environment and home folder for credentials, region and endpoint;
-  // getenv empty: the process environment and $HOME.
-  AwsEnvironment env;
-  WallClock now;        // default: system clock
-  Sleeper sleep;        // default: real_sleeper()
-  RandomSource random;  // default: real_random()
-  RetryPolicy retry;    // is_throttle is set by the provider
-  // A zone that had no capacity for an instance type is tried last for this long.
-  std::chrono::milliseconds capacity_cooldown{std::chrono::minutes(5)};
-  // How long teardown() waits for every instance to be terminating.
-  std::chrono::milliseconds teardown_timeout{std::chrono::minutes(10)};
-  // How long command_runner() waits for a new instance's address.
-  std::chrono::milliseconds address_timeout{std::chrono::minutes(5)};
-};
 
 // Where one node type launches.
 struct Placement {
@@ -66,8 +47,10 @@ struct Placement {
 class AwsProvider : public Provider {
  public:
   // Resolves region and endpoint at once (Error(config) without a region);
-  // credentials on the first request.
-  AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, AwsDeps deps = {});
+  // credentials on the first request: from context.aws_credentials, else
+  // the default chain read from context.env. Everything the provider
+  // touches comes from the context (see providers/common/context.hpp).
+  AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, ProviderContext context = {});
   ~AwsProvider() override;
 
   std::string name() const override { return "aws"; }
@@ -136,8 +119,8 @@ class AwsProvider : public Provider {
 
   const ClusterSpec& spec_;
   ClusterIdentity identity_;
-  AwsDeps deps_;
-  std::unique_ptr<HttpTransport> owned_transport_;
+  ProviderContext ctx_;  // with defaults
+  std::shared_ptr<HttpTransport> transport_;  // the context's, or a libcurl one
   std::unique_ptr<RetryingTransport> retrying_;
   std::unique_ptr<Client> client_;
   std::string region_;
@@ -151,8 +134,7 @@ class AwsProvider : public Provider {
   std::string key_path_;
   std::string sg_id_;
   std::map<std::string, std::string> foreign_;
-  // (zone, instance type) -> when it may be tried first again.
-  std::map<std::pair<std::string, std::string>, std::chrono::system_clock::time_point> cooldown_;
+  ZoneCooldown cooldown_;
   // Concurrent set_tags() calls (the updater's status changes) share calls.
   TagBatcher tags_{[this](const std::vector<TagBatcher::Update>& batch,
                           std::vector<std::optional<Error>>&) { commit_tags(batch); }};

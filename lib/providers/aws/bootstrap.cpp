@@ -243,7 +243,7 @@ std::vector<std::string> AwsProvider::ssh_cidrs(const CancelToken& cancel) {
   // An endpoint override (an emulator, a private endpoint) answers the
   // question itself, so nothing goes to the internet then.
   std::string url = kDefaultCheckIp;
-  if (auto env = deps_.env.getenv("RAYCLUSTER_CHECKIP_URL"); env && !env->empty())
+  if (auto env = ctx_.env.get("RAYCLUSTER_CHECKIP_URL"); env && !env->empty())
     url = *env;
   else if (endpoint_overridden_)
     url = client_->endpoint() + "/_emulator/checkip";

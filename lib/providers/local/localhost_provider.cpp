@@ -8,8 +8,9 @@
 #include <chrono>
 #include <set>
 
+#include "providers/common/launch.hpp"
+#include "providers/common/tag_filter.hpp"
 #include "providers/local/local_runner.hpp"
-#include "providers/node_order.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/ids.hpp"
@@ -55,8 +56,12 @@ CloudState parse_state(const std::string& s) {
 
 }  // namespace
 
-LocalhostProvider::LocalhostProvider(const ClusterSpec& spec, ClusterIdentity identity)
-    : spec_(spec), identity_(std::move(identity)), nodes_dir_(identity_.state_dir + "/nodes") {}
+LocalhostProvider::LocalhostProvider(const ClusterSpec& spec, ClusterIdentity identity,
+                                     ProviderContext context)
+    : spec_(spec),
+      identity_(std::move(identity)),
+      ctx_(context.with_defaults()),
+      nodes_dir_(identity_.state_dir + "/nodes") {}
 
 std::string LocalhostProvider::node_dir(const std::string& id) const { return nodes_dir_ + "/" + id; }
 std::string LocalhostProvider::record_path(const std::string& id) const {
@@ -162,7 +167,7 @@ std::vector<Node> LocalhostProvider::create(const LaunchRequest& request) {
   if (request.count <= 0) return {};
   std::lock_guard<std::mutex> lock(mu_);
   make_dirs(nodes_dir_, 0700);
-  std::vector<Node> out;
+  LaunchBatch batch(request);
   // Idempotency: nodes already made under this token count toward the batch.
   if (!request.idempotency_token.empty()) {
     for (const auto& name : list_dir(nodes_dir_)) {
@@ -170,9 +175,9 @@ std::vector<Node> LocalhostProvider::create(const LaunchRequest& request) {
       Value rec = load_record(name.substr(0, name.size() - 5));
       if (rec.is_null()) continue;
       auto* tok = rec.find("token");
-      if (tok && tok->as_string() == request.idempotency_token &&
+      if (tok && batch.made_by_request(tok->as_string()) &&
           rec.find("state")->as_string() != "terminated")
-        out.push_back(to_node(rec));
+        batch.add(to_node(rec));
     }
   }
   Value st = load_cluster_state();
@@ -180,8 +185,8 @@ std::vector<Node> LocalhostProvider::create(const LaunchRequest& request) {
     throw Error(ErrorCode::internal, "localhost provider used before bootstrap");
   const std::string prefix = st.find("address_prefix")->as_string();
   std::int64_t next_host = st.find("next_host")->as_int();
-  auto now = std::chrono::system_clock::now();
-  while (static_cast<int>(out.size()) < request.count) {
+  auto now = ctx_.now();
+  while (batch.remaining() > 0) {
     if (next_host > 254) next_host = 1;  // addresses of ended nodes are reused
     Value rec = Value::object();
     std::string id = "local-" + random_hex(6);
@@ -205,9 +210,9 @@ std::vector<Node> LocalhostProvider::create(const LaunchRequest& request) {
     save_record(rec);
     st.set("next_host", next_host);
     save_cluster_state(st);
-    out.push_back(to_node(rec));
+    batch.add(to_node(rec));
   }
-  return out;
+  return batch.take();
 }
 
 std::vector<Node> LocalhostProvider::list(const Tags& filter) {
@@ -218,19 +223,9 @@ std::vector<Node> LocalhostProvider::list(const Tags& filter) {
     Value rec = load_record(name.substr(0, name.size() - 5));
     if (rec.is_null()) continue;
     Node n = to_node(rec);
-    if (n.state == CloudState::terminated) continue;
-    bool match = true;
-    for (const auto& [k, v] : filter) {
-      auto it = n.tags.find(k);
-      if (it == n.tags.end() || it->second != v) {
-        match = false;
-        break;
-      }
-    }
-    if (match) out.push_back(std::move(n));
+    if (n.state != CloudState::terminated) out.push_back(std::move(n));
   }
-  sort_by_launch(out);
-  return out;
+  return select_nodes(std::move(out), filter);
 }
 
 void LocalhostProvider::record_session(const std::string& id, pid_t sid) {

@@ -17,7 +17,8 @@
 #include <set>
 #include <string>
 
-#include "providers/factory.hpp"
+#include "providers/common/context.hpp"
+#include "providers/common/identity.hpp"
 #include "providers/common/provider.hpp"
 #include "util/value.hpp"
 
@@ -25,7 +26,8 @@ namespace raycluster::detail {
 
 class LocalhostProvider : public Provider {
  public:
-  LocalhostProvider(const ClusterSpec& spec, ClusterIdentity identity);
+  // Of the context it uses the clock (launch times); it makes no API calls.
+  LocalhostProvider(const ClusterSpec& spec, ClusterIdentity identity, ProviderContext context = {});
 
   std::string name() const override { return "localhost"; }
   void bootstrap(const EventSink& events, const CancelToken& cancel) override;
@@ -58,6 +60,7 @@ class LocalhostProvider : public Provider {
 
   const ClusterSpec& spec_;
   ClusterIdentity identity_;
+  ProviderContext ctx_;
   std::string nodes_dir_;
   std::mutex mu_;
 };

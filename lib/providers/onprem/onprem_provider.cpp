@@ -5,8 +5,9 @@
 #include <future>
 #include <set>
 
-#include "providers/node_order.hpp"
-#include "providers/ssh_nodes.hpp"
+#include "providers/common/launch.hpp"
+#include "providers/common/ssh_nodes.hpp"
+#include "providers/common/tag_filter.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -19,18 +20,8 @@ using namespace std::chrono_literals;
 constexpr std::size_t kParallelStops = 16;
 constexpr auto kStopTimeout = 120s;
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-bool tags_match(const Value& tags, const Tags& filter) {
-  for (const auto& [k, v] : filter) {
-    const Value* t = tags.find(k);
-    if (!t || !t->is_string() || t->as_string() != v) return false;
-  }
-  return true;
+std::int64_t to_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
 void erase_member(Value& object, const std::string& key) {
@@ -41,9 +32,11 @@ void erase_member(Value& object, const std::string& key) {
 
 }  // namespace
 
-OnpremProvider::OnpremProvider(const ClusterSpec& spec, ClusterIdentity identity)
+OnpremProvider::OnpremProvider(const ClusterSpec& spec, ClusterIdentity identity,
+                               ProviderContext context)
     : spec_(spec),
       identity_(std::move(identity)),
+      ctx_(context.with_defaults()),
       state_path_(identity_.state_dir + "/onprem.json"),
       lock_path_(identity_.state_dir + "/onprem.lock"),
       tags_([this](const auto& batch, auto& errors) { commit_tags(batch, errors); }) {}
@@ -114,13 +107,11 @@ std::vector<Node> OnpremProvider::create(const LaunchRequest& request) {
   if (!request.node_type) throw Error(ErrorCode::invalid_argument, "create: no node type");
   if (request.count <= 0) return {};
   return with_state([&](Value& machines, auto save) {
-    std::vector<Node> out;
+    LaunchBatch batch(request);
     // A retry of the same launch gets the machines of the first call.
-    if (!request.idempotency_token.empty())
-      for (const auto& [ip, rec] : machines.as_object())
-        if (const Value* tok = rec.find("token");
-            tok && tok->as_string() == request.idempotency_token)
-          out.push_back(to_node(ip, rec));
+    for (const auto& [ip, rec] : machines.as_object())
+      if (const Value* tok = rec.find("token"); tok && batch.made_by_request(tok->as_string()))
+        batch.add(to_node(ip, rec));
     std::vector<std::string> pool;
     if (request.kind == NodeKind::head)
       pool.push_back(spec_.provider.head_ip);
@@ -129,8 +120,7 @@ std::vector<Node> OnpremProvider::create(const LaunchRequest& request) {
     std::vector<std::string> free;
     for (const auto& ip : pool)
       if (!machines.find(ip)) free.push_back(ip);
-    const std::size_t wanted = static_cast<std::size_t>(request.count) - std::min<std::size_t>(
-                                                                              out.size(), request.count);
+    const auto wanted = static_cast<std::size_t>(batch.remaining());
     if (free.size() < wanted)
       throw Error(ErrorCode::capacity,
                   std::string("local provider: ") + std::to_string(wanted) + " " +
@@ -142,29 +132,26 @@ std::vector<Node> OnpremProvider::create(const LaunchRequest& request) {
       rec.set("kind", node_kind_name(request.kind));
       rec.set("node_type", request.node_type->name);
       rec.set("token", request.idempotency_token);
-      rec.set("launch_time", now_ms());
+      rec.set("launch_time", to_ms(ctx_.now()));
       Value tags = Value::object();
       for (const auto& [k, v] : request.tags)
         if (!v.empty()) tags.set(k, v);
       tags.set(tags::node_name, free[i]);
       rec.set("tags", std::move(tags));
-      out.push_back(to_node(free[i], rec));
+      batch.add(to_node(free[i], rec));
       machines.set(free[i], std::move(rec));
     }
     save();
-    return out;
+    return batch.take();
   });
 }
 
 std::vector<Node> OnpremProvider::list(const Tags& filter) {
   return with_state([&](Value& machines, auto) {
     std::vector<Node> out;
-    for (const auto& [ip, rec] : machines.as_object()) {
-      const Value* t = rec.find("tags");
-      if (t && tags_match(*t, filter)) out.push_back(to_node(ip, rec));
-    }
-    sort_by_launch(out);
-    return out;
+    for (const auto& [ip, rec] : machines.as_object())
+      if (rec.find("tags")) out.push_back(to_node(ip, rec));
+    return select_nodes(std::move(out), filter);
   });
 }
 
@@ -197,9 +184,10 @@ void OnpremProvider::commit_tags(const std::vector<TagBatcher::Update>& batch,
 }
 
 std::unique_ptr<CommandRunner> OnpremProvider::command_runner(const Node& node) {
-  return make_ssh_runner(spec_, identity_, node.external_ip.empty() || spec_.provider.use_internal_ips
-                                               ? node.internal_ip
-                                               : node.external_ip);
+  return make_ssh_runner(spec_, identity_,
+                         node.external_ip.empty() || spec_.provider.use_internal_ips ? node.internal_ip
+                                                                                     : node.external_ip,
+                         ctx_.env);
 }
 
 void OnpremProvider::terminate(const std::vector<std::string>& node_ids) {

@@ -12,16 +12,19 @@
 #include <mutex>
 #include <string>
 
-#include "providers/factory.hpp"
-#include "providers/tag_batcher.hpp"
+#include "providers/common/context.hpp"
+#include "providers/common/identity.hpp"
 #include "providers/common/provider.hpp"
+#include "providers/common/tag_batcher.hpp"
 #include "util/value.hpp"
 
 namespace raycluster::detail {
 
 class OnpremProvider : public Provider {
  public:
-  OnpremProvider(const ClusterSpec& spec, ClusterIdentity identity);
+  // Of the context it uses the clock (launch times) and the environment
+  // (the SSH agent); it makes no API calls.
+  OnpremProvider(const ClusterSpec& spec, ClusterIdentity identity, ProviderContext context = {});
 
   std::string name() const override { return "local"; }
   void bootstrap(const EventSink& events, const CancelToken& cancel) override;
@@ -48,6 +51,7 @@ class OnpremProvider : public Provider {
 
   const ClusterSpec& spec_;
   ClusterIdentity identity_;
+  ProviderContext ctx_;
   std::string state_path_;
   std::string lock_path_;
   std::mutex mu_;  // held while the state file is read and written

@@ -60,9 +60,10 @@ struct AwsHarness {
                                                bool fresh = false) {
     return {spec.cluster_name, id, (dir / spec.cluster_name).string(), fresh};
   }
-  raycluster::detail::ec2::AwsDeps deps() {
-    raycluster::detail::ec2::AwsDeps d;
-    d.transport = &ec2;
+  raycluster::ProviderContext context() {
+    raycluster::ProviderContext d;
+    // Not owned: the fake outlives every provider made here.
+    d.transport = std::shared_ptr<raycluster::HttpTransport>(std::shared_ptr<void>(), &ec2);
     d.env.getenv = [this](const std::string& k) -> std::optional<std::string> {
       auto it = env.find(k);
       if (it == env.end()) return std::nullopt;
@@ -82,7 +83,7 @@ struct AwsHarness {
   void make(const std::string& id = "c0ffee00c0ffee00", bool fresh = false) {
     provider.reset();
     std::filesystem::create_directories(dir / spec.cluster_name);
-    provider = std::make_unique<raycluster::detail::ec2::AwsProvider>(spec, identity(id, fresh), deps());
+    provider = std::make_unique<raycluster::detail::ec2::AwsProvider>(spec, identity(id, fresh), context());
   }
   void bootstrap() {
     provider->bootstrap([this](const raycluster::Event& e) { events.push_back(e); }, {});

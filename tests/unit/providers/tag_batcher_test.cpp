@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "providers/tag_batcher.hpp"
+#include "providers/common/tag_batcher.hpp"
 
 using namespace raycluster;
 using raycluster::detail::TagBatcher;

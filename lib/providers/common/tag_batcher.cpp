@@ -1,4 +1,4 @@
-#include "providers/tag_batcher.hpp"
+#include "providers/common/tag_batcher.hpp"
 
 #include <algorithm>
 #include <map>

@@ -1,4 +1,4 @@
-#include "providers/factory.hpp"
+#include "cluster/provider_factory.hpp"
 
 #include "providers/aws/aws_provider.hpp"
 #include "providers/local/localhost_provider.hpp"
@@ -7,18 +7,19 @@
 
 namespace raycluster::detail {
 
-std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterIdentity& identity) {
+std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterIdentity& identity,
+                                        const ProviderContext& context) {
   require_supported(spec);
   switch (spec.provider.kind) {
     case ProviderKind::aws:
-      return std::make_unique<ec2::AwsProvider>(spec, identity);
+      return std::make_unique<ec2::AwsProvider>(spec, identity, context);
     case ProviderKind::onprem:
-      return std::make_unique<OnpremProvider>(spec, identity);
+      return std::make_unique<OnpremProvider>(spec, identity, context);
     case ProviderKind::localhost:
     case ProviderKind::gcp:
       break;
   }
-  return std::make_unique<LocalhostProvider>(spec, identity);
+  return std::make_unique<LocalhostProvider>(spec, identity, context);
 }
 
 void require_supported(const ClusterSpec& spec) {

@@ -1,0 +1,20 @@
+// Picks the Provider implementation a spec names: the one place that knows
+// every provider.
+#pragma once
+
+#include <memory>
+
+#include "providers/common/context.hpp"
+#include "providers/common/identity.hpp"
+#include "providers/common/provider.hpp"
+#include "spec/spec.hpp"
+
+namespace raycluster::detail {
+
+// Throws Error(unsupported) for providers this build cannot drive yet.
+void require_supported(const ClusterSpec& spec);
+// The provider of spec.provider.kind, built on `context`.
+std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterIdentity& identity,
+                                        const ProviderContext& context);
+
+}  // namespace raycluster::detail
