@@ -7,7 +7,8 @@
 // credentials about to lapse; and a request the cloud refused as expired
 // (HTTP 401, ExpiredToken) asks for one forced refresh and is sent once more.
 // RefreshingCredentials (auth/refreshing_credentials.hpp) is the
-// implementation over a fetch function.
+// implementation over a fetch function; make_aws_credentials_source()
+// (auth/aws_credentials_source.hpp) builds AWS's default chain on it.
 //
 // Thread-safety: get() and refresh() may be called from any number of threads
 // at once; at most one fetch is in flight, and the threads that asked while it
