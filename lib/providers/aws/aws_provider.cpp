@@ -7,6 +7,7 @@
 #include <future>
 #include <set>
 
+#include "auth/aws_credentials_source.hpp"
 #include "providers/aws/instance_stream.hpp"
 #include "providers/aws/query_names.hpp"
 #include "providers/node_order.hpp"
@@ -213,7 +214,7 @@ AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, AwsD
   co.endpoint = endpoint;
   co.region = region_;
   co.now = deps_.now;
-  co.credentials = [env = deps_.env] { return resolve_aws_credentials(env); };
+  co.credentials = make_aws_credentials_source(deps_.env, *raw, deps_.now, deps_.sleep);
   client_ = std::make_unique<Client>(*retrying_, co);
 }
 
