@@ -34,7 +34,9 @@
 // Error(cancelled). Messages never contain a secret key, session token or
 // authorization token, and never a metadata answer's body.
 // Thread-safety: the fetch functions are reentrant; the source returned by
-// make_aws_credentials_source() is a RefreshingCredentials (any threads).
+// make_aws_credentials_source() is a RefreshingCredentials (any threads). Its
+// fetches call env.getenv and read files on whichever thread needs fresh
+// credentials, so `env` must be safe to use from any thread.
 #pragma once
 
 #include <chrono>

@@ -15,7 +15,8 @@
 //     its failure is thrown to all of them.
 //
 // Credentials without an expiry are fetched once and never again, except by
-// refresh(). Single flight: at most one fetch runs at a time, whichever
+// refresh(). A fetch that returns credentials already inside the mandatory
+// window is accepted (they are valid), and the next get() fetches again. Single flight: at most one fetch runs at a time, whichever
 // thread asked; the threads that wait for it get its result or its error. A
 // fetch that failed because its own caller cancelled is not held against
 // waiters whose tokens did not fire: one of them fetches anew.
