@@ -139,9 +139,9 @@ std::string resolve_aws_profile(const AwsEnvironment& env,
   return "default";
 }
 
-AwsCredentials resolve_aws_credentials(const AwsEnvironment& env,
-                                       const std::optional<std::string>& explicit_profile) {
-  std::vector<std::string> tried;
+std::optional<AwsCredentials> find_static_aws_credentials(
+    const AwsEnvironment& env, const std::optional<std::string>& explicit_profile,
+    std::vector<std::string>& tried) {
   bool explicit_named = explicit_profile && !explicit_profile->empty();
   if (!explicit_named) {
     auto id = env_value(env, "AWS_ACCESS_KEY_ID");
@@ -194,10 +194,16 @@ AwsCredentials resolve_aws_credentials(const AwsEnvironment& env,
   tried.push_back(conf_where + (config.loaded ? (conf_sec ? " (no keys)" : " (no such profile)")
                                               : " (" + config.problem + ")"));
 
-  throw Error(ErrorCode::auth,
-              "no AWS credentials found for profile " + quoted(profile) + "; tried: " +
-                  detail::join(tried, "; ") +
-                  ". Container and instance-metadata credentials are not supported.");
+  return std::nullopt;
+}
+
+AwsCredentials resolve_aws_credentials(const AwsEnvironment& env,
+                                       const std::optional<std::string>& explicit_profile) {
+  std::vector<std::string> tried;
+  if (auto c = find_static_aws_credentials(env, explicit_profile, tried)) return *c;
+  throw Error(ErrorCode::auth, "no AWS credentials found for profile " +
+                                   quoted(resolve_aws_profile(env, explicit_profile)) +
+                                   "; tried: " + detail::join(tried, "; "));
 }
 
 std::optional<std::string> resolve_aws_region(const AwsEnvironment& env,

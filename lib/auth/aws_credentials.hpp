@@ -17,10 +17,13 @@
 // The profile is: the explicit argument, else AWS_PROFILE, else the legacy
 // AWS_DEFAULT_PROFILE, else "default".
 //
-// Not supported (yet): assume-role (role_arn), SSO, credential_process, web
-// identity, container and instance-metadata credentials. A profile that uses
-// one of them and has no static keys is an ErrorCode::auth error that says so,
-// rather than silently falling through to other credentials.
+// These three never expire. The sources that do, container credentials and
+// EC2 instance metadata (IMDSv2), come after them in the default chain that
+// make_aws_credentials_source() builds (auth/aws_credentials_source.hpp).
+//
+// Not supported (yet): assume-role (role_arn), SSO, credential_process and web
+// identity. A profile that uses one of them is an ErrorCode::auth error that
+// says so, rather than silently falling through to other credentials.
 //
 // Errors: raycluster::Error with ErrorCode::auth; the message names every source
 // that was tried and why it did not apply. Messages never contain a secret key
@@ -33,6 +36,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace raycluster {
 
@@ -47,6 +51,8 @@ struct AwsCredentials {
   // Safe to log: the access key id and the source; the secret and the token
   // are printed as "<redacted>" (or "<none>" when the token is empty).
   std::string to_string() const;
+
+  bool operator==(const AwsCredentials&) const = default;
 };
 
 // Returns the value of an environment variable, or nullopt when unset.
@@ -68,6 +74,13 @@ std::string resolve_aws_profile(const AwsEnvironment& env,
 // unreadable or missing file counts as "tried, not found" and is named.
 AwsCredentials resolve_aws_credentials(const AwsEnvironment& env,
                                        const std::optional<std::string>& explicit_profile = {});
+
+// The same three sources, for a longer chain: nullopt when none has keys
+// (each one tried is appended to `tried`, with why it did not apply); throws
+// as resolve_aws_credentials() does for an incomplete or unsupported source.
+std::optional<AwsCredentials> find_static_aws_credentials(
+    const AwsEnvironment& env, const std::optional<std::string>& explicit_profile,
+    std::vector<std::string>& tried);
 
 // The region: `explicit_region` (e.g. the cluster YAML's provider.region),
 // else AWS_REGION, else AWS_DEFAULT_REGION, else `region` of the profile in

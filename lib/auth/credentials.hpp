@@ -6,6 +6,9 @@
 // are fetched again a margin before they expire, so no request is signed with
 // credentials about to lapse; and a request the cloud refused as expired
 // (HTTP 401, ExpiredToken) asks for one forced refresh and is sent once more.
+// RefreshingCredentials (auth/refreshing_credentials.hpp) is the
+// implementation over a fetch function; make_aws_credentials_source()
+// (auth/aws_credentials_source.hpp) builds AWS's default chain on it.
 //
 // Thread-safety: get() and refresh() may be called from any number of threads
 // at once; at most one fetch is in flight, and the threads that asked while it
@@ -31,8 +34,10 @@ template <class T>
 class CredentialsSource {
  public:
   virtual ~CredentialsSource() = default;
-  // Credentials valid for at least the refresh margin from now: the cached
-  // ones, or freshly fetched ones. Throws Error(auth) when none can be had.
+  // Credentials that are not about to expire: the cached ones, or freshly
+  // fetched ones (RefreshingCredentials: valid for at least its mandatory
+  // margin). Throws Error(auth) when none can be had, Error(cancelled) when
+  // `cancel` fires while it waits.
   virtual T get(const CancelToken& cancel = {}) = 0;
   // The cloud refused `stale` as expired or invalid: fetch anew, unless
   // another thread already replaced `stale` (then its result is returned),

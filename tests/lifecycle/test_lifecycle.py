@@ -275,6 +275,8 @@ def test_aws_up_without_credentials_fails_before_any_request(rc, tmp_path):
             del rc.env[k]
     rc.env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "no-credentials")
     rc.env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
+    # Nor may the chain ask the instance metadata service (169.254.169.254).
+    rc.env["AWS_EC2_METADATA_DISABLED"] = "true"
     # Any request would go here and fail differently; none may be sent.
     rc.env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
     out = rc.run("up", cfg, "-y", check=False)

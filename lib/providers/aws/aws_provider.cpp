@@ -7,6 +7,7 @@
 #include <future>
 #include <set>
 
+#include "auth/aws_credentials_source.hpp"
 #include "providers/aws/instance_stream.hpp"
 #include "providers/aws/query_names.hpp"
 #include "providers/common/launch.hpp"
@@ -200,9 +201,11 @@ AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, Prov
   co.endpoint = endpoint;
   co.region = region_;
   co.now = ctx_.now;
-  co.credentials = [src = ctx_.aws_credentials, env] {
-    return src ? src->get() : resolve_aws_credentials(env);
-  };
+  // The context's source, else the chain (static, container, instance role)
+  // read through the provider's own transport.
+  co.credentials = ctx_.aws_credentials
+                       ? ctx_.aws_credentials
+                       : make_aws_credentials_source(env, *transport_, ctx_.now, ctx_.sleep);
   client_ = std::make_unique<Client>(*retrying_, co);
 }
 

@@ -130,18 +130,20 @@ std::string form_body(std::string_view action, const QueryParams& params) {
   return body;
 }
 
+bool is_refusal_of_credentials(std::string_view c, int status) {
+  return status == 401 || c == "ExpiredToken" || c == "ExpiredTokenException" ||
+         c == "AuthFailure" || c == "InvalidClientTokenId" || c == "UnrecognizedClientException";
+}
+
 Client::Client(HttpTransport& transport, ClientOptions options)
     : transport_(transport), options_(std::move(options)) {
+  if (!options_.credentials)
+    throw Error(ErrorCode::invalid_argument, "EC2 client: no credentials source");
   if (!options_.now) options_.now = real_wall_clock();
   while (!options_.endpoint.empty() && options_.endpoint.back() == '/') options_.endpoint.pop_back();
 }
 
-const AwsCredentials& Client::creds() {
-  std::call_once(creds_once_, [this] { creds_ = options_.credentials(); });
-  return creds_;
-}
-
-HttpRequest Client::build(const std::string& body) {
+HttpRequest Client::build(const std::string& body, const AwsCredentials& creds) {
   auto url = options_.endpoint + "/";
   sigv4::Request r = sigv4::request_from_url("POST", url);
   r.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
@@ -150,7 +152,7 @@ HttpRequest Client::build(const std::string& body) {
   so.service = "ec2";
   so.region = options_.region;
   auto now = options_.now() + std::chrono::seconds(offset_.load());
-  auto signed_req = sigv4::sign(r, creds(), so, now, &keys_);
+  auto signed_req = sigv4::sign(r, creds, so, now, &keys_);
   HttpRequest req;
   req.method = "POST";
   req.url = url;
@@ -173,8 +175,11 @@ void Client::call_streaming(std::string_view action, const QueryParams& params,
 HttpResponse Client::exchange(std::string_view action, const QueryParams& params,
                               const HttpBodySink* sink, const CancelToken& cancel) {
   const std::string body = form_body(action, params);
-  for (int attempt = 1;; ++attempt) {
-    HttpRequest request = build(body);
+  AwsCredentials creds = options_.credentials->get(cancel);
+  bool clock_corrected = false;
+  bool refreshed = false;
+  for (;;) {
+    HttpRequest request = build(body, creds);
     if (sink) request.body_sink = *sink;
     HttpResponse resp = transport_.send(request, cancel);
     if (resp.status >= 200 && resp.status < 300) return resp;
@@ -183,22 +188,52 @@ HttpResponse Client::exchange(std::string_view action, const QueryParams& params
     if (e.code.empty()) e.code = "HTTP" + std::to_string(resp.status);
     if (e.request_id.empty())
       if (auto h = resp.header("x-amzn-RequestId")) e.request_id = *h;
-    if (attempt == 1 && is_skew_code(e.code)) {
+    // The clock first: EC2 answers AuthFailure to a signature from a skewed
+    // clock too, and the Date header tells the two apart.
+    if (!clock_corrected && is_skew_code(e.code)) {
       if (auto date = resp.header("Date")) {
         auto local = options_.now() + std::chrono::seconds(offset_.load());
         if (auto skew = sigv4::clock_skew(*date, local);
             skew && (*skew >= kSkewWorthCorrecting || *skew <= -kSkewWorthCorrecting)) {
           offset_ += skew->count();
+          clock_corrected = true;
           continue;
         }
       }
+    }
+    // botocore only refreshes ahead of the expiry and never after a refusal;
+    // but instance-role credentials can be rotated or revoked early, and a
+    // key rotated in a profile file is only seen when the chain runs again.
+    // AuthFailure is EC2's word for every credentials refusal (an unknown
+    // key, a bad or expired session token), so it asks for a refresh as well;
+    // the call is sent again only when the source handed out different
+    // credentials, so static keys that are simply wrong cost a re-read of the
+    // chain, not another request.
+    bool refusal = is_refusal_of_credentials(e.code, resp.status);
+    std::string refusal_note;
+    if (refusal && !refreshed) {
+      refreshed = true;
+      try {
+        AwsCredentials fresh = options_.credentials->refresh(creds, cancel);
+        if (!(fresh == creds)) {
+          creds = std::move(fresh);
+          continue;
+        }
+        refusal_note = "; a refresh returned the same ones";
+      } catch (const Error& failure) {
+        if (failure.code() == ErrorCode::cancelled) throw;
+        refusal_note = std::string("; refreshing them failed: ") + failure.what();
+      }
+    } else if (refusal) {
+      refusal_note = ", refused again after a refresh";
     }
     std::string msg = "EC2 " + std::string(action) + ": " + e.code;
     if (!e.message.empty()) msg += ": " + e.message;
     if (!e.request_id.empty()) msg += " (request id " + e.request_id + ")";
     if (resp.attempts > 1) msg += " after " + std::to_string(resp.attempts) + " attempts";
-    throw Ec2Error(error_code_for(e.code, resp.status), msg, is_retryable(e.code, resp.status),
-                   e.request_id, e.code);
+    if (refusal) msg += " (credentials from " + creds.source + refusal_note + ")";
+    throw Ec2Error(refusal ? ErrorCode::auth : error_code_for(e.code, resp.status), msg,
+                   refusal ? false : is_retryable(e.code, resp.status), e.request_id, e.code);
   }
 }
 

@@ -6,8 +6,11 @@
 // ec2, sent through the HttpTransport it is given. That transport is expected
 // to be a RetryingTransport with is_throttle_response() as its throttle
 // classifier: throttling and 5xx retries happen there and only there. The
-// client itself repeats a call at most once, and only to correct its clock
-// after the service said the signature was made at the wrong time.
+// client itself repeats a call for two reasons only, each at most once per
+// call: to correct its clock after the service said the signature was made
+// at the wrong time, and to sign again with refreshed credentials after the
+// service refused them (see is_refusal_of_credentials()); a second refusal
+// is an Ec2Error with ErrorCode::auth.
 //
 // Errors: Ec2Error (a raycluster::Error) carrying the AWS error code and
 // request id, for both EC2 error shapes; see error_code_for() for the mapping.
@@ -17,7 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +28,7 @@
 
 #include "providers/aws/query_names.hpp"
 #include "auth/aws_credentials.hpp"
+#include "auth/credentials.hpp"
 #include "util/error.hpp"
 #include "http/http.hpp"
 #include "auth/sigv4.hpp"
@@ -56,6 +60,12 @@ bool is_throttle_response(const HttpResponse& response);
 // Capacity, ...): the RetryPolicy::is_final of EC2 calls, since repeating
 // it only delays the move to the next zone.
 bool is_capacity_response(const HttpResponse& response);
+// An answer saying the credentials themselves were refused (expired, revoked
+// or unknown), which fresh credentials from the source may cure: HTTP 401,
+// or ExpiredToken, ExpiredTokenException, AuthFailure, InvalidClientTokenId,
+// UnrecognizedClientException. Not RequestExpired (the signing time is off:
+// that is the clock correction's case, and new credentials would not help).
+bool is_refusal_of_credentials(std::string_view aws_code, int http_status);
 
 // Appends prefix.1=v1, prefix.2=v2, ...
 void add_list(QueryParams& params, const std::string& prefix, const std::vector<std::string>& values);
@@ -70,8 +80,10 @@ std::string form_body(std::string_view action, const QueryParams& params);
 struct ClientOptions {
   std::string endpoint;  // "https://ec2.us-east-1.amazonaws.com" or an override
   std::string region;
-  // Called once, on the first call (credentials are only needed then).
-  std::function<AwsCredentials()> credentials;
+  // Required. Asked on every call (its get() is cheap while the cached
+  // credentials are fresh), and asked to refresh() once when the service
+  // refuses them; so the first call is the first to need credentials.
+  std::shared_ptr<CredentialsSource<AwsCredentials>> credentials;
   WallClock now;  // default: the system clock
 };
 
@@ -97,17 +109,14 @@ class Client {
   std::chrono::seconds clock_offset() const { return std::chrono::seconds(offset_.load()); }
 
  private:
-  HttpRequest build(const std::string& body);
+  HttpRequest build(const std::string& body, const AwsCredentials& creds);
   // Sends until a 2xx answer, which it returns; throws for the rest.
   HttpResponse exchange(std::string_view action, const QueryParams& params, const HttpBodySink* sink,
                         const CancelToken& cancel);
-  const AwsCredentials& creds();
 
   HttpTransport& transport_;
   ClientOptions options_;
   sigv4::SigningKeyCache keys_;
-  std::once_flag creds_once_;
-  AwsCredentials creds_;
   std::atomic<long long> offset_{0};
 };
 

@@ -3,6 +3,7 @@
 #include "fake_ec2.hpp"
 #include "providers/aws/ec2_client.hpp"
 #include "providers/aws/ec2_xml.hpp"
+#include "support/fake_credentials.hpp"
 #include "util/error.hpp"
 
 using namespace raycluster;
@@ -16,6 +17,7 @@ const auto kNow = std::chrono::system_clock::from_time_t(1767225600);  // 2026-0
 
 struct ClientHarness {
   FakeEc2 fake;
+  std::shared_ptr<rctest::FakeCredentialsSource> source = rctest::fake_credentials();
   std::vector<std::chrono::milliseconds> waits;
   std::unique_ptr<RetryingTransport> retrying;
   std::unique_ptr<Client> client;
@@ -34,12 +36,7 @@ struct ClientHarness {
     o.endpoint = "http://127.0.0.1:9/";
     o.region = "us-east-1";
     o.now = [] { return kNow; };
-    o.credentials = [] {
-      AwsCredentials c;
-      c.access_key_id = "AKIDEXAMPLE";
-      c.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-      return c;
-    };
+    o.credentials = source;
     client = std::make_unique<Client>(*retrying, o);
   }
 };
@@ -171,7 +168,133 @@ TEST_CASE("ec2 client: an auth error without skew is not repeated") {
   h.fake.faults.push_back({"*", r});
   auto e = call_error(h, "DescribeSubnets");
   CHECK(e.code() == ErrorCode::auth);
+  // The source was asked for fresh credentials, handed back the same ones,
+  // so the refused request was not sent again.
+  CHECK(h.source->refreshes == 1);
   CHECK(h.fake.calls.size() == 1);
+  CHECK(std::string(e.what()).find("a refresh returned the same ones") != std::string::npos);
+}
+
+namespace {
+
+std::string key_id_of(const HttpRequest& r) {
+  for (const auto& [k, v] : r.headers)
+    if (k == "Authorization") {
+      auto at = v.find("Credential=");
+      return v.substr(at + 11, v.find('/', at) - at - 11);
+    }
+  return {};
+}
+
+std::string token_of(const HttpRequest& r) {
+  for (const auto& [k, v] : r.headers)
+    if (k == "X-Amz-Security-Token") return v;
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("ec2 client: every call signs with what the source hands out now") {
+  ClientHarness h;
+  h.client->call("DescribeSubnets", {});
+  h.source->current = rctest::aws_credentials("AKIDROTATED", "tok-2");
+  h.client->call("DescribeSubnets", {});
+  REQUIRE(h.fake.calls.size() == 2);
+  CHECK(h.source->gets == 2);
+  CHECK(key_id_of(h.fake.calls[0].request) == "AKIDEXAMPLE");
+  CHECK(key_id_of(h.fake.calls[1].request) == "AKIDROTATED");
+  CHECK(token_of(h.fake.calls[1].request) == "tok-2");
+}
+
+TEST_CASE("ec2 client: expired credentials are refreshed once and the call is sent once more") {
+  for (auto refusal : {FakeEc2::fail(400, "ExpiredToken", "The security token included in the request is expired"),
+                       FakeEc2::fail(401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+                       FakeEc2::fail(401, "SomethingNew", "refused")}) {
+    ClientHarness h;
+    h.source->current = rctest::aws_credentials("AKIDOLD", "tok-old");
+    h.source->rotations = {rctest::aws_credentials("AKIDNEW", "tok-new")};
+    h.fake.faults.push_back({"*", refusal});
+    std::string body = h.client->call("DescribeSubnets", {});
+    CHECK(body.find("subnetSet") != std::string::npos);
+    REQUIRE(h.fake.calls.size() == 2);
+    CHECK(h.source->refreshes == 1);
+    CHECK(h.source->stale_ids == std::vector<std::string>{"AKIDOLD"});
+    CHECK(key_id_of(h.fake.calls[0].request) == "AKIDOLD");
+    CHECK(key_id_of(h.fake.calls[1].request) == "AKIDNEW");
+    CHECK(token_of(h.fake.calls[1].request) == "tok-new");
+    CHECK(h.fake.calls[0].request.body == h.fake.calls[1].request.body);
+    CHECK(h.waits.empty());  // not the retry loop's business
+  }
+}
+
+TEST_CASE("ec2 client: refused again after the refresh is an auth error, not a third send") {
+  ClientHarness h;
+  h.source->rotations = {rctest::aws_credentials("AKIDNEW", "tok-new"),
+                         rctest::aws_credentials("AKIDNEWER", "tok-newer")};
+  h.fake.faults.push_back({"*", FakeEc2::fail(400, "ExpiredToken", "expired")});
+  h.fake.faults.push_back({"*", FakeEc2::fail(400, "ExpiredToken", "expired")});
+  auto e = call_error(h, "DescribeSubnets");
+  CHECK(e.code() == ErrorCode::auth);
+  CHECK_FALSE(e.retryable());
+  CHECK(e.aws_code() == "ExpiredToken");
+  CHECK(h.fake.calls.size() == 2);
+  CHECK(h.source->refreshes == 1);
+  CHECK(std::string(e.what()).find("refused again after a refresh") != std::string::npos);
+  // The next call starts afresh with what the source holds now.
+  h.client->call("DescribeSubnets", {});
+  CHECK(key_id_of(h.fake.calls.back().request) == "AKIDNEW");
+}
+
+TEST_CASE("ec2 client: a refresh that fails is reported with the refusal, without secrets") {
+  ClientHarness h;
+  h.source->current = rctest::aws_credentials("AKIDOLD", "tok-old-secret");
+  h.source->failure = Error(ErrorCode::auth, "instance metadata unreachable");
+  h.fake.faults.push_back({"*", FakeEc2::fail(400, "ExpiredToken", "expired")});
+  auto e = call_error(h, "DescribeSubnets");
+  CHECK(e.code() == ErrorCode::auth);
+  CHECK(h.fake.calls.size() == 1);
+  std::string msg = e.what();
+  CHECK(msg.find("ExpiredToken") != std::string::npos);
+  CHECK(msg.find("refreshing them failed: instance metadata unreachable") != std::string::npos);
+  CHECK(msg.find("tok-old-secret") == std::string::npos);
+  CHECK(msg.find("wJalrXUtnFEMI") == std::string::npos);
+}
+
+TEST_CASE("ec2 client: RequestExpired is the clock's problem, never a credentials refresh") {
+  ClientHarness h;
+  h.source->rotations = {rctest::aws_credentials("AKIDNEW")};
+  auto skewed = FakeEc2::fail(400, "RequestExpired", "Request has expired.");
+  skewed.headers.emplace_back("Date", "Thu, 01 Jan 2026 01:00:00 GMT");
+  h.fake.faults.push_back({"*", skewed});
+  h.client->call("DescribeSubnets", {});
+  CHECK(h.fake.calls.size() == 2);
+  CHECK(h.source->refreshes == 0);
+  CHECK(h.client->clock_offset() == 3600s);
+}
+
+TEST_CASE("ec2 client: a skewed clock and expired credentials are each fixed once in one call") {
+  ClientHarness h;
+  h.source->rotations = {rctest::aws_credentials("AKIDNEW")};
+  auto skewed = FakeEc2::fail(401, "AuthFailure", "skewed");
+  skewed.headers.emplace_back("Date", "Thu, 01 Jan 2026 01:00:00 GMT");
+  h.fake.faults.push_back({"*", skewed});
+  h.fake.faults.push_back({"*", FakeEc2::fail(400, "ExpiredToken", "expired")});
+  h.client->call("DescribeSubnets", {});
+  REQUIRE(h.fake.calls.size() == 3);
+  CHECK(h.client->clock_offset() == 3600s);
+  CHECK(h.source->refreshes == 1);
+  CHECK(key_id_of(h.fake.calls[2].request) == "AKIDNEW");
+}
+
+TEST_CASE("ec2 client: refusal classification") {
+  CHECK(is_refusal_of_credentials("ExpiredToken", 400));
+  CHECK(is_refusal_of_credentials("AuthFailure", 401));
+  CHECK(is_refusal_of_credentials("InvalidClientTokenId", 403));
+  CHECK(is_refusal_of_credentials("HTTP401", 401));
+  CHECK_FALSE(is_refusal_of_credentials("RequestExpired", 400));
+  CHECK_FALSE(is_refusal_of_credentials("SignatureDoesNotMatch", 403));
+  CHECK_FALSE(is_refusal_of_credentials("UnauthorizedOperation", 403));
+  CHECK_FALSE(is_refusal_of_credentials("RequestLimitExceeded", 503));
 }
 
 TEST_CASE("ec2 xml: instances with tags, addresses, lifecycle and the next token") {

@@ -6,6 +6,7 @@
 #include "harness.hpp"
 #include "providers/aws/ec2_client.hpp"
 #include "providers/aws/ec2_xml.hpp"
+#include "support/fake_credentials.hpp"
 #include "providers/aws/instance_stream.hpp"
 #include "util/error.hpp"
 
@@ -310,12 +311,7 @@ ClientOptions client_options() {
   o.endpoint = "http://127.0.0.1:9/";
   o.region = "us-east-1";
   o.now = [] { return std::chrono::system_clock::from_time_t(1767225600); };
-  o.credentials = [] {
-    AwsCredentials c;
-    c.access_key_id = "AKIDEXAMPLE";
-    c.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-    return c;
-  };
+  o.credentials = rctest::fake_credentials();
   return o;
 }
 
