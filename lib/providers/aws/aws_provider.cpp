@@ -66,9 +66,11 @@ std::string config_path(const NodeTypeSpec& type) {
 Value without(const Value& config, std::initializer_list<const char*> keys) {
   Value out = Value::object();
   if (!config.is_object()) return out;
-  for (const auto& [k, v] : config.as_object())
+  for (const auto& member : config.as_object()) {
+    const std::string& k = member.first;  // named: clang 14 captures no structured binding
     if (std::find_if(keys.begin(), keys.end(), [&](const char* x) { return k == x; }) == keys.end())
-      out.set(k, v);
+      out.set(k, member.second);
+  }
   return out;
 }
 

@@ -347,7 +347,8 @@ void LocalhostProvider::set_tags(const std::vector<std::string>& node_ids, const
     for (const auto& [k, v] : tags) {
       if (v.empty()) {
         auto& o = t->as_object();
-        o.erase(std::remove_if(o.begin(), o.end(), [&](const auto& m) { return m.first == k; }),
+        const std::string& key = k;  // clang 14 captures no structured binding
+        o.erase(std::remove_if(o.begin(), o.end(), [&](const auto& m) { return m.first == key; }),
                 o.end());
       } else {
         t->set(k, v);
