@@ -1,8 +1,9 @@
 """raycluster: launch, scale and tear down Ray clusters, from Python.
 
 A ctypes binding of libraycluster's C ABI (no compiled extension). The
-library is found through $RAYCLUSTER_LIBRARY, next to this package, in a
-checkout's build tree (build/capi/libraycluster.so), or system-wide.
+library is found through $RAYCLUSTER_LIBRARY, next to this package (where
+the wheel, `pip install ./bindings/python`, puts it), in a checkout's build
+tree (build/capi/libraycluster.so), or system-wide.
 
     import raycluster
     with raycluster.Cluster("cluster.yaml", on_event=print) as c:

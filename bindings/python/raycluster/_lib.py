@@ -298,7 +298,7 @@ def _candidates() -> List[pathlib.Path]:
     env = os.environ.get("RAYCLUSTER_LIBRARY")
     if env:
         return [pathlib.Path(env)]
-    # 1. Next to the package (an installed wheel bundles it).
+    # 1. Next to the package: the copy the wheel bundles (bindings/python/setup.py).
     found += [_PACKAGE_DIR / _SONAME, _PACKAGE_DIR / "libraycluster.so"]
     # 2. The build tree of a checkout: bindings/python/raycluster -> <root>/build*/capi.
     root = _PACKAGE_DIR.parents[2]
@@ -327,8 +327,9 @@ def _load() -> ctypes.CDLL:
         except OSError:
             tried.append(_SONAME)
     raise errors.LibraryNotFound(
-        "cannot find libraycluster (tried: " + ", ".join(tried) + "). Build it with "
-        "`meson setup build && ninja -C build` (it lands in build/capi/), or set "
+        "cannot find libraycluster (tried: " + ", ".join(tried) + "). Install the "
+        "binding with its library (`pip install ./bindings/python` in the checkout), build "
+        "it with `meson setup build && ninja -C build` (it lands in build/capi/), or set "
         "RAYCLUSTER_LIBRARY=/path/to/libraycluster.so")
 
 
