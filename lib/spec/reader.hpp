@@ -77,7 +77,7 @@ class SpecReader {
   // Bytes of keys, paths and scalars that record_origins/to_value may visit:
   // aliases repeat what they point at, so a small file can expand to a huge
   // tree; counting bytes (not values) bounds the memory that costs.
-  static constexpr long kExpansionBytes = 32L << 20;
+  static constexpr long kExpansionBytes = 4L << 20;
   static constexpr int kMaxDepth = 64;
   long budget_ = kExpansionBytes;
   bool budget_reported_ = false;

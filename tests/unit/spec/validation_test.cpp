@@ -218,7 +218,7 @@ TEST_CASE("deep nesting and alias bombs are refused, not recursed into") {
   bomb += "provider: {type: localhost}\n";
   auto b = errors_of(bomb);
   REQUIRE(b.size() >= 1);
-  CHECK(b[0].message == "the config expands to more than 32 MiB of keys and values (the limit)");
+  CHECK(b[0].message == "the config expands to more than 4 MiB of keys and values (the limit)");
 }
 
 TEST_CASE("an alias bomb of long strings is bounded by bytes, not by values") {
@@ -235,7 +235,7 @@ TEST_CASE("an alias bomb of long strings is bounded by bytes, not by values") {
   REQUIRE_FALSE(d.empty());
   bool named = false;
   for (const auto& e : d)
-    named = named || e.message == "the config expands to more than 32 MiB of keys and values (the limit)";
+    named = named || e.message == "the config expands to more than 4 MiB of keys and values (the limit)";
   CHECK(named);
 }
 
