@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, then runs every test twice: in a -Werror build (build/) and in an
-# ASan+UBSan build (build-asan/). Prints one total line at the end.
-#   scripts/test.sh            both builds
+# ASan+UBSan build (build-asan/); then each libFuzzer target of fuzz/ for a
+# bounded time in a clang build (build-fuzz/). Prints one total line at the end.
+#   scripts/test.sh            all three builds
 #   scripts/test.sh --quick    the -Werror build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +17,10 @@ ninja -C build
 
 passed=0
 failed=0
-run_suite() {  # build dir
+run_suite() {  # build dir [more meson test arguments]
   local dir=$1 rc=0
-  meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=$?
+  shift
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || rc=$?
   local counts
   counts=$(.venv/bin/python3 - "$dir/meson-logs/testlog.json" <<'PY'
 import json, sys
@@ -46,6 +48,13 @@ if [ $quick -eq 0 ]; then
   ninja -C build-asan
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_suite build-asan || status=1
+
+  if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Dtests=false -Dbench=false \
+      -Db_sanitize=address,undefined -Db_lundef=false
+  fi
+  ninja -C build-fuzz
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_suite build-fuzz --verbose || status=1
 fi
 echo "meson tests: $passed passed, $failed failed"
 exit $status
