@@ -1,6 +1,8 @@
 #include "providers/local/local_runner.hpp"
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -37,6 +39,14 @@ CommandResult LocalRunner::run(const std::string& command, const CommandOptions&
 }
 
 std::string LocalRunner::resolve(const std::string& remote_path) const {
+  const fs::path base = fs::path(node_dir_).lexically_normal();
+  // Compared by path components, not by string prefix: "~/../<id>EVIL" shares
+  // the prefix of the node's folder and is a sibling of it.
+  auto inside = [&](const fs::path& p) {
+    auto mismatch = std::mismatch(base.begin(), base.end(), p.begin(), p.end());
+    return mismatch.first == base.end() ||
+           (std::next(mismatch.first) == base.end() && mismatch.first->empty());
+  };
   std::string rel;
   if (remote_path == "~" || remote_path == "~/")
     rel = "";
@@ -46,21 +56,18 @@ std::string LocalRunner::resolve(const std::string& remote_path) const {
     rel = remote_path;
   else {
     fs::path p = fs::path(remote_path).lexically_normal();
-    fs::path base = fs::path(node_dir_).lexically_normal();
-    auto mismatch = std::mismatch(base.begin(), base.end(), p.begin(), p.end());
-    if (mismatch.first != base.end())
+    if (!inside(p))
       throw Error(ErrorCode::invalid_argument,
                   "node " + node_id_ + ": remote path " + remote_path +
                       " is outside the node's folder; localhost nodes share this machine, so "
                       "mount into ~/... (the node's folder, $RAYCLUSTER_NODE_DIR)");
     return p.string();
   }
-  fs::path p = (fs::path(node_dir_) / rel).lexically_normal();
-  std::string s = p.string();
-  if (s.rfind(node_dir_, 0) != 0)
+  fs::path p = (base / rel).lexically_normal();
+  if (!inside(p))
     throw Error(ErrorCode::invalid_argument,
                 "node " + node_id_ + ": remote path " + remote_path + " leaves the node's folder");
-  return s;
+  return p.string();
 }
 
 void LocalRunner::upload(const std::string& local_path, const std::string& remote_path) {
