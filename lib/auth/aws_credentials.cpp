@@ -219,6 +219,19 @@ std::optional<std::string> resolve_aws_region(const AwsEnvironment& env,
   return std::nullopt;
 }
 
+std::optional<std::string> resolve_aws_ca_bundle(const AwsEnvironment& env,
+                                                 const std::optional<std::string>& explicit_profile) {
+  std::optional<std::string> path = env_value(env, "AWS_CA_BUNDLE");
+  if (!path) {
+    auto config = config_file(env);
+    if (auto v = value_of(config_section(config, resolve_aws_profile(env, explicit_profile)),
+                          "ca_bundle"))
+      path = *v;
+  }
+  if (path && (*path == "~" || path->rfind("~/", 0) == 0)) *path = env.home + path->substr(1);
+  return path;
+}
+
 std::optional<std::string> resolve_aws_endpoint_url(
     const AwsEnvironment& env, const std::string& service_id,
     const std::optional<std::string>& explicit_url,

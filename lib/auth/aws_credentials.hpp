@@ -89,6 +89,12 @@ std::optional<std::string> resolve_aws_region(const AwsEnvironment& env,
                                               const std::optional<std::string>& explicit_region = {},
                                               const std::optional<std::string>& explicit_profile = {});
 
+// The PEM file of CA certificates to trust for AWS endpoints instead of the
+// system's, as botocore finds it: AWS_CA_BUNDLE, else the profile's
+// `ca_bundle` in the config file ("~" expanded); nullopt when neither is set.
+std::optional<std::string> resolve_aws_ca_bundle(
+    const AwsEnvironment& env, const std::optional<std::string>& explicit_profile = {});
+
 // An endpoint override for one service, as botocore resolves it; nullopt means
 // "use the service's default endpoint". Order:
 //   1. `explicit_url` (e.g. provider.endpoint_url in the cluster YAML);

@@ -17,6 +17,8 @@ void make_dirs(const std::string& path, mode_t mode = 0755);
 void remove_tree(const std::string& path);
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);
+// True for a regular file (after following links) that this process may read.
+bool is_regular_file(const std::string& path);
 // Names in a folder (not . and ..); empty when missing.
 std::vector<std::string> list_dir(const std::string& path);
 // $HOME, else the passwd entry.

@@ -189,7 +189,17 @@ AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, Prov
           : "https://ec2." + region_ + ".amazonaws.com" + (region_.rfind("cn-", 0) == 0 ? ".cn" : "");
 
   transport_ = ctx_.transport;
-  if (!transport_) transport_ = make_curl_transport();
+  if (!transport_) {
+    CurlTransportOptions to;
+    if (auto ca = resolve_aws_ca_bundle(env)) {
+      if (!is_regular_file(*ca))
+        throw Error(ErrorCode::config, "the CA bundle " + *ca +
+                                           " (AWS_CA_BUNDLE or the profile's ca_bundle) is not "
+                                           "a readable file");
+      to.ca_bundle = *ca;
+    }
+    transport_ = make_curl_transport(to);
+  }
   RetryPolicy policy = ctx_.retry;
   policy.is_throttle = is_throttle_response;
   // No capacity in a zone: the provider moves on to the next one at once.
