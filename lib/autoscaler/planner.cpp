@@ -6,8 +6,9 @@
 #include <numeric>
 #include <unordered_map>
 
-#include "autoscaler/packing.hpp"
 #include "autoscaler/autoscaler.hpp"
+#include "autoscaler/bounds.hpp"
+#include "autoscaler/packing.hpp"
 #include "util/error.hpp"
 
 namespace raycluster {
@@ -21,6 +22,11 @@ using detail::Rows;
 using detail::Shape;
 using detail::Shapes;
 using detail::take;
+using detail::type_worker_range;
+using detail::worker_range;
+using detail::worker_room;
+using detail::WorkerLimits;
+using detail::WorkerRange;
 
 [[noreturn]] void bad(const std::string& what) {
   throw Error(ErrorCode::invalid_argument, "planner: " + what);
@@ -36,6 +42,8 @@ struct TypeInfo {
   double startup_ms = -1;  // < 0: unknown
   std::optional<double> cost;
   bool cooling = false;
+
+  WorkerLimits limits() const { return {min_workers, max_workers}; }
 };
 
 // Ray's utilisation score, compared lexicographically.
@@ -119,8 +127,11 @@ Score score_of(const Ctx& c, const TypeInfo& t, const std::vector<double>& remai
   return s;
 }
 
-bool eligible(const TypeInfo& t, int count, int extra) {
-  return !t.cooling && !t.nz.empty() && count + extra < t.max_workers;
+// Whether one more node of `t` may be launched when `of_type` workers of it
+// and `all_workers` in all are there or planned.
+bool eligible(const Ctx& c, const TypeInfo& t, int of_type, int all_workers) {
+  return !t.cooling && !t.nz.empty() &&
+         worker_room(t.limits(), c.in.policy.max_workers, of_type, all_workers) > 0;
 }
 
 // Returns true when `a` beats `b` (a, b type indices with their scores / ratios).
@@ -158,7 +169,7 @@ double cost_of(const Ctx& c, const std::vector<int>& m) {
 // first) while the demand weight covered stays at the greedy's; the move is
 // kept when the result is cheaper. Repeats until no move helps.
 void improve(const Ctx& c, const std::vector<std::int64_t>& before, const std::vector<int>& counts,
-             std::vector<int>& local, std::vector<std::int64_t>& residual) {
+             int workers, std::vector<int>& local, std::vector<std::int64_t>& residual) {
   std::vector<std::int64_t> res;
   const double bar = evaluate(c, before, local, res) - 1e-9;
   std::vector<std::size_t> by_cost(c.T());
@@ -185,13 +196,16 @@ void improve(const Ctx& c, const std::vector<std::int64_t>& before, const std::v
     const double current = cost_of(c, local);
     std::vector<int> best;
     double best_cost = current;
+    const int workers_after_removal = workers + std::accumulate(local.begin(), local.end(), 0) - 1;
     for (std::size_t t : by_cost) {
       if (local[t] == 0) continue;
       for (std::size_t u = 0; u <= c.T(); ++u) {  // u == T(): no replacement
         std::vector<int> m = local;
         --m[t];
         if (u < c.T()) {
-          if (u == t || !c.types[u].cost || !eligible(c.types[u], counts[u], m[u])) continue;
+          if (u == t || !c.types[u].cost ||
+              !eligible(c, c.types[u], counts[u] + m[u], workers_after_removal))
+            continue;
           ++m[u];
         }
         if (evaluate(c, before, m, res) < bar) continue;
@@ -210,9 +224,10 @@ void improve(const Ctx& c, const std::vector<std::int64_t>& before, const std::v
 // Adds nodes for the residual `counts` (updated in place) one node at a time,
 // as Ray's get_nodes_for does, but repeats an identical choice in one step
 // while the choice provably cannot change. `counts_by_type` are nodes
-// already there or planned; `adds` (per type) receives the new nodes.
+// already there or planned, `workers` all of them; `adds` (per type)
+// receives the new nodes.
 void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
-               const std::vector<int>& counts_by_type, int max_to_add, std::vector<int>& adds) {
+               const std::vector<int>& counts_by_type, int workers, std::vector<int>& adds) {
   const std::size_t T = c.T();
   std::vector<int> local(T, 0);
   std::vector<std::int64_t> before = counts;
@@ -228,7 +243,7 @@ void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
   int added = 0;
   bool used_cost = false;
 
-  while (!active.empty() && added < max_to_add) {
+  while (!active.empty()) {
     std::fill(present.begin(), present.end(), 0);
     for (int sid : active)
       for (const Req& r : c.shapes[static_cast<std::size_t>(sid)].reqs)
@@ -239,7 +254,7 @@ void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
     for (std::size_t t = 0; t < T; ++t) {
       cand[t] = 0;
       const TypeInfo& ti = c.types[t];
-      if (!eligible(ti, counts_by_type[t], local[t])) continue;
+      if (!eligible(c, ti, counts_by_type[t] + local[t], workers + added)) continue;
       std::copy(ti.cap.begin(), ti.cap.end(), rem.begin());
       auto& f = fill[t];
       f.assign(active.size(), 0);
@@ -281,8 +296,8 @@ void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
     // How many times the same node (type and fill) would be chosen in a row:
     // while every shape B consumes keeps at least what any candidate fits of
     // it, all fills, scores and the set of pending shapes stay the same.
-    std::int64_t m = std::min<std::int64_t>(max_to_add - added,
-                                            c.types[b].max_workers - counts_by_type[b] - local[b]);
+    std::int64_t m = worker_room(c.types[b].limits(), c.in.policy.max_workers,
+                                 counts_by_type[b] + local[b], workers + added);
     for (std::size_t j = 0; j < active.size() && m > 1; ++j) {
       const std::int64_t tb = fill[b][j];
       if (tb == 0) continue;
@@ -311,19 +326,18 @@ void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
                                   [&](int sid) { return counts[static_cast<std::size_t>(sid)] <= 0; }),
                    active.end());
   }
-  if (used_cost && added > 0 && added <= 256) improve(c, before, counts_by_type, local, counts);
+  if (used_cost && added > 0 && added <= 256) improve(c, before, counts_by_type, workers, local, counts);
   for (std::size_t t = 0; t < T; ++t) adds[t] += local[t];
 }
 
 // Strict spread: one new node per bundle (Ray scores each bundle alone).
 std::vector<int> nodes_for_spread(const Ctx& c, const std::vector<int>& bundles,
-                                  const std::vector<int>& counts_by_type, int max_to_add) {
+                                  const std::vector<int>& counts_by_type, int workers) {
   std::vector<int> chosen;
   std::vector<int> local(c.T(), 0);
   std::vector<double> rem(static_cast<std::size_t>(c.width));
   std::vector<std::uint8_t> present(static_cast<std::size_t>(c.width));
   for (int sid : bundles) {
-    if (static_cast<int>(chosen.size()) >= max_to_add) break;
     const Shape& s = c.shapes[static_cast<std::size_t>(sid)];
     std::fill(present.begin(), present.end(), 0);
     for (const Req& r : s.reqs) present[static_cast<std::size_t>(r.id)] = 1;
@@ -335,7 +349,8 @@ std::vector<int> nodes_for_spread(const Ctx& c, const std::vector<int>& bundles,
     std::vector<std::pair<int, Score>> cands;
     for (std::size_t t = 0; t < c.T(); ++t) {
       const TypeInfo& ti = c.types[t];
-      if (!eligible(ti, counts_by_type[t], local[t])) continue;
+      if (!eligible(c, ti, counts_by_type[t] + local[t], workers + static_cast<int>(chosen.size())))
+        continue;
       if (fit_count(ti.cap.data(), s, 1) == 0) continue;
       std::copy(ti.cap.begin(), ti.cap.end(), rem.begin());
       take(rem.data(), s, 1);
@@ -408,8 +423,8 @@ Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vecto
   for (std::size_t t = 0; t < T; ++t) {
     const TypeInfo& ti = c.types[t];
     if (ti.cooling) continue;
-    int target = std::min(ti.min_workers, ti.max_workers);
-    int n = std::min(target - counts[t], in.policy.max_workers - workers);
+    const WorkerRange range = worker_range(ti.limits(), in.policy.max_workers, workers - counts[t]);
+    const int n = range.min - counts[t];
     if (n <= 0) continue;
     r.min_add[t] = n;
     add_nodes(t, n, true);
@@ -419,7 +434,7 @@ Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vecto
   if (std::any_of(c.requests.begin(), c.requests.end(), [](std::int64_t v) { return v > 0; })) {
     std::vector<std::int64_t> rr = c.requests;
     first_fit(totals, c.shapes, rr, nullptr);
-    nodes_for(c, rr, counts, in.policy.max_workers - workers, r.rr_add);
+    nodes_for(c, rr, counts, workers, r.rr_add);
     for (std::size_t t = 0; t < T; ++t)
       if (r.rr_add[t]) add_nodes(t, r.rr_add[t], false);
   }
@@ -456,7 +471,7 @@ Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vecto
     bool fail = false;
     Rows fresh{c.width, {}};
     if (!left.empty()) {
-      chosen = nodes_for_spread(c, left, counts, in.policy.max_workers - workers);
+      chosen = nodes_for_spread(c, left, counts, workers);
       for (int t : chosen) fresh.push(c.types[static_cast<std::size_t>(t)].cap.data());
       std::vector<std::uint8_t> ftaken(fresh.count(), 0);
       for (int sid : left) {
@@ -489,13 +504,12 @@ Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vecto
     used.resize(rows.count(), 0);
   }
 
-  const int max_to_add = in.policy.max_workers - workers;
   // Nodes the placement groups alone need: exempt from the upscaling cap.
   if (std::any_of(c.pg.begin(), c.pg.end(), [](std::int64_t v) { return v > 0; })) {
     Rows copy = rows;
     std::vector<std::int64_t> pg = c.pg;
     first_fit(copy, c.shapes, pg, nullptr);
-    nodes_for(c, pg, counts, max_to_add, r.pg_limit);
+    nodes_for(c, pg, counts, workers, r.pg_limit);
   }
 
   std::vector<std::int64_t> dc = demand;
@@ -505,12 +519,12 @@ Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vecto
     std::vector<std::int64_t> full = dc;
     for (std::size_t s = 0; s < c.S(); ++s)
       if (c.per_slot[s] > 1) dc[s] = dc[s] / c.per_slot[s] + (dc[s] % c.per_slot[s] != 0 ? 1 : 0);
-    nodes_for(c, dc, counts, max_to_add, r.demand_add);
+    nodes_for(c, dc, counts, workers, r.demand_add);
     for (std::size_t s = 0; s < c.S(); ++s)
       if (c.per_slot[s] > 1)
         dc[s] = dc[s] >= full[s] / c.per_slot[s] + 1 ? full[s] : std::min(full[s], dc[s] * c.per_slot[s]);
   } else {
-    nodes_for(c, dc, counts, max_to_add, r.demand_add);
+    nodes_for(c, dc, counts, workers, r.demand_add);
   }
   for (std::size_t s = 0; s < c.S(); ++s) dc[s] += spread_unfulfilled[s];
   r.unfulfilled = std::move(dc);
@@ -808,8 +822,9 @@ Plan plan(const PlannerInput& in) {
     if (n.status == status::update_failed) { drop(i, TerminationReason::failed_setup); continue; }
     const TypeInfo& ti = c.types[static_cast<std::size_t>(t)];
     const auto ut = static_cast<std::size_t>(t);
-    bool keep_for_min = kept_of_type[ut] < std::min(ti.min_workers, ti.max_workers);
-    if (!keep_for_min && kept_of_type[ut] >= ti.max_workers) { drop(i, TerminationReason::above_max); continue; }
+    const WorkerRange own = type_worker_range(ti.limits());
+    bool keep_for_min = kept_of_type[ut] < own.min;
+    if (!keep_for_min && kept_of_type[ut] >= own.max) { drop(i, TerminationReason::above_max); continue; }
     if ((keep_for_min || rr_needed[ui]) && n.launch_config_ok) {
       kept_of_type[ut]++, kept_workers++;
       continue;
