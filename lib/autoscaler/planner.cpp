@@ -381,154 +381,191 @@ struct Round {
   std::vector<std::int64_t> unfulfilled;
 };
 
-Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vector<std::uint8_t>& counted,
-                const std::vector<std::int64_t>& demand, bool per_slot) {
-  const std::size_t T = c.T();
-  const PlannerInput& in = c.in;
-  Round r;
-  r.min_add.assign(T, 0), r.rr_add.assign(T, 0), r.spread_add.assign(T, 0);
-  r.pg_limit.assign(T, 0), r.demand_add.assign(T, 0);
-  r.running.assign(T, 0), r.pending.assign(T, 0);
-  std::vector<int> counts(T, 0);
+// The nodes a round packs onto, existing, in flight and planned: their rows
+// of available and total resources (the existing nodes' first), and their
+// workers per type and in all.
+struct Pool {
+  Rows rows, totals;
+  std::vector<int> counts;
   int workers = 0;
+  std::size_t existing_rows = 0;
 
-  Rows rows{c.width, {}}, totals{c.width, {}};
+  void add(const TypeInfo& t, std::size_t type, int n, bool to_totals) {
+    for (int k = 0; k < n; ++k) {
+      rows.push(t.cap.data());
+      if (to_totals) totals.push(t.cap.data());
+    }
+    counts[type] += n, workers += n;
+  }
+};
+
+// The pool of the `existing` nodes (those `counted` count towards their
+// type) and the launches in flight; fills r.running and r.pending.
+Pool pool_of(const Ctx& c, const std::vector<int>& existing, const std::vector<std::uint8_t>& counted,
+             Round& r) {
+  const PlannerInput& in = c.in;
+  const std::size_t T = c.T();
+  Pool p{Rows{c.width, {}}, Rows{c.width, {}}, std::vector<int>(T, 0)};
   for (std::size_t k = 0; k < existing.size(); ++k) {
     const auto i = static_cast<std::size_t>(existing[k]);
     const NodeInfo& n = c.nodes[i];
-    rows.push(c.avail.row(i));
-    totals.push(c.total.row(i));
+    p.rows.push(c.avail.row(i));
+    p.totals.push(c.total.row(i));
     if (n.type >= 0 && counted[k]) {
       const auto t = static_cast<std::size_t>(n.type);
       (n.running ? r.running : r.pending)[t]++;
-      if (in.nodes[i].kind == NodeKind::worker) ++counts[t], ++workers;
+      if (in.nodes[i].kind == NodeKind::worker) ++p.counts[t], ++p.workers;
     }
   }
-  const std::size_t n_existing = rows.count();
+  p.existing_rows = p.rows.count();
   for (std::size_t t = 0; t < T; ++t) {
     auto it = in.launching.find(c.types[t].name);
     if (it == in.launching.end()) continue;
-    for (int k = 0; k < it->second; ++k) rows.push(c.types[t].cap.data()), totals.push(c.types[t].cap.data());
-    counts[t] += it->second, r.pending[t] += it->second, workers += it->second;
+    for (int k = 0; k < it->second; ++k) p.rows.push(c.types[t].cap.data()), p.totals.push(c.types[t].cap.data());
+    p.counts[t] += it->second, r.pending[t] += it->second, p.workers += it->second;
   }
-  auto add_nodes = [&](std::size_t t, int n, bool to_totals) {
-    for (int k = 0; k < n; ++k) {
-      rows.push(c.types[t].cap.data());
-      if (to_totals) totals.push(c.types[t].cap.data());
-    }
-    counts[t] += n, workers += n;
-  };
+  return p;
+}
 
-  // min_workers (bounded by the cluster max, unlike Ray).
-  for (std::size_t t = 0; t < T; ++t) {
+// min_workers (bounded by the cluster max, unlike Ray).
+void add_min_workers(const Ctx& c, Pool& p, Round& r) {
+  for (std::size_t t = 0; t < c.T(); ++t) {
     const TypeInfo& ti = c.types[t];
     if (ti.cooling) continue;
-    const WorkerRange range = worker_range(ti.limits(), in.policy.max_workers, workers - counts[t]);
-    const int n = range.min - counts[t];
+    const WorkerRange range = worker_range(ti.limits(), c.in.policy.max_workers, p.workers - p.counts[t]);
+    const int n = range.min - p.counts[t];
     if (n <= 0) continue;
     r.min_add[t] = n;
-    add_nodes(t, n, true);
+    p.add(ti, t, n, true);
   }
+}
 
-  // request_resources(): against total capacity.
-  if (std::any_of(c.requests.begin(), c.requests.end(), [](std::int64_t v) { return v > 0; })) {
-    std::vector<std::int64_t> rr = c.requests;
-    first_fit(totals, c.shapes, rr, nullptr);
-    nodes_for(c, rr, counts, workers, r.rr_add);
-    for (std::size_t t = 0; t < T; ++t)
-      if (r.rr_add[t]) add_nodes(t, r.rr_add[t], false);
+// request_resources(): against total capacity.
+void add_for_requests(const Ctx& c, Pool& p, Round& r) {
+  if (std::none_of(c.requests.begin(), c.requests.end(), [](std::int64_t v) { return v > 0; })) return;
+  std::vector<std::int64_t> rr = c.requests;
+  first_fit(p.totals, c.shapes, rr, nullptr);
+  nodes_for(c, rr, p.counts, p.workers, r.rr_add);
+  for (std::size_t t = 0; t < c.T(); ++t)
+    if (r.rr_add[t]) p.add(c.types[t], t, r.rr_add[t], false);
+}
+
+// One STRICT_SPREAD group: all bundles on distinct nodes, or none planned.
+// False when the group cannot be placed; the pool is then as before.
+bool place_strict_spread(const Ctx& c, const std::vector<int>& group, Pool& p,
+                         std::vector<std::uint8_t>& used, Round& r) {
+  Rows& rows = p.rows;
+  std::vector<int> bundles = group;
+  std::vector<int> rank(c.S());
+  for (std::size_t k = 0; k < c.shapes.order().size(); ++k)
+    rank[static_cast<std::size_t>(c.shapes.order()[k])] = static_cast<int>(k);
+  std::stable_sort(bundles.begin(), bundles.end(), [&](int a, int b) {
+    return rank[static_cast<std::size_t>(a)] < rank[static_cast<std::size_t>(b)];
+  });
+  std::vector<std::uint8_t> taken(rows.count(), 0);
+  std::vector<std::pair<std::size_t, int>> placed;
+  std::vector<int> left;
+  for (int sid : bundles) {
+    const Shape& s = c.shapes[static_cast<std::size_t>(sid)];
+    bool ok = false;
+    for (std::size_t i = 0; i < rows.count(); ++i) {
+      if (taken[i] || fit_count(rows.row(i), s, 1) == 0) continue;
+      take(rows.row(i), s, 1);
+      taken[i] = 1;
+      placed.emplace_back(i, sid);
+      ok = true;
+      break;
+    }
+    if (!ok) left.push_back(sid);
   }
-
-  std::vector<std::uint8_t> used(rows.count(), 0);
-  std::vector<std::int64_t> spread_unfulfilled(c.S(), 0);
-
-  // STRICT_SPREAD groups: all bundles on distinct nodes, or none planned.
-  for (const auto& group : c.strict_spreads) {
-    std::vector<int> bundles = group;
-    std::vector<int> rank(c.S());
-    for (std::size_t k = 0; k < c.shapes.order().size(); ++k)
-      rank[static_cast<std::size_t>(c.shapes.order()[k])] = static_cast<int>(k);
-    std::stable_sort(bundles.begin(), bundles.end(), [&](int a, int b) {
-      return rank[static_cast<std::size_t>(a)] < rank[static_cast<std::size_t>(b)];
-    });
-    std::vector<std::uint8_t> taken(rows.count(), 0);
-    std::vector<std::pair<std::size_t, int>> placed;
-    std::vector<int> left;
-    for (int sid : bundles) {
+  std::vector<int> chosen;
+  bool fail = false;
+  Rows fresh{c.width, {}};
+  if (!left.empty()) {
+    chosen = nodes_for_spread(c, left, p.counts, p.workers);
+    for (int t : chosen) fresh.push(c.types[static_cast<std::size_t>(t)].cap.data());
+    std::vector<std::uint8_t> ftaken(fresh.count(), 0);
+    for (int sid : left) {
       const Shape& s = c.shapes[static_cast<std::size_t>(sid)];
       bool ok = false;
-      for (std::size_t i = 0; i < rows.count(); ++i) {
-        if (taken[i] || fit_count(rows.row(i), s, 1) == 0) continue;
-        take(rows.row(i), s, 1);
-        taken[i] = 1;
-        placed.emplace_back(i, sid);
+      for (std::size_t i = 0; i < fresh.count() && !ok; ++i) {
+        if (ftaken[i] || fit_count(fresh.row(i), s, 1) == 0) continue;
+        take(fresh.row(i), s, 1);
+        ftaken[i] = 1;
         ok = true;
-        break;
       }
-      if (!ok) left.push_back(sid);
+      if (!ok) fail = true;
     }
-    std::vector<int> chosen;
-    bool fail = false;
-    Rows fresh{c.width, {}};
-    if (!left.empty()) {
-      chosen = nodes_for_spread(c, left, counts, workers);
-      for (int t : chosen) fresh.push(c.types[static_cast<std::size_t>(t)].cap.data());
-      std::vector<std::uint8_t> ftaken(fresh.count(), 0);
-      for (int sid : left) {
-        const Shape& s = c.shapes[static_cast<std::size_t>(sid)];
-        bool ok = false;
-        for (std::size_t i = 0; i < fresh.count() && !ok; ++i) {
-          if (ftaken[i] || fit_count(fresh.row(i), s, 1) == 0) continue;
-          take(fresh.row(i), s, 1);
-          ftaken[i] = 1;
-          ok = true;
-        }
-        if (!ok) fail = true;
-      }
-    }
-    if (fail) {
-      for (const auto& [i, sid] : placed) {
-        double* row = rows.row(i);
-        for (const Req& q : c.shapes[static_cast<std::size_t>(sid)].reqs)
-          row[static_cast<std::size_t>(q.id)] += q.amount;
-      }
-      for (int sid : group) spread_unfulfilled[static_cast<std::size_t>(sid)]++;
-      continue;
-    }
-    for (const auto& pr : placed) used[pr.first] = 1;
-    for (int t : chosen) {
-      r.spread_add[static_cast<std::size_t>(t)]++;
-      counts[static_cast<std::size_t>(t)]++, workers++;
-    }
-    for (std::size_t i = 0; i < fresh.count(); ++i) rows.push(fresh.row(i));
-    used.resize(rows.count(), 0);
   }
+  if (fail) {
+    for (const auto& [i, sid] : placed) {
+      double* row = rows.row(i);
+      for (const Req& q : c.shapes[static_cast<std::size_t>(sid)].reqs)
+        row[static_cast<std::size_t>(q.id)] += q.amount;
+    }
+    return false;
+  }
+  for (const auto& pr : placed) used[pr.first] = 1;
+  for (int t : chosen) {
+    r.spread_add[static_cast<std::size_t>(t)]++;
+    p.counts[static_cast<std::size_t>(t)]++, p.workers++;
+  }
+  for (std::size_t i = 0; i < fresh.count(); ++i) rows.push(fresh.row(i));
+  used.resize(rows.count(), 0);
+  return true;
+}
 
+// Pending demand: first fit onto the pool, new nodes for the residual.
+// Returns what is left without a place.
+std::vector<std::int64_t> add_for_demand(const Ctx& c, Pool& p, std::vector<std::uint8_t>& used,
+                                         const std::vector<std::int64_t>& demand, bool per_slot,
+                                         Round& r) {
   // Nodes the placement groups alone need: exempt from the upscaling cap.
   if (std::any_of(c.pg.begin(), c.pg.end(), [](std::int64_t v) { return v > 0; })) {
-    Rows copy = rows;
+    Rows copy = p.rows;
     std::vector<std::int64_t> pg = c.pg;
     first_fit(copy, c.shapes, pg, nullptr);
-    nodes_for(c, pg, counts, workers, r.pg_limit);
+    nodes_for(c, pg, p.counts, p.workers, r.pg_limit);
   }
 
   std::vector<std::int64_t> dc = demand;
-  first_fit(rows, c.shapes, dc, &used);
+  first_fit(p.rows, c.shapes, dc, &used);
   if (per_slot) {
     // Each new slot takes per_slot[s] of the residual tasks in turn.
     std::vector<std::int64_t> full = dc;
     for (std::size_t s = 0; s < c.S(); ++s)
       if (c.per_slot[s] > 1) dc[s] = dc[s] / c.per_slot[s] + (dc[s] % c.per_slot[s] != 0 ? 1 : 0);
-    nodes_for(c, dc, counts, workers, r.demand_add);
+    nodes_for(c, dc, p.counts, p.workers, r.demand_add);
     for (std::size_t s = 0; s < c.S(); ++s)
       if (c.per_slot[s] > 1)
         dc[s] = dc[s] >= full[s] / c.per_slot[s] + 1 ? full[s] : std::min(full[s], dc[s] * c.per_slot[s]);
   } else {
-    nodes_for(c, dc, counts, workers, r.demand_add);
+    nodes_for(c, dc, p.counts, p.workers, r.demand_add);
   }
+  return dc;
+}
+
+Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vector<std::uint8_t>& counted,
+                const std::vector<std::int64_t>& demand, bool per_slot) {
+  const std::size_t T = c.T();
+  Round r;
+  r.min_add.assign(T, 0), r.rr_add.assign(T, 0), r.spread_add.assign(T, 0);
+  r.pg_limit.assign(T, 0), r.demand_add.assign(T, 0);
+  r.running.assign(T, 0), r.pending.assign(T, 0);
+  Pool p = pool_of(c, existing, counted, r);
+  add_min_workers(c, p, r);
+  add_for_requests(c, p, r);
+
+  std::vector<std::uint8_t> used(p.rows.count(), 0);
+  std::vector<std::int64_t> spread_unfulfilled(c.S(), 0);
+  for (const auto& group : c.strict_spreads)
+    if (!place_strict_spread(c, group, p, used, r))
+      for (int sid : group) spread_unfulfilled[static_cast<std::size_t>(sid)]++;
+
+  std::vector<std::int64_t> dc = add_for_demand(c, p, used, demand, per_slot, r);
   for (std::size_t s = 0; s < c.S(); ++s) dc[s] += spread_unfulfilled[s];
   r.unfulfilled = std::move(dc);
-  used.resize(n_existing);
+  used.resize(p.existing_rows);
   r.used = std::move(used);
   return r;
 }
