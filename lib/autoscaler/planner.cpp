@@ -670,15 +670,17 @@ std::vector<ResourceDemand> to_demands(const Ctx& c, const std::vector<std::int6
   return out;
 }
 
-}  // namespace
+// ---- reading the input ----------------------------------------------------
 
-Plan plan(const PlannerInput& in) {
-  Ctx c(in);
+using TypeIndex = std::unordered_map<std::string_view, int>;
+
+// Checks the policy, the node types and the launch counts, and interns every
+// resource name first so rows have their final width.
+TypeIndex check_and_intern(Ctx& c) {
+  const PlannerInput& in = c.in;
   if (!(in.policy.upscaling_speed >= 0)) bad("upscaling_speed must be >= 0");
   if (in.policy.max_workers < 0) bad("max_workers must be >= 0");
-
-  // Intern every resource name first so rows have their final width.
-  std::unordered_map<std::string_view, int> type_index;
+  TypeIndex type_index;
   for (const auto& t : in.node_types) {
     if (!type_index.emplace(t.name, static_cast<int>(type_index.size())).second)
       bad("node type " + t.name + " appears twice");
@@ -694,11 +696,49 @@ Plan plan(const PlannerInput& in) {
   }
   for (const auto& [t, n] : in.launching)
     if (n < 0) bad("negative launch count for " + t);
+  return type_index;
+}
+
+void bump(std::vector<std::int64_t>& v, int sid, std::int64_t n) {
+  if (v.size() <= static_cast<std::size_t>(sid)) v.resize(static_cast<std::size_t>(sid) + 1, 0);
+  v[static_cast<std::size_t>(sid)] += n;
+}
+
+void add_placement_group(Ctx& c, const PlacementGroup& g) {
+  if (g.bundles.empty()) return;
+  switch (g.strategy) {
+    case PlacementStrategy::pack:
+    case PlacementStrategy::spread:
+      for (const auto& b : g.bundles) {
+        if (b.empty()) continue;
+        int sid = c.shapes.add(b, c.names);
+        bump(c.demand, sid, 1), bump(c.pg, sid, 1);
+      }
+      break;
+    case PlacementStrategy::strict_pack: {
+      ResourceMap sum;
+      for (const auto& b : g.bundles)
+        for (const auto& [k, v] : b) sum.set(k, sum.get(k) + v);
+      if (sum.empty()) break;
+      int sid = c.shapes.add(sum, c.names);
+      bump(c.demand, sid, 1), bump(c.pg, sid, 1);
+      break;
+    }
+    case PlacementStrategy::strict_spread: {
+      std::vector<int> ids;
+      for (const auto& b : g.bundles)
+        if (!b.empty()) ids.push_back(c.shapes.add(b, c.names));
+      if (!ids.empty()) c.strict_spreads.push_back(std::move(ids));
+      break;
+    }
+  }
+}
+
+// Aggregates tasks, request_resources() and placement groups into counts
+// per shape; fixes the shapes and the row width.
+void collect_demand(Ctx& c) {
+  const PlannerInput& in = c.in;
   c.demand.reserve(64);
-  auto bump = [&](std::vector<std::int64_t>& v, int sid, std::int64_t n) {
-    if (v.size() <= static_cast<std::size_t>(sid)) v.resize(static_cast<std::size_t>(sid) + 1, 0);
-    v[static_cast<std::size_t>(sid)] += n;
-  };
   for (const auto& d : in.demands) {
     if (d.count < 0) bad("negative demand count");
     if (d.shape.empty() || d.count == 0) continue;
@@ -709,41 +749,16 @@ Plan plan(const PlannerInput& in) {
     if (d.shape.empty() || d.count == 0) continue;
     bump(c.requests, c.shapes.add(d.shape, c.names), d.count);
   }
-  for (const auto& g : in.placement_groups) {
-    if (g.bundles.empty()) continue;
-    switch (g.strategy) {
-      case PlacementStrategy::pack:
-      case PlacementStrategy::spread:
-        for (const auto& b : g.bundles) {
-          if (b.empty()) continue;
-          int sid = c.shapes.add(b, c.names);
-          bump(c.demand, sid, 1), bump(c.pg, sid, 1);
-        }
-        break;
-      case PlacementStrategy::strict_pack: {
-        ResourceMap sum;
-        for (const auto& b : g.bundles)
-          for (const auto& [k, v] : b) sum.set(k, sum.get(k) + v);
-        if (sum.empty()) break;
-        int sid = c.shapes.add(sum, c.names);
-        bump(c.demand, sid, 1), bump(c.pg, sid, 1);
-        break;
-      }
-      case PlacementStrategy::strict_spread: {
-        std::vector<int> ids;
-        for (const auto& b : g.bundles)
-          if (!b.empty()) ids.push_back(c.shapes.add(b, c.names));
-        if (!ids.empty()) c.strict_spreads.push_back(std::move(ids));
-        break;
-      }
-    }
-  }
+  for (const auto& g : in.placement_groups) add_placement_group(c, g);
   c.shapes.finish();
   c.demand.resize(c.S(), 0), c.pg.resize(c.S(), 0), c.requests.resize(c.S(), 0);
   c.width = c.names.size();
   c.gpu = c.names.find("GPU");
-  const auto W = static_cast<std::size_t>(c.width);
+}
 
+void read_node_types(Ctx& c, const TypeIndex& type_index) {
+  const PlannerInput& in = c.in;
+  const auto W = static_cast<std::size_t>(c.width);
   for (const auto& t : in.node_types) {
     TypeInfo ti;
     ti.name = t.name;
@@ -768,7 +783,12 @@ Plan plan(const PlannerInput& in) {
     c.types.push_back(std::move(ti));
   }
   if (auto it = type_index.find(in.head_node_type); it != type_index.end()) c.head_type = it->second;
+}
 
+// Each shape's weight for cost mode: its dominant share of the largest
+// type's capacity.
+void weigh_shapes(Ctx& c) {
+  const auto W = static_cast<std::size_t>(c.width);
   std::vector<double> max_cap(W, 0);
   for (const auto& t : c.types)
     for (std::size_t k = 0; k < W; ++k) max_cap[k] = std::max(max_cap[k], t.cap[k]);
@@ -781,8 +801,12 @@ Plan plan(const PlannerInput& in) {
     }
     c.weight[s] = w > 0 ? w : 1.0;
   }
+}
 
-  // Nodes: type, running or not, and their rows.
+// Nodes: type, running or not, and their rows.
+void read_nodes(Ctx& c, const TypeIndex& type_index) {
+  const PlannerInput& in = c.in;
+  const auto W = static_cast<std::size_t>(c.width);
   const std::size_t N = in.nodes.size();
   c.nodes.resize(N);
   c.avail = Rows{c.width, std::vector<double>(N * W, 0)};
@@ -810,13 +834,29 @@ Plan plan(const PlannerInput& in) {
                                  : (std::copy(c.total.row(i), c.total.row(i) + W, c.avail.row(i)), has_total);
     ni.has_row = has_total || has_avail;
   }
+}
 
-  // ---- terminations (Ray's terminate_nodes_to_enforce_config_constraints) --
-  enum State : std::uint8_t { keep, candidate, gone };
-  std::vector<State> state(N, keep);
-  std::vector<TerminationReason> why(N, TerminationReason::idle);
+// ---- terminations (Ray's terminate_nodes_to_enforce_config_constraints) --
+
+enum State : std::uint8_t { keep, candidate, gone };
+
+// What becomes of each node: kept, an idle candidate that pending demand
+// may still rescue, or gone (with why).
+struct Fates {
+  std::vector<State> state;
+  std::vector<TerminationReason> why;
   std::vector<int> mru;  // workers, most recently used first; unconnected last
-  for (std::size_t i = 0; i < N; ++i)
+  int kept_workers = 0;
+
+  void drop(int i, TerminationReason r) {
+    state[static_cast<std::size_t>(i)] = gone, why[static_cast<std::size_t>(i)] = r;
+  }
+};
+
+std::vector<int> workers_by_recent_use(const Ctx& c) {
+  const PlannerInput& in = c.in;
+  std::vector<int> mru;
+  for (std::size_t i = 0; i < in.nodes.size(); ++i)
     if (in.nodes[i].kind == NodeKind::worker) mru.push_back(static_cast<int>(i));
   std::stable_sort(mru.begin(), mru.end(), [&](int a, int b) {
     const auto& na = c.nodes[static_cast<std::size_t>(a)];
@@ -824,123 +864,142 @@ Plan plan(const PlannerInput& in) {
     if (na.running != nb.running) return na.running;
     return in.nodes[static_cast<std::size_t>(a)].idle_for < in.nodes[static_cast<std::size_t>(b)].idle_for;
   });
+  return mru;
+}
 
-  // Workers request_resources() needs (packed against totals, head first).
+// Workers request_resources() needs (packed against totals, head first).
+std::vector<std::uint8_t> workers_for_requests(const Ctx& c, const std::vector<int>& mru) {
+  const PlannerInput& in = c.in;
+  const std::size_t N = in.nodes.size();
   std::vector<std::uint8_t> rr_needed(N, 0);
-  if (std::any_of(c.requests.begin(), c.requests.end(), [](std::int64_t v) { return v > 0; })) {
-    Rows rows{c.width, {}};
-    std::vector<int> owner;
-    for (std::size_t i = 0; i < N; ++i)
-      if (in.nodes[i].kind == NodeKind::head && c.nodes[i].has_row) {
-        rows.push(c.total.row(i)), owner.push_back(-1);
-        break;
-      }
-    for (int i : mru)
-      if (c.nodes[static_cast<std::size_t>(i)].type >= 0)
-        rows.push(c.total.row(static_cast<std::size_t>(i))), owner.push_back(i);
-    std::vector<std::int64_t> rr = c.requests;
-    std::vector<std::uint8_t> used(rows.count(), 0);
-    first_fit(rows, c.shapes, rr, &used);
-    for (std::size_t k = 0; k < owner.size(); ++k)
-      if (used[k] && owner[k] >= 0) rr_needed[static_cast<std::size_t>(owner[k])] = 1;
-  }
+  if (std::none_of(c.requests.begin(), c.requests.end(), [](std::int64_t v) { return v > 0; }))
+    return rr_needed;
+  Rows rows{c.width, {}};
+  std::vector<int> owner;
+  for (std::size_t i = 0; i < N; ++i)
+    if (in.nodes[i].kind == NodeKind::head && c.nodes[i].has_row) {
+      rows.push(c.total.row(i)), owner.push_back(-1);
+      break;
+    }
+  for (int i : mru)
+    if (c.nodes[static_cast<std::size_t>(i)].type >= 0)
+      rows.push(c.total.row(static_cast<std::size_t>(i))), owner.push_back(i);
+  std::vector<std::int64_t> rr = c.requests;
+  std::vector<std::uint8_t> used(rows.count(), 0);
+  first_fit(rows, c.shapes, rr, &used);
+  for (std::size_t k = 0; k < owner.size(); ++k)
+    if (used[k] && owner[k] >= 0) rr_needed[static_cast<std::size_t>(owner[k])] = 1;
+  return rr_needed;
+}
+
+Fates enforce_config_constraints(const Ctx& c) {
+  const PlannerInput& in = c.in;
+  const std::size_t N = in.nodes.size();
+  Fates f{std::vector<State>(N, keep), std::vector<TerminationReason>(N, TerminationReason::idle),
+          workers_by_recent_use(c)};
+  const std::vector<std::uint8_t> rr_needed = workers_for_requests(c, f.mru);
 
   std::vector<int> kept_of_type(c.T(), 0);
   std::vector<int> could_terminate;
-  int kept_workers = 0;
-  auto drop = [&](int i, TerminationReason r) {
-    state[static_cast<std::size_t>(i)] = gone, why[static_cast<std::size_t>(i)] = r;
-  };
-  for (int i : mru) {
+  for (int i : f.mru) {
     const auto ui = static_cast<std::size_t>(i);
     const PlannerNode& n = in.nodes[ui];
     const int t = c.nodes[ui].type;
-    if (t < 0) { drop(i, TerminationReason::type_removed); continue; }
-    if (n.status == status::update_failed) { drop(i, TerminationReason::failed_setup); continue; }
+    if (t < 0) { f.drop(i, TerminationReason::type_removed); continue; }
+    if (n.status == status::update_failed) { f.drop(i, TerminationReason::failed_setup); continue; }
     const TypeInfo& ti = c.types[static_cast<std::size_t>(t)];
     const auto ut = static_cast<std::size_t>(t);
     const WorkerRange own = type_worker_range(ti.limits());
     bool keep_for_min = kept_of_type[ut] < own.min;
-    if (!keep_for_min && kept_of_type[ut] >= own.max) { drop(i, TerminationReason::above_max); continue; }
+    if (!keep_for_min && kept_of_type[ut] >= own.max) { f.drop(i, TerminationReason::above_max); continue; }
     if ((keep_for_min || rr_needed[ui]) && n.launch_config_ok) {
-      kept_of_type[ut]++, kept_workers++;
+      kept_of_type[ut]++, f.kept_workers++;
       continue;
     }
     const bool idle = c.nodes[ui].running &&
                       static_cast<double>(n.idle_for.count()) > ti.idle_timeout_min * 60000.0;
     if (idle) {
-      if (n.launch_config_ok) state[ui] = candidate;  // may be rescued by demand
-      else drop(i, TerminationReason::idle);
+      if (n.launch_config_ok) f.state[ui] = candidate;  // may be rescued by demand
+      else f.drop(i, TerminationReason::idle);
     } else if (!n.launch_config_ok) {
-      drop(i, TerminationReason::outdated);
+      f.drop(i, TerminationReason::outdated);
     } else {
-      kept_of_type[ut]++, kept_workers++;
+      kept_of_type[ut]++, f.kept_workers++;
       could_terminate.push_back(i);
     }
   }
   // Cluster max: least recently used of the unprotected go first.
-  for (int extra = kept_workers - in.policy.max_workers;
+  for (int extra = f.kept_workers - in.policy.max_workers;
        extra > 0 && !could_terminate.empty(); --extra) {
-    drop(could_terminate.back(), TerminationReason::above_max);
+    f.drop(could_terminate.back(), TerminationReason::above_max);
     could_terminate.pop_back();
-    --kept_workers;
+    --f.kept_workers;
   }
+  return f;
+}
 
-  // ---- launches: idle candidates stay in the pool, behind the kept nodes --
-  auto layout = [&](std::vector<int>& existing, std::vector<std::uint8_t>& counted) {
-    existing.clear(), counted.clear();
-    for (std::size_t i = 0; i < N; ++i)
-      if (state[i] == keep && c.nodes[i].has_row) existing.push_back(static_cast<int>(i)), counted.push_back(1);
-    for (int i : mru)
-      if (state[static_cast<std::size_t>(i)] == candidate && c.nodes[static_cast<std::size_t>(i)].has_row)
-        existing.push_back(i), counted.push_back(0);
-  };
+// ---- launches: idle candidates stay in the pool, behind the kept nodes --
+
+// Plans the launches over the kept nodes. An idle candidate that pending
+// work would land on is kept while the cluster's max_workers has room, the
+// other candidates go; then the round is planned again over what stays.
+Round plan_launches(Ctx& c, Fates& f) {
+  const PlannerInput& in = c.in;
+  const std::size_t N = in.nodes.size();
   std::vector<int> existing;
   std::vector<std::uint8_t> counted;
-  layout(existing, counted);
+  for (std::size_t i = 0; i < N; ++i)
+    if (f.state[i] == keep && c.nodes[i].has_row) existing.push_back(static_cast<int>(i)), counted.push_back(1);
+  for (int i : f.mru)
+    if (f.state[static_cast<std::size_t>(i)] == candidate && c.nodes[static_cast<std::size_t>(i)].has_row)
+      existing.push_back(i), counted.push_back(0);
   Round round = run_round(c, existing, counted, c.demand, false);
 
   bool rerun = false;
-  int headroom = in.policy.max_workers - kept_workers;
+  int headroom = in.policy.max_workers - f.kept_workers;
   for (std::size_t k = 0; k < existing.size(); ++k) {
     if (counted[k]) continue;
     const int i = existing[k];
     if (round.used[k] && headroom > 0) {
-      state[static_cast<std::size_t>(i)] = keep;  // no thrash: pending work would land here
+      f.state[static_cast<std::size_t>(i)] = keep;  // no thrash: pending work would land here
       --headroom;
     } else {
-      drop(i, TerminationReason::idle);
+      f.drop(i, TerminationReason::idle);
     }
     if (round.used[k]) rerun = true;
   }
   for (std::size_t i = 0; i < N; ++i)
-    if (state[i] == candidate) drop(static_cast<int>(i), TerminationReason::idle);
+    if (f.state[i] == candidate) f.drop(static_cast<int>(i), TerminationReason::idle);
   if (rerun) {
     // Same order as before (kept in input order, then the rescued), now counted.
     std::vector<int> ex2;
     std::vector<std::uint8_t> co2;
     for (std::size_t k = 0; k < existing.size(); ++k)
-      if (state[static_cast<std::size_t>(existing[k])] == keep) ex2.push_back(existing[k]), co2.push_back(1);
+      if (f.state[static_cast<std::size_t>(existing[k])] == keep) ex2.push_back(existing[k]), co2.push_back(1);
     round = run_round(c, ex2, co2, c.demand, false);
   }
   if (in.policy.launch_payback > 0 && !in.task_durations.empty()) {
     std::vector<int> kept;
     for (int i : existing)
-      if (state[static_cast<std::size_t>(i)] == keep) kept.push_back(i);
+      if (f.state[static_cast<std::size_t>(i)] == keep) kept.push_back(i);
     if (duration_rules(c, kept)) {
       const std::vector<std::uint8_t> all_counted(kept.size(), 1);
       round = run_round(c, kept, all_counted, c.absorbed_demand, true);
     }
   }
+  return round;
+}
 
-  // ---- the upscaling_speed cap and the plan ----------------------------
-  Plan out;
+// ---- the upscaling_speed cap and the plan ----------------------------
+
+std::vector<LaunchDecision> capped_launches(const Ctx& c, const Round& round) {
+  std::vector<LaunchDecision> launches;
   for (std::size_t t = 0; t < c.T(); ++t) {
     const int pg_nodes = round.spread_add[t] + std::min(round.pg_limit[t], round.demand_add[t]);
     const int wanted = round.min_add[t] + round.rr_add[t] + round.spread_add[t] + round.demand_add[t];
     if (wanted <= 0) continue;
     const int running = round.running[t];
-    const double scaled = std::min(in.policy.upscaling_speed * std::max(running, 1), 1e9);
+    const double scaled = std::min(c.in.policy.upscaling_speed * std::max(running, 1), 1e9);
     const int allowed = std::max(5, static_cast<int>(scaled));  // Ray: int() truncates
     const int upper = std::max(allowed - round.pending[t],
                                round.min_add[t] + round.rr_add[t] + round.spread_add[t] + round.pg_limit[t]);
@@ -952,17 +1011,18 @@ Plan plan(const PlannerInput& in) {
         {LaunchReason::demand, wanted - round.min_add[t] - round.rr_add[t] - pg_nodes}};
     for (const auto& [reason, k] : parts) {
       int take_n = std::min(n, k);
-      if (take_n > 0) out.launches.push_back({c.types[t].name, take_n, reason});
+      if (take_n > 0) launches.push_back({c.types[t].name, take_n, reason});
       n -= take_n;
     }
   }
-  std::sort(out.launches.begin(), out.launches.end(), [](const LaunchDecision& a, const LaunchDecision& b) {
+  std::sort(launches.begin(), launches.end(), [](const LaunchDecision& a, const LaunchDecision& b) {
     return a.node_type != b.node_type ? a.node_type < b.node_type : a.reason < b.reason;
   });
-  for (std::size_t i = 0; i < N; ++i)
-    if (state[i] == gone) out.terminations.push_back({in.nodes[i].id, in.nodes[i].node_type, why[i]});
+  return launches;
+}
 
-  // Infeasible: no type (head type, or max_workers > 0) fits the shape.
+// Infeasible: no type (head type, or max_workers > 0) fits the shape.
+std::vector<std::int64_t> infeasible_demand(const Ctx& c) {
   std::vector<std::int64_t> all = c.demand;
   for (const auto& g : c.strict_spreads)
     for (int sid : g) all[static_cast<std::size_t>(sid)]++;
@@ -975,7 +1035,27 @@ Plan plan(const PlannerInput& in) {
              fit_count(c.types[t].cap.data(), c.shapes[s], 1) == 1;
     if (!fits) infeasible[s] = all[s];
   }
-  out.infeasible = to_demands(c, infeasible);
+  return infeasible;
+}
+
+}  // namespace
+
+Plan plan(const PlannerInput& in) {
+  Ctx c(in);
+  const TypeIndex type_index = check_and_intern(c);
+  collect_demand(c);
+  read_node_types(c, type_index);
+  weigh_shapes(c);
+  read_nodes(c, type_index);
+
+  Fates fates = enforce_config_constraints(c);
+  const Round round = plan_launches(c, fates);
+
+  Plan out;
+  out.launches = capped_launches(c, round);
+  for (std::size_t i = 0; i < in.nodes.size(); ++i)
+    if (fates.state[i] == gone) out.terminations.push_back({in.nodes[i].id, in.nodes[i].node_type, fates.why[i]});
+  out.infeasible = to_demands(c, infeasible_demand(c));
   out.unfulfilled = to_demands(c, round.unfulfilled);
   return out;
 }
