@@ -11,8 +11,10 @@
 #include <thread>
 
 #include "cluster/hashes.hpp"
-#include "monitor/load.hpp"
 #include "monitor/autoscaler_loop.hpp"
+#include "monitor/event_emitter.hpp"
+#include "monitor/head_load.hpp"
+#include "monitor/load.hpp"
 #include "util/error.hpp"
 #include "util/ids.hpp"
 
@@ -93,19 +95,12 @@ struct Autoscaler::Impl {
   AutoscalerOptions options;
   std::string session = detail::random_hex(4);
   std::uint64_t ticks = 0;
+  detail::EventEmitter events{options};
 
-  std::mutex event_mu;
   std::mutex demand_mu;
   std::vector<ResourceDemand> pushed;
 
-  // Load source for the head's dashboard, remade when the URL changes.
-  std::shared_ptr<HttpTransport> transport;
-  std::unique_ptr<LoadSource> head_source;
-  std::string head_source_url;
-  // The SSH tunnel to a cloud head's dashboard, kept across ticks while the
-  // head stays the same and answers.
-  std::unique_ptr<Tunnel> dashboard_tunnel;
-  std::string tunnel_head_id;
+  detail::HeadLoadReader head_load{options, events};
   std::string last_load_error;
 
   std::map<std::string, Clock::time_point> last_busy;  // our node id -> when last busy
@@ -147,60 +142,6 @@ struct Autoscaler::Impl {
     options.max_concurrent_setups = std::max(1, options.max_concurrent_setups);
     if (!options.now) options.now = real_wall_clock();
     if (!options.sleep) options.sleep = real_sleeper();
-    transport = options.transport;
-  }
-
-  void emit(AutoscalerEvent e) {
-    if (e.time == Clock::time_point{}) e.time = options.now();
-    if (!options.on_event) return;
-    std::lock_guard<std::mutex> lock(event_mu);
-    try {
-      options.on_event(e);
-    } catch (...) {
-      // A throwing callback must not stop the loop.
-    }
-  }
-  void emit(std::string type, std::string detail_text) {
-    AutoscalerEvent e;
-    e.type = std::move(type);
-    e.detail = std::move(detail_text);
-    emit(std::move(e));
-  }
-
-  ClusterLoad read_load(const Node& head, const CancelToken& cancel) {
-    if (options.load_source) return options.load_source->read(cancel);
-    std::string url = options.dashboard_url;
-    if (url.empty()) url = cluster.provider().dashboard_url(head);
-    if (url.empty()) {
-      // A cloud head keeps its dashboard port closed: go through SSH.
-      if (!dashboard_tunnel || tunnel_head_id != head.id) {
-        dashboard_tunnel.reset();
-        try {
-          dashboard_tunnel = cluster.dashboard();
-          tunnel_head_id = head.id;
-          AutoscalerEvent e;
-          e.type = "tunnel";
-          e.node_ids = {head.id};
-          e.detail = dashboard_tunnel->url() + " -> head " + head.id + " 127.0.0.1:" +
-                     std::to_string(cluster.spec().dashboard_port) + " over SSH";
-          emit(std::move(e));
-        } catch (const Error& e) {
-          ClusterLoad l;
-          l.error = std::string("no tunnel to the head's dashboard: ") + e.what();
-          return l;
-        }
-      }
-      url = dashboard_tunnel->url();
-    }
-    if (!head_source || url != head_source_url) {
-      if (!transport) transport = std::shared_ptr<HttpTransport>(make_curl_transport());
-      head_source = make_ray_head_load_source(url, *transport);
-      head_source_url = url;
-    }
-    ClusterLoad load = head_source->read(cancel);
-    // A tunnel whose SSH connection died carries nothing: open a new one next tick.
-    if (!load.error.empty()) dashboard_tunnel.reset();
-    return load;
   }
 
   // ---- background setups ----
@@ -250,7 +191,7 @@ struct Autoscaler::Impl {
         e.type = "setup_failed";
         e.detail = err.what();
       }
-      if (report) emit(std::move(e));
+      if (report) events.emit(std::move(e));
       lock.lock();
       updating.erase(node.id);
       if (updating.empty()) drained_cv.notify_all();
@@ -416,7 +357,7 @@ struct Autoscaler::Impl {
     for (const auto& d : in.demands) n += d.count;
     e.count = static_cast<int>(n + static_cast<std::int64_t>(pg_bundles.size()));
     e.report_time = load.ok ? load.report_time : Clock::time_point{};
-    emit(std::move(e));
+    events.emit(std::move(e));
   }
 
   TickResult tick(const CancelToken& cancel) {
@@ -425,7 +366,7 @@ struct Autoscaler::Impl {
     cancel.throw_if_cancelled();
     ++ticks;
     auto skip = [&](const std::string& why) {
-      if (why != last_skip) emit("skipped", why);
+      if (why != last_skip) events.emit("skipped", why);
       last_skip = why;
       res.duration = std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - t0);
@@ -448,17 +389,17 @@ struct Autoscaler::Impl {
     last_skip.clear();
 
     auto l0 = std::chrono::steady_clock::now();
-    ClusterLoad load = read_load(*head, cancel);
+    ClusterLoad load = head_load.read(cluster, *head, cancel);
     res.load_duration = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - l0);
-    if (!load.ok && load.error != last_load_error) emit("load_error", load.error);
+    if (!load.ok && load.error != last_load_error) events.emit("load_error", load.error);
     last_load_error = load.ok ? std::string() : load.error;
 
     std::vector<ResourceMap> requested;
     try {
       requested = read_resource_request(cluster.state_dir());
     } catch (const Error& e) {
-      emit("load_error", std::string("requested resources: ") + e.what());
+      events.emit("load_error", std::string("requested resources: ") + e.what());
     }
 
     const auto now = options.now();
@@ -467,7 +408,7 @@ struct Autoscaler::Impl {
     try {
       res.plan = plan(in);
     } catch (const Error& e) {
-      emit("skipped", std::string("planning failed: ") + e.what());
+      events.emit("skipped", std::string("planning failed: ") + e.what());
       return res;
     }
     res.ran = true;
@@ -478,7 +419,7 @@ struct Autoscaler::Impl {
         AutoscalerEvent e;
         e.type = "infeasible";
         e.detail = "no node type can hold: " + inf;
-        emit(std::move(e));
+        events.emit(std::move(e));
       }
       last_infeasible = p.infeasible.empty() ? std::string() : inf;
     }
@@ -509,7 +450,7 @@ struct Autoscaler::Impl {
       } catch (const Error& err) {
         e.detail = std::string("failed: ") + err.what();
       }
-      emit(std::move(e));
+      events.emit(std::move(e));
     }
 
     // Launches.
@@ -517,8 +458,8 @@ struct Autoscaler::Impl {
     for (const auto& d : p.launches) {
       cancel.throw_if_cancelled();
       if (!budget_left()) {
-        emit("skipped", "API call budget of the tick used up: " + std::to_string(d.count) + " " +
-                            d.node_type + " launch(es) wait for the next tick");
+        events.emit("skipped", "API call budget of the tick used up: " + std::to_string(d.count) +
+                                   " " + d.node_type + " launch(es) wait for the next tick");
         continue;
       }
       if (!bootstrapped) {
@@ -541,7 +482,7 @@ struct Autoscaler::Impl {
         }
         res.launched += static_cast<int>(made.size());
         cooldowns.erase(d.node_type);
-        emit(e);
+        events.emit(e);
         for (const auto& n : made) enqueue_setup(n, *head, asked);
       } catch (const Error& err) {
         if (err.code() == ErrorCode::cancelled) throw;
@@ -552,7 +493,7 @@ struct Autoscaler::Impl {
         e.type = "launch_failed";
         e.detail = std::string(error_code_name(err.code())) + ": " + err.what() +
                    " (type cools down for " + std::to_string(c.step.count() / 1000) + " s)";
-        emit(std::move(e));
+        events.emit(std::move(e));
       }
     }
 
@@ -574,7 +515,7 @@ struct Autoscaler::Impl {
     e.detail = "nodes " + std::to_string(nodes.size()) + ", api calls " +
                std::to_string(res.api_calls) + ", " + std::to_string(res.duration.count()) +
                " us (load " + std::to_string(res.load_duration.count()) + " us)";
-    emit(std::move(e));
+    events.emit(std::move(e));
     return res;
   }
 
@@ -585,9 +526,9 @@ struct Autoscaler::Impl {
         tick(cancel);
       } catch (const Error& e) {
         if (e.code() == ErrorCode::cancelled) break;
-        emit("skipped", std::string("tick failed: ") + e.what());
+        events.emit("skipped", std::string("tick failed: ") + e.what());
       } catch (const std::exception& e) {
-        emit("skipped", std::string("tick failed: ") + e.what());
+        events.emit("skipped", std::string("tick failed: ") + e.what());
       }
       auto spent = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
       if (spent < options.interval && !options.sleep(options.interval - spent, cancel)) break;
