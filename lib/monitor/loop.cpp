@@ -1,9 +1,5 @@
 // The reconcile loop: list -> load -> plan -> launch / set up / terminate.
 #include <algorithm>
-#include <cmath>
-#include <condition_variable>
-#include <cstdio>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -14,7 +10,9 @@
 #include "monitor/autoscaler_loop.hpp"
 #include "monitor/event_emitter.hpp"
 #include "monitor/head_load.hpp"
+#include "monitor/launch_history.hpp"
 #include "monitor/load.hpp"
+#include "monitor/setups.hpp"
 #include "util/error.hpp"
 #include "util/ids.hpp"
 
@@ -42,34 +40,6 @@ std::string describe_demands(const std::vector<ResourceDemand>& ds) {
 bool activity_resource(const std::string& name) {
   return name != "memory" && name != "object_store_memory" && name.rfind("node:", 0) != 0;
 }
-
-std::string seconds_text(milliseconds d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(d.count()) / 1000.0);
-  return buf;
-}
-
-// The startups (launch call -> node ready) last seen for one node type; the
-// estimate is their median, so one slow boot or one lucky cache hit does not
-// move it much.
-class StartupSamples {
- public:
-  static constexpr std::size_t kKeep = 9;
-  void add(milliseconds d) {
-    recent_.push_back(d);
-    if (recent_.size() > kKeep) recent_.pop_front();
-  }
-  std::size_t size() const noexcept { return recent_.size(); }
-  milliseconds median() const {
-    std::vector<milliseconds> v(recent_.begin(), recent_.end());
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  }
-
- private:
-  std::deque<milliseconds> recent_;
-};
 
 }  // namespace
 
@@ -104,33 +74,11 @@ struct Autoscaler::Impl {
   std::string last_load_error;
 
   std::map<std::string, Clock::time_point> last_busy;  // our node id -> when last busy
-  struct Cooldown {
-    Clock::time_point until{};
-    milliseconds step{0};
-  };
-  std::map<std::string, Cooldown> cooldowns;
-  // Startups observed per node type, for the nodes this loop launched
-  // (written by the setup threads, read by the tick).
-  std::mutex startup_mu;
-  std::map<std::string, StartupSamples> startups;
+  detail::LaunchCooldowns cooldowns;
+  detail::StartupEstimates startups;
+  detail::SetupPool setups{cluster, options, events, startups};
   std::string last_demand, last_infeasible, last_skip;
   bool bootstrapped = false;
-
-  // Background setups.
-  std::mutex setup_mu;
-  std::condition_variable setup_cv;
-  std::condition_variable drained_cv;
-  struct SetupJob {
-    Node node;
-    Node head;
-    std::optional<Clock::time_point> launched;  // when this loop asked for it
-  };
-  std::deque<SetupJob> setup_queue;
-  std::set<std::string> updating;  // queued or running
-  std::vector<std::thread> setup_threads;
-  int setup_idle = 0;
-  bool setup_stop = false;
-  CancelToken setup_cancel;
 
   // The loop thread.
   std::thread loop_thread;
@@ -142,105 +90,6 @@ struct Autoscaler::Impl {
     options.max_concurrent_setups = std::max(1, options.max_concurrent_setups);
     if (!options.now) options.now = real_wall_clock();
     if (!options.sleep) options.sleep = real_sleeper();
-  }
-
-  // ---- background setups ----
-  void enqueue_setup(const Node& node, const Node& head,
-                     std::optional<Clock::time_point> launched = std::nullopt) {
-    // disable_node_updaters: workers set themselves up.
-    if (node.kind == NodeKind::worker && cluster.spec().provider.disable_node_updaters) return;
-    std::lock_guard<std::mutex> lock(setup_mu);
-    if (setup_stop || updating.count(node.id)) return;
-    updating.insert(node.id);
-    setup_queue.push_back({node, head, launched});
-    // More work queued than idle workers to take it: add one, up to the bound.
-    if (static_cast<int>(setup_queue.size()) > setup_idle &&
-        static_cast<int>(setup_threads.size()) < options.max_concurrent_setups)
-      setup_threads.emplace_back([this] { setup_worker(); });
-    setup_cv.notify_one();
-  }
-  bool is_updating(const std::string& id) {
-    std::lock_guard<std::mutex> lock(setup_mu);
-    return updating.count(id) > 0;
-  }
-  void setup_worker() {
-    std::unique_lock<std::mutex> lock(setup_mu);
-    for (;;) {
-      ++setup_idle;
-      setup_cv.wait(lock, [this] { return setup_stop || !setup_queue.empty(); });
-      --setup_idle;
-      if (setup_stop) return;
-      SetupJob job = std::move(setup_queue.front());
-      setup_queue.pop_front();
-      lock.unlock();
-      const Node& node = job.node;
-      AutoscalerEvent e;
-      e.node_type = node.node_type;
-      e.node_ids = {node.id};
-      e.count = 1;
-      bool report = true;
-      try {
-        cluster.setup_node(node, job.head, setup_cancel);
-        e.type = "node_ready";
-        if (job.launched) e.detail = note_startup(node.node_type, options.now() - *job.launched);
-      } catch (const Error& err) {
-        report = err.code() != ErrorCode::cancelled;
-        e.type = "setup_failed";
-        e.detail = err.what();
-      } catch (const std::exception& err) {
-        e.type = "setup_failed";
-        e.detail = err.what();
-      }
-      if (report) events.emit(std::move(e));
-      lock.lock();
-      updating.erase(node.id);
-      if (updating.empty()) drained_cv.notify_all();
-    }
-  }
-  void drain() {
-    std::unique_lock<std::mutex> lock(setup_mu);
-    drained_cv.wait(lock, [this] { return updating.empty() || setup_stop; });
-  }
-  void stop_setups() {
-    setup_cancel.cancel();
-    {
-      std::lock_guard<std::mutex> lock(setup_mu);
-      setup_stop = true;
-    }
-    setup_cv.notify_all();
-    drained_cv.notify_all();
-    for (auto& t : setup_threads) t.join();
-    setup_threads.clear();
-    // Ready for another start(): what was queued is picked up again by the
-    // next tick (its nodes are still not up to date).
-    std::lock_guard<std::mutex> lock(setup_mu);
-    setup_queue.clear();
-    updating.clear();
-    setup_idle = 0;
-    setup_stop = false;
-    setup_cancel = CancelToken();
-  }
-
-  // ---- startup estimates ----
-  // Records one launch-to-ready time; returns the event detail.
-  std::string note_startup(const std::string& type, Clock::duration took) {
-    auto d = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(took));
-    std::lock_guard<std::mutex> lock(startup_mu);
-    auto& samples = startups[type];
-    samples.add(d);
-    return "ready " + seconds_text(d) + " after launch; " + type + " startup estimate " +
-           seconds_text(samples.median()) + " (median of " + std::to_string(samples.size()) + ")";
-  }
-  // The config's startup_seconds wins; else what this loop has seen.
-  std::optional<milliseconds> startup_of(const NodeTypeSpec& t) {
-    // lib/spec admits finite values >= 0; a spec built in code may hold
-    // anything: a negative or NaN is unknown, a huge one is capped (~30 years).
-    if (t.startup_seconds && *t.startup_seconds >= 0)
-      return milliseconds(std::llround(std::min(*t.startup_seconds, 1e9) * 1000.0));
-    std::lock_guard<std::mutex> lock(startup_mu);
-    auto it = startups.find(t.name);
-    if (it == startups.end() || it->second.size() == 0) return std::nullopt;
-    return it->second.median();
   }
 
   // ---- one tick ----
@@ -283,7 +132,7 @@ struct Autoscaler::Impl {
             it != n.tags.end() && it->second == detail::launch_hash(spec, *t, n.kind);
       }
       // A node our updater works on is pending whatever its tag says now.
-      if (is_updating(n.id) && p.status == status::up_to_date) p.status = status::setting_up;
+      if (setups.is_updating(n.id) && p.status == status::up_to_date) p.status = status::setting_up;
       const RayNodeLoad* rn = nullptr;
       if (auto it = by_ip.find(n.internal_ip); it != by_ip.end()) rn = it->second;
       if (rn) {
@@ -322,7 +171,7 @@ struct Autoscaler::Impl {
       pt.min_workers = t.min_workers;
       pt.max_workers = t.max_workers;
       pt.idle_timeout_minutes = t.idle_timeout_minutes;
-      pt.startup = startup_of(t);
+      pt.startup = startups.of(t);
       in.node_types.push_back(std::move(pt));
     }
     if (load.ok) {
@@ -335,8 +184,7 @@ struct Autoscaler::Impl {
       in.demands.insert(in.demands.end(), pushed.begin(), pushed.end());
     }
     for (const auto& b : requested) in.resource_requests.push_back({b, 1});
-    for (const auto& [type, c] : cooldowns)
-      if (c.until > now) in.cooldowns[type] = c.until;
+    in.cooldowns = cooldowns.active(now);
     return in;
   }
 
@@ -430,7 +278,7 @@ struct Autoscaler::Impl {
     std::map<std::string, Node> by_id;
     for (const auto& n : nodes) by_id[n.id] = n;
     for (const auto& t : p.terminations) {
-      if (is_updating(t.node_id) || !by_id.count(t.node_id)) continue;
+      if (setups.is_updating(t.node_id) || !by_id.count(t.node_id)) continue;
       victims[termination_reason_name(t.reason)].push_back(by_id[t.node_id]);
     }
     for (const auto& [reason, list] : victims) {
@@ -481,18 +329,16 @@ struct Autoscaler::Impl {
           current.push_back(n);
         }
         res.launched += static_cast<int>(made.size());
-        cooldowns.erase(d.node_type);
+        cooldowns.succeed(d.node_type);
         events.emit(e);
-        for (const auto& n : made) enqueue_setup(n, *head, asked);
+        for (const auto& n : made) setups.enqueue(n, *head, asked);
       } catch (const Error& err) {
         if (err.code() == ErrorCode::cancelled) throw;
-        auto& c = cooldowns[d.node_type];
-        c.step = c.step.count() == 0 ? options.launch_cooldown
-                                     : std::min(c.step * 2, options.max_launch_cooldown);
-        c.until = now + c.step;
+        const milliseconds step =
+            cooldowns.fail(d.node_type, now, options.launch_cooldown, options.max_launch_cooldown);
         e.type = "launch_failed";
         e.detail = std::string(error_code_name(err.code())) + ": " + err.what() +
-                   " (type cools down for " + std::to_string(c.step.count() / 1000) + " s)";
+                   " (type cools down for " + std::to_string(step.count() / 1000) + " s)";
         events.emit(std::move(e));
       }
     }
@@ -505,7 +351,7 @@ struct Autoscaler::Impl {
       bool terminated = false;
       for (const auto& [reason, list] : victims)
         for (const auto& v : list) terminated = terminated || v.id == n.id;
-      if (!terminated && !is_updating(n.id)) enqueue_setup(n, *head);
+      if (!terminated && !setups.is_updating(n.id)) setups.enqueue(n, *head);
     }
 
     res.duration = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -554,10 +400,10 @@ TickResult Autoscaler::tick(const CancelToken& cancel) { return impl_->tick(canc
 
 void Autoscaler::run(const CancelToken& cancel) {
   impl_->run(cancel);
-  impl_->stop_setups();
+  impl_->setups.stop();
 }
 
-void Autoscaler::drain() { impl_->drain(); }
+void Autoscaler::drain() { impl_->setups.drain(); }
 
 void Autoscaler::start() {
   if (impl_->loop_thread.joinable()) return;
@@ -568,7 +414,7 @@ void Autoscaler::start() {
 void Autoscaler::stop() {
   impl_->loop_cancel.cancel();
   if (impl_->loop_thread.joinable()) impl_->loop_thread.join();
-  impl_->stop_setups();
+  impl_->setups.stop();
 }
 
 }  // namespace raycluster
