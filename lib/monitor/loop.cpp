@@ -3,15 +3,13 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 
-#include "cluster/hashes.hpp"
 #include "monitor/autoscaler_loop.hpp"
 #include "monitor/event_emitter.hpp"
 #include "monitor/head_load.hpp"
 #include "monitor/launch_history.hpp"
-#include "monitor/load.hpp"
+#include "monitor/planner_input.hpp"
 #include "monitor/setups.hpp"
 #include "util/error.hpp"
 #include "util/ids.hpp"
@@ -34,11 +32,6 @@ std::string describe_demands(const std::vector<ResourceDemand>& ds) {
   for (const auto& [shape, n] : agg)
     out += (out.empty() ? "" : ", ") + std::to_string(n) + "x" + shape.to_json();
   return out.empty() ? "none" : out;
-}
-
-// Resource names that say nothing about whether work runs on a node.
-bool activity_resource(const std::string& name) {
-  return name != "memory" && name != "object_store_memory" && name.rfind("node:", 0) != 0;
 }
 
 }  // namespace
@@ -72,8 +65,7 @@ struct Autoscaler::Impl {
 
   detail::HeadLoadReader head_load{options, events};
   std::string last_load_error;
-
-  std::map<std::string, Clock::time_point> last_busy;  // our node id -> when last busy
+  detail::PlannerInputBuilder inputs;
   detail::LaunchCooldowns cooldowns;
   detail::StartupEstimates startups;
   detail::SetupPool setups{cluster, options, events, startups};
@@ -95,90 +87,7 @@ struct Autoscaler::Impl {
   // ---- one tick ----
   PlannerInput planner_input(const std::vector<Node>& nodes, const ClusterLoad& load,
                              const std::vector<ResourceMap>& requested, Clock::time_point now) {
-    const auto& spec = cluster.spec();
-    PlannerInput in;
-    in.head_node_type = spec.head_node_type;
-    in.policy.max_workers = spec.max_workers;
-    in.policy.upscaling_speed = spec.upscaling_speed;
-    in.policy.idle_timeout_minutes = spec.idle_timeout_minutes;
-    // Off unless the config asks: it would shorten idle_timeout_minutes.
-    in.policy.keep_idle_startups = spec.idle_release_after_startups;
-    // launch_payback keeps the planner's default, but it only acts on task
-    // shapes with a duration estimate, and Ray's report carries none: the
-    // loop leaves in.task_durations empty, so launches are Ray's.
-    in.now = now;
-
-    std::map<std::string, const RayNodeLoad*> by_ip;
-    if (load.ok)
-      for (const auto& rn : load.nodes)
-        if (!rn.ip.empty()) by_ip[rn.ip] = &rn;
-
-    std::map<std::string, ResourceMap> observed;  // type -> what its Ray nodes report
-    std::set<std::string> seen;
-    for (const auto& n : nodes) {
-      if (!n.alive()) continue;
-      seen.insert(n.id);
-      PlannerNode p;
-      p.id = n.id;
-      p.node_type = n.node_type;
-      p.kind = n.kind;
-      p.status = n.setup_status();
-      if (n.launch_time != Clock::time_point{})
-        p.age = std::max(milliseconds(0),
-                         std::chrono::duration_cast<milliseconds>(now - n.launch_time));
-      if (const auto* t = spec.find_node_type(n.node_type)) {
-        auto it = n.tags.find(tags::launch_config);
-        p.launch_config_ok =
-            it != n.tags.end() && it->second == detail::launch_hash(spec, *t, n.kind);
-      }
-      // A node our updater works on is pending whatever its tag says now.
-      if (setups.is_updating(n.id) && p.status == status::up_to_date) p.status = status::setting_up;
-      const RayNodeLoad* rn = nullptr;
-      if (auto it = by_ip.find(n.internal_ip); it != by_ip.end()) rn = it->second;
-      if (rn) {
-        p.total = rn->total;
-        p.available = rn->available;
-        observed.emplace(n.node_type, rn->total);
-        bool busy = false;
-        for (const auto& [name, total] : rn->total)
-          if (activity_resource(name) && rn->available.get(name) + 1e-9 < total) busy = true;
-        if (rn->idle_for) {
-          p.idle_for = *rn->idle_for;
-          last_busy[n.id] = now - *rn->idle_for;
-        } else {
-          if (busy || !last_busy.count(n.id)) last_busy[n.id] = now;
-          p.idle_for = std::chrono::duration_cast<milliseconds>(now - last_busy[n.id]);
-        }
-      } else {
-        // Not in Ray's report (not connected yet, or no report): never idle.
-        if (load.ok) last_busy.erase(n.id);
-        p.idle_for = milliseconds(0);
-      }
-      in.nodes.push_back(std::move(p));
-    }
-    for (auto it = last_busy.begin(); it != last_busy.end();)
-      it = seen.count(it->first) ? std::next(it) : last_busy.erase(it);
-
-    for (const auto& t : spec.node_types) {
-      PlannerNodeType pt;
-      pt.name = t.name;
-      for (const auto& [k, v] : t.resources) pt.resources.set(k, v);
-      // As Ray does: what a connected node of the type reports fills the
-      // names the config leaves out (memory, object_store_memory, ...).
-      if (auto it = observed.find(t.name); it != observed.end())
-        for (const auto& [k, v] : it->second)
-          if (k.rfind("node:", 0) != 0 && !t.resources.count(k)) pt.resources.set(k, v);
-      pt.min_workers = t.min_workers;
-      pt.max_workers = t.max_workers;
-      pt.idle_timeout_minutes = t.idle_timeout_minutes;
-      pt.startup = startups.of(t);
-      in.node_types.push_back(std::move(pt));
-    }
-    if (load.ok) {
-      in.demands = load.demands;
-      in.placement_groups = load.placement_groups;
-      in.resource_requests = load.resource_requests;
-    }
+    PlannerInput in = inputs.build(cluster.spec(), nodes, load, now, setups, startups);
     {
       std::lock_guard<std::mutex> lock(demand_mu);
       in.demands.insert(in.demands.end(), pushed.begin(), pushed.end());
@@ -294,7 +203,7 @@ struct Autoscaler::Impl {
       try {
         cluster.terminate_nodes(list, reason);
         res.terminated += e.count;
-        for (const auto& n : list) last_busy.erase(n.id);
+        for (const auto& n : list) inputs.forget(n.id);
       } catch (const Error& err) {
         e.detail = std::string("failed: ") + err.what();
       }
