@@ -117,73 +117,56 @@ struct Autoscaler::Impl {
     events.emit(std::move(e));
   }
 
-  TickResult tick(const CancelToken& cancel) {
-    auto t0 = std::chrono::steady_clock::now();
-    TickResult res;
-    cancel.throw_if_cancelled();
-    ++ticks;
-    auto skip = [&](const std::string& why) {
-      if (why != last_skip) events.emit("skipped", why);
-      last_skip = why;
-      res.duration = std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::steady_clock::now() - t0);
-      return res;
-    };
-    auto lock = cluster.try_lock_operations();
-    if (!lock) return skip("another operation (up, scale, down) holds the cluster");
-
-    std::vector<Node> nodes;
-    try {
-      nodes = cluster.nodes();
-      ++res.api_calls;
-    } catch (const Error& e) {
-      return skip(std::string("listing nodes failed: ") + e.what());
+  void note_infeasible(const Plan& p) {
+    std::string inf = describe_demands(p.infeasible);
+    if (!p.infeasible.empty() && inf != last_infeasible) {
+      AutoscalerEvent e;
+      e.type = "infeasible";
+      e.detail = "no node type can hold: " + inf;
+      events.emit(std::move(e));
     }
-    std::optional<Node> head;
-    for (const auto& n : nodes)
-      if (n.kind == NodeKind::head && n.alive()) head = n;
-    if (!head) return skip("the cluster has no head node (run `raycluster up` first)");
-    last_skip.clear();
+    last_infeasible = p.infeasible.empty() ? std::string() : inf;
+  }
 
+  static std::chrono::microseconds since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  }
+
+  TickResult skip(TickResult res, std::chrono::steady_clock::time_point t0, const std::string& why) {
+    if (why != last_skip) events.emit("skipped", why);
+    last_skip = why;
+    res.duration = since(t0);
+    return res;
+  }
+
+  ClusterLoad read_load(const Node& head, const CancelToken& cancel, TickResult& res) {
     auto l0 = std::chrono::steady_clock::now();
-    ClusterLoad load = head_load.read(cluster, *head, cancel);
-    res.load_duration = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - l0);
+    ClusterLoad load = head_load.read(cluster, head, cancel);
+    res.load_duration = since(l0);
     if (!load.ok && load.error != last_load_error) events.emit("load_error", load.error);
     last_load_error = load.ok ? std::string() : load.error;
+    return load;
+  }
 
-    std::vector<ResourceMap> requested;
+  std::vector<ResourceMap> requested_resources() {
     try {
-      requested = read_resource_request(cluster.state_dir());
+      return read_resource_request(cluster.state_dir());
     } catch (const Error& e) {
       events.emit("load_error", std::string("requested resources: ") + e.what());
     }
+    return {};
+  }
 
-    const auto now = options.now();
-    PlannerInput in = planner_input(nodes, load, requested, now);
-    note_demand(in, load);
-    try {
-      res.plan = plan(in);
-    } catch (const Error& e) {
-      events.emit("skipped", std::string("planning failed: ") + e.what());
-      return res;
-    }
-    res.ran = true;
-    const Plan& p = res.plan;
-    {
-      std::string inf = describe_demands(p.infeasible);
-      if (!p.infeasible.empty() && inf != last_infeasible) {
-        AutoscalerEvent e;
-        e.type = "infeasible";
-        e.detail = "no node type can hold: " + inf;
-        events.emit(std::move(e));
-      }
-      last_infeasible = p.infeasible.empty() ? std::string() : inf;
-    }
-    auto budget_left = [&] { return res.api_calls < options.max_api_calls_per_tick; };
+  bool budget_left(const TickResult& res) const {
+    return res.api_calls < options.max_api_calls_per_tick;
+  }
 
-    // Terminations first, grouped by reason, never a node our updater works on.
-    std::map<std::string, std::vector<Node>> victims;
+  using Victims = std::map<std::string, std::vector<Node>>;  // by termination reason
+
+  // Terminations first, grouped by reason, never a node our updater works on.
+  Victims terminate(const Plan& p, const std::vector<Node>& nodes, const CancelToken& cancel,
+                    TickResult& res) {
+    Victims victims;
     std::map<std::string, Node> by_id;
     for (const auto& n : nodes) by_id[n.id] = n;
     for (const auto& t : p.terminations) {
@@ -192,7 +175,7 @@ struct Autoscaler::Impl {
     }
     for (const auto& [reason, list] : victims) {
       cancel.throw_if_cancelled();
-      if (!budget_left()) break;
+      if (!budget_left(res)) break;
       ++res.api_calls;
       AutoscalerEvent e;
       e.type = "terminate";
@@ -209,12 +192,15 @@ struct Autoscaler::Impl {
       }
       events.emit(std::move(e));
     }
+    return victims;
+  }
 
-    // Launches.
+  void launch(const Plan& p, const std::vector<Node>& nodes, const Node& head, Clock::time_point now,
+              const CancelToken& cancel, TickResult& res) {
     std::vector<Node> current = nodes;
     for (const auto& d : p.launches) {
       cancel.throw_if_cancelled();
-      if (!budget_left()) {
+      if (!budget_left(res)) {
         events.emit("skipped", "API call budget of the tick used up: " + std::to_string(d.count) +
                                    " " + d.node_type + " launch(es) wait for the next tick");
         continue;
@@ -224,35 +210,43 @@ struct Autoscaler::Impl {
         bootstrapped = true;
       }
       ++res.api_calls;
-      AutoscalerEvent e;
-      e.node_type = d.node_type;
-      e.reason = launch_reason_name(d.reason);
-      e.count = d.count;
-      try {
-        std::string salt = session + "/" + std::to_string(ticks) + "/" + e.reason;
-        const auto asked = options.now();
-        auto made = cluster.launch_workers(d.node_type, d.count, current, salt);
-        e.type = "launch";
-        for (const auto& n : made) {
-          e.node_ids.push_back(n.id);
-          current.push_back(n);
-        }
-        res.launched += static_cast<int>(made.size());
-        cooldowns.succeed(d.node_type);
-        events.emit(e);
-        for (const auto& n : made) setups.enqueue(n, *head, asked);
-      } catch (const Error& err) {
-        if (err.code() == ErrorCode::cancelled) throw;
-        const milliseconds step =
-            cooldowns.fail(d.node_type, now, options.launch_cooldown, options.max_launch_cooldown);
-        e.type = "launch_failed";
-        e.detail = std::string(error_code_name(err.code())) + ": " + err.what() +
-                   " (type cools down for " + std::to_string(step.count() / 1000) + " s)";
-        events.emit(std::move(e));
-      }
+      launch_one(d, current, head, now, res);
     }
+  }
 
-    // Workers left half set up (a crashed monitor, a partial launch): set up again.
+  // One launch decision; the nodes made join `current` and the setup queue.
+  void launch_one(const LaunchDecision& d, std::vector<Node>& current, const Node& head,
+                  Clock::time_point now, TickResult& res) {
+    AutoscalerEvent e;
+    e.node_type = d.node_type;
+    e.reason = launch_reason_name(d.reason);
+    e.count = d.count;
+    try {
+      std::string salt = session + "/" + std::to_string(ticks) + "/" + e.reason;
+      const auto asked = options.now();
+      auto made = cluster.launch_workers(d.node_type, d.count, current, salt);
+      e.type = "launch";
+      for (const auto& n : made) {
+        e.node_ids.push_back(n.id);
+        current.push_back(n);
+      }
+      res.launched += static_cast<int>(made.size());
+      cooldowns.succeed(d.node_type);
+      events.emit(e);
+      for (const auto& n : made) setups.enqueue(n, head, asked);
+    } catch (const Error& err) {
+      if (err.code() == ErrorCode::cancelled) throw;
+      const milliseconds step =
+          cooldowns.fail(d.node_type, now, options.launch_cooldown, options.max_launch_cooldown);
+      e.type = "launch_failed";
+      e.detail = std::string(error_code_name(err.code())) + ": " + err.what() +
+                 " (type cools down for " + std::to_string(step.count() / 1000) + " s)";
+      events.emit(std::move(e));
+    }
+  }
+
+  // Workers left half set up (a crashed monitor, a partial launch): set up again.
+  void resume_setups(const std::vector<Node>& nodes, const Victims& victims, const Node& head) {
     for (const auto& n : nodes) {
       if (n.kind != NodeKind::worker || !n.alive()) continue;
       auto s = n.setup_status();
@@ -260,11 +254,50 @@ struct Autoscaler::Impl {
       bool terminated = false;
       for (const auto& [reason, list] : victims)
         for (const auto& v : list) terminated = terminated || v.id == n.id;
-      if (!terminated && !setups.is_updating(n.id)) setups.enqueue(n, *head);
+      if (!terminated && !setups.is_updating(n.id)) setups.enqueue(n, head);
     }
+  }
 
-    res.duration = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - t0);
+  TickResult tick(const CancelToken& cancel) {
+    auto t0 = std::chrono::steady_clock::now();
+    TickResult res;
+    cancel.throw_if_cancelled();
+    ++ticks;
+    auto lock = cluster.try_lock_operations();
+    if (!lock) return skip(res, t0, "another operation (up, scale, down) holds the cluster");
+
+    std::vector<Node> nodes;
+    try {
+      nodes = cluster.nodes();
+      ++res.api_calls;
+    } catch (const Error& e) {
+      return skip(res, t0, std::string("listing nodes failed: ") + e.what());
+    }
+    std::optional<Node> head;
+    for (const auto& n : nodes)
+      if (n.kind == NodeKind::head && n.alive()) head = n;
+    if (!head) return skip(res, t0, "the cluster has no head node (run `raycluster up` first)");
+    last_skip.clear();
+
+    ClusterLoad load = read_load(*head, cancel, res);
+    std::vector<ResourceMap> requested = requested_resources();
+    const auto now = options.now();
+    PlannerInput in = planner_input(nodes, load, requested, now);
+    note_demand(in, load);
+    try {
+      res.plan = plan(in);
+    } catch (const Error& e) {
+      events.emit("skipped", std::string("planning failed: ") + e.what());
+      return res;
+    }
+    res.ran = true;
+    const Plan& p = res.plan;
+    note_infeasible(p);
+    const Victims victims = terminate(p, nodes, cancel, res);
+    launch(p, nodes, *head, now, cancel, res);
+    resume_setups(nodes, victims, *head);
+
+    res.duration = since(t0);
     AutoscalerEvent e;
     e.type = "tick";
     e.detail = "nodes " + std::to_string(nodes.size()) + ", api calls " +
