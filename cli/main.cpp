@@ -326,23 +326,242 @@ int dashboard(Cluster& cluster, const Args& a) {
   return 0;
 }
 
-int run(const Args& a) {
-  if (a.command == "validate") {
-    try {
-      auto spec = load_spec_file(a.config);
-      if (a.json)
-        std::puts(spec_to_value(spec).to_json(2).c_str());
-      else
-        std::printf("%s: valid (%s dialect, provider %s, %zu node types, head %s)\n",
-                    a.config.c_str(), dialect_name(spec.dialect),
-                    provider_kind_name(spec.provider.kind), spec.node_types.size(),
-                    spec.head_node_type.c_str());
-      return 0;
-    } catch (const ConfigError& e) {
-      print_config_error(e, a.json);
-      return kExitUsage;
+int run_validate(const Args& a) {
+  try {
+    auto spec = load_spec_file(a.config);
+    if (a.json)
+      std::puts(spec_to_value(spec).to_json(2).c_str());
+    else
+      std::printf("%s: valid (%s dialect, provider %s, %zu node types, head %s)\n",
+                  a.config.c_str(), dialect_name(spec.dialect),
+                  provider_kind_name(spec.provider.kind), spec.node_types.size(),
+                  spec.head_node_type.c_str());
+    return 0;
+  } catch (const ConfigError& e) {
+    print_config_error(e, a.json);
+    return kExitUsage;
+  }
+}
+
+ClusterOptions cluster_options(const Args& a, cli::Renderer& renderer) {
+  ClusterOptions opts;
+  opts.parallelism = a.parallel;
+  opts.command_timeout =
+      std::chrono::milliseconds(static_cast<long long>(a.command_timeout_s * 1000));
+  bool quiet_events = a.command == "status" || a.command == "get-head-ip" ||
+                      a.command == "get-worker-ips" || a.command == "exec" ||
+                      a.command == "request-resources" || a.command == "attach" ||
+                      a.command == "dashboard";
+  if (a.command == "monitor" && a.json)
+    opts.events = [](const Event& e) { print_cluster_event_json(e); };
+  else if (!quiet_events)
+    opts.events = [&](const Event& e) { renderer.on_event(e); };
+  else  // warnings still reach the user, on stderr
+    opts.events = [&](const Event& e) {
+      if (e.kind == EventKind::log && e.level >= LogLevel::warning) renderer.on_event(e);
+    };
+  return opts;
+}
+
+// Ctrl-C cancels the operation; a second one exits at once. Watches from a
+// thread of its own until destroyed.
+class InterruptWatcher {
+ public:
+  InterruptWatcher(cli::Renderer& renderer, const CancelToken& cancel)
+      : thread_([this, &renderer, &cancel] { watch(renderer, cancel); }) {}
+  ~InterruptWatcher() {
+    stop_ = true;
+    thread_.join();
+  }
+  InterruptWatcher(const InterruptWatcher&) = delete;
+  InterruptWatcher& operator=(const InterruptWatcher&) = delete;
+
+ private:
+  void watch(cli::Renderer& renderer, const CancelToken& cancel) {
+    int seen = 0;
+    while (!stop_.load()) {
+      int n = g_signals.load();
+      if (n > seen) {
+        seen = n;
+        if (n == 1) {
+          renderer.line("interrupted: stopping cleanly (press Ctrl-C again to quit now)", true);
+          cancel.cancel();
+        } else {
+          std::_Exit(kExitInterrupted);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
+
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+int run_up(Cluster& cluster, const Args& a, const CancelToken& cancel, cli::Renderer& renderer) {
+  const auto& sp = cluster.spec();
+  if (!confirm(a, "This will create or update cluster " + sp.cluster_name + " (" +
+                      provider_kind_name(sp.provider.kind) + "). Go on?"))
+    return kExitFailed;
+  UpOptions uo;
+  uo.force_setup = a.force_setup;
+  cluster.up(uo, cancel);
+  renderer.finish();
+  print_status(cluster.status());
+  return 0;
+}
+
+int run_status(Cluster& cluster, const Args& a) {
+  auto st = cluster.status();
+  if (a.json)
+    std::puts(st.to_value().to_json(2).c_str());
+  else
+    print_status(st);
+  return 0;
+}
+
+int run_scale(Cluster& cluster, const Args& a, const CancelToken& cancel) {
+  if (a.workers < 0) usage_error("scale needs --workers N (or --num-workers N)");
+  if (!confirm(a, "This will set cluster " + cluster.spec().cluster_name + " to " +
+                      std::to_string(a.workers) + " worker(s). Go on?"))
+    return kExitFailed;
+  ScaleOptions so;
+  so.workers = a.workers;
+  so.node_type = a.node_type;
+  cluster.scale(so, cancel);
+  return 0;
+}
+
+int run_exec(Cluster& cluster, const Args& a, const CancelToken& cancel) {
+  if (a.rest.empty()) usage_error("exec needs a command");
+  std::string cmd;
+  for (const auto& r : a.rest) cmd += (cmd.empty() ? "" : " ") + r;
+  ExecOptions eo;
+  eo.node_id = a.node;
+  eo.timeout = std::chrono::milliseconds(static_cast<long long>(a.timeout_s * 1000));
+  eo.on_output = [](std::string_view line, bool is_stderr) {
+    std::FILE* f = is_stderr ? stderr : stdout;
+    std::fwrite(line.data(), 1, line.size(), f);
+    std::fputc('\n', f);
+    std::fflush(f);
+  };
+  return cluster.exec(cmd, eo, cancel);
+}
+
+int run_get_worker_ips(Cluster& cluster, const Args& a) {
+  auto ips = cluster.worker_ips();
+  if (a.json) {
+    Value v = Value::array();
+    for (const auto& ip : ips) v.push(ip);
+    std::puts(v.to_json().c_str());
+  } else {
+    for (const auto& ip : ips) std::puts(ip.c_str());
+  }
+  return 0;
+}
+
+// Ray's request_resources(num_cpus=N, bundles=[...]): N bundles of one CPU, then the bundles.
+std::vector<ResourceMap> requested_bundles(const Args& a) {
+  std::vector<ResourceMap> bundles;
+  if (a.cpus < 0 && a.bundles.empty())
+    usage_error("request-resources needs --cpus N or --bundles JSON");
+  for (int i = 0; i < std::max(0, a.cpus); ++i) bundles.push_back(ResourceMap{{"CPU", 1}});
+  if (a.bundles.empty()) return bundles;
+  Value v;
+  try {
+    v = Value::parse_json(a.bundles);
+  } catch (const Error& e) {
+    usage_error(std::string("--bundles is not JSON: ") + e.what());
+  }
+  if (!v.is_array()) usage_error("--bundles takes a JSON list of objects, e.g. '[{\"CPU\": 2}]'");
+  for (const auto& b : v.as_array()) {
+    if (!b.is_object()) usage_error("--bundles: every bundle is an object of resource amounts");
+    ResourceMap m;
+    for (const auto& [k, amount] : b.as_object()) {
+      if (!amount.is_number() || amount.as_number() < 0)
+        usage_error("--bundles: " + k + " must be an amount >= 0");
+      m.set(k, amount.as_number());
+    }
+    if (!m.empty()) bundles.push_back(std::move(m));
+  }
+  return bundles;
+}
+
+int run_request_resources(Cluster& cluster, const Args& a) {
+  std::vector<ResourceMap> bundles = requested_bundles(a);
+  write_resource_request(cluster.state_dir(), bundles);
+  std::printf("requested %zu bundle(s) for cluster %s\n", bundles.size(),
+              cluster.spec().cluster_name.c_str());
+  return 0;
+}
+
+void print_autoscaler_event(const AutoscalerEvent& e, const Args& a, cli::Renderer& renderer) {
+  if (a.json) {
+    if (e.type == "tick" && !a.verbose) return;
+    std::string line = e.to_json() + "\n";
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+    return;
+  }
+  if (e.type == "tick" && !a.verbose) return;
+  std::string msg = "autoscaler: " + e.type;
+  if (e.count) msg += " " + std::to_string(e.count);
+  if (!e.node_type.empty()) msg += " " + e.node_type;
+  if (!e.reason.empty()) msg += " (" + e.reason + ")";
+  for (const auto& id : e.node_ids) msg += " " + id;
+  if (!e.detail.empty()) msg += ": " + redact(e.detail);
+  renderer.line(msg, e.type == "launch_failed" || e.type == "setup_failed" ||
+                         e.type == "load_error");
+}
+
+int run_monitor(Cluster& cluster, const Args& a, const CancelToken& cancel, cli::Renderer& renderer) {
+  AutoscalerOptions ao;
+  ao.interval = std::chrono::milliseconds(static_cast<long long>(a.interval_s * 1000));
+  ao.dashboard_url = a.dashboard_url;
+  ao.on_event = [&](const AutoscalerEvent& e) { print_autoscaler_event(e, a, renderer); };
+  Autoscaler autoscaler(cluster, ao);
+  if (a.once) {
+    autoscaler.tick(cancel);
+    autoscaler.drain();
+    autoscaler.stop();
+  } else {
+    autoscaler.run(cancel);
+  }
+  renderer.finish();
+  if (cancel.cancelled()) return kExitInterrupted;
+  return 0;
+}
+
+int run_down(Cluster& cluster, const Args& a, const CancelToken& cancel) {
+  std::string what = a.workers_only || a.keep_min_workers ? "the workers of" : "every node of";
+  if (!confirm(a, "This will terminate " + what + " cluster " + cluster.spec().cluster_name +
+                      ". Go on?"))
+    return kExitFailed;
+  DownOptions d;
+  d.workers_only = a.workers_only;
+  d.keep_min_workers = a.keep_min_workers;
+  cluster.down(d, cancel);
+  return 0;
+}
+
+int run_command(Cluster& cluster, const Args& a, const CancelToken& cancel, cli::Renderer& renderer) {
+  if (a.command == "up") return run_up(cluster, a, cancel, renderer);
+  if (a.command == "status") return run_status(cluster, a);
+  if (a.command == "scale") return run_scale(cluster, a, cancel);
+  if (a.command == "exec") return run_exec(cluster, a, cancel);
+  if (a.command == "get-head-ip") {
+    std::puts(cluster.head_ip().c_str());
+    return 0;
+  }
+  if (a.command == "get-worker-ips") return run_get_worker_ips(cluster, a);
+  if (a.command == "request-resources") return run_request_resources(cluster, a);
+  if (a.command == "monitor") return run_monitor(cluster, a, cancel, renderer);
+  if (a.command == "down") return run_down(cluster, a, cancel);
+  return kExitUsage;
+}
+
+int run(const Args& a) {
+  if (a.command == "validate") return run_validate(a);
 
   static const std::vector<std::string> known = {
       "up",   "status",  "scale",   "exec",      "get-head-ip",      "get-worker-ips",
@@ -360,190 +579,14 @@ int run(const Args& a) {
 
   bool tty = ::isatty(2) && !a.json;
   cli::Renderer renderer(tty, a.verbose);
-  ClusterOptions opts;
-  opts.parallelism = a.parallel;
-  opts.command_timeout =
-      std::chrono::milliseconds(static_cast<long long>(a.command_timeout_s * 1000));
-  bool quiet_events = a.command == "status" || a.command == "get-head-ip" ||
-                      a.command == "get-worker-ips" || a.command == "exec" ||
-                      a.command == "request-resources" || a.command == "attach" ||
-                      a.command == "dashboard";
-  if (a.command == "monitor" && a.json)
-    opts.events = [](const Event& e) { print_cluster_event_json(e); };
-  else if (!quiet_events)
-    opts.events = [&](const Event& e) { renderer.on_event(e); };
-  else  // warnings still reach the user, on stderr
-    opts.events = [&](const Event& e) {
-      if (e.kind == EventKind::log && e.level >= LogLevel::warning) renderer.on_event(e);
-    };
-  auto cluster = Cluster::open(std::move(spec), opts);
+  auto cluster = Cluster::open(std::move(spec), cluster_options(a, renderer));
   // These two hold the terminal (or the tunnel) until the user ends them.
   if (a.command == "attach") return attach(*cluster, a);
   if (a.command == "dashboard") return dashboard(*cluster, a);
 
-  // Ctrl-C cancels the operation; a second one exits at once.
   CancelToken cancel;
-  std::atomic<bool> stop_watch{false};
-  std::thread watcher([&] {
-    int seen = 0;
-    while (!stop_watch.load()) {
-      int n = g_signals.load();
-      if (n > seen) {
-        seen = n;
-        if (n == 1) {
-          renderer.line("interrupted: stopping cleanly (press Ctrl-C again to quit now)", true);
-          cancel.cancel();
-        } else {
-          std::_Exit(kExitInterrupted);
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  });
-  struct Joiner {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~Joiner() {
-      stop = true;
-      t.join();
-    }
-  } joiner{stop_watch, watcher};
-
-  const auto& sp = cluster->spec();
-  if (a.command == "up") {
-    if (!confirm(a, "This will create or update cluster " + sp.cluster_name + " (" +
-                        provider_kind_name(sp.provider.kind) + "). Go on?"))
-      return kExitFailed;
-    UpOptions uo;
-    uo.force_setup = a.force_setup;
-    cluster->up(uo, cancel);
-    renderer.finish();
-    print_status(cluster->status());
-    return 0;
-  }
-  if (a.command == "status") {
-    auto st = cluster->status();
-    if (a.json)
-      std::puts(st.to_value().to_json(2).c_str());
-    else
-      print_status(st);
-    return 0;
-  }
-  if (a.command == "scale") {
-    if (a.workers < 0) usage_error("scale needs --workers N (or --num-workers N)");
-    if (!confirm(a, "This will set cluster " + sp.cluster_name + " to " +
-                        std::to_string(a.workers) + " worker(s). Go on?"))
-      return kExitFailed;
-    ScaleOptions so;
-    so.workers = a.workers;
-    so.node_type = a.node_type;
-    cluster->scale(so, cancel);
-    return 0;
-  }
-  if (a.command == "exec") {
-    if (a.rest.empty()) usage_error("exec needs a command");
-    std::string cmd;
-    for (const auto& r : a.rest) cmd += (cmd.empty() ? "" : " ") + r;
-    ExecOptions eo;
-    eo.node_id = a.node;
-    eo.timeout = std::chrono::milliseconds(static_cast<long long>(a.timeout_s * 1000));
-    eo.on_output = [](std::string_view line, bool is_stderr) {
-      std::FILE* f = is_stderr ? stderr : stdout;
-      std::fwrite(line.data(), 1, line.size(), f);
-      std::fputc('\n', f);
-      std::fflush(f);
-    };
-    return cluster->exec(cmd, eo, cancel);
-  }
-  if (a.command == "get-head-ip") {
-    std::puts(cluster->head_ip().c_str());
-    return 0;
-  }
-  if (a.command == "get-worker-ips") {
-    auto ips = cluster->worker_ips();
-    if (a.json) {
-      Value v = Value::array();
-      for (const auto& ip : ips) v.push(ip);
-      std::puts(v.to_json().c_str());
-    } else {
-      for (const auto& ip : ips) std::puts(ip.c_str());
-    }
-    return 0;
-  }
-  if (a.command == "request-resources") {
-    std::vector<ResourceMap> bundles;
-    if (a.cpus < 0 && a.bundles.empty())
-      usage_error("request-resources needs --cpus N or --bundles JSON");
-    // Ray's request_resources(num_cpus=N, bundles=[...]): N bundles of one CPU, then the bundles.
-    for (int i = 0; i < std::max(0, a.cpus); ++i) bundles.push_back(ResourceMap{{"CPU", 1}});
-    if (!a.bundles.empty()) {
-      Value v;
-      try {
-        v = Value::parse_json(a.bundles);
-      } catch (const Error& e) {
-        usage_error(std::string("--bundles is not JSON: ") + e.what());
-      }
-      if (!v.is_array()) usage_error("--bundles takes a JSON list of objects, e.g. '[{\"CPU\": 2}]'");
-      for (const auto& b : v.as_array()) {
-        if (!b.is_object()) usage_error("--bundles: every bundle is an object of resource amounts");
-        ResourceMap m;
-        for (const auto& [k, amount] : b.as_object()) {
-          if (!amount.is_number() || amount.as_number() < 0)
-            usage_error("--bundles: " + k + " must be an amount >= 0");
-          m.set(k, amount.as_number());
-        }
-        if (!m.empty()) bundles.push_back(std::move(m));
-      }
-    }
-    write_resource_request(cluster->state_dir(), bundles);
-    std::printf("requested %zu bundle(s) for cluster %s\n", bundles.size(), sp.cluster_name.c_str());
-    return 0;
-  }
-  if (a.command == "monitor") {
-    AutoscalerOptions ao;
-    ao.interval = std::chrono::milliseconds(static_cast<long long>(a.interval_s * 1000));
-    ao.dashboard_url = a.dashboard_url;
-    ao.on_event = [&](const AutoscalerEvent& e) {
-      if (a.json) {
-        if (e.type == "tick" && !a.verbose) return;
-        std::string line = e.to_json() + "\n";
-        std::fwrite(line.data(), 1, line.size(), stdout);
-        std::fflush(stdout);
-        return;
-      }
-      if (e.type == "tick" && !a.verbose) return;
-      std::string msg = "autoscaler: " + e.type;
-      if (e.count) msg += " " + std::to_string(e.count);
-      if (!e.node_type.empty()) msg += " " + e.node_type;
-      if (!e.reason.empty()) msg += " (" + e.reason + ")";
-      for (const auto& id : e.node_ids) msg += " " + id;
-      if (!e.detail.empty()) msg += ": " + redact(e.detail);
-      renderer.line(msg, e.type == "launch_failed" || e.type == "setup_failed" ||
-                             e.type == "load_error");
-    };
-    Autoscaler autoscaler(*cluster, ao);
-    if (a.once) {
-      autoscaler.tick(cancel);
-      autoscaler.drain();
-      autoscaler.stop();
-    } else {
-      autoscaler.run(cancel);
-    }
-    renderer.finish();
-    if (cancel.cancelled()) return kExitInterrupted;
-    return 0;
-  }
-  if (a.command == "down") {
-    std::string what = a.workers_only || a.keep_min_workers ? "the workers of" : "every node of";
-    if (!confirm(a, "This will terminate " + what + " cluster " + sp.cluster_name + ". Go on?"))
-      return kExitFailed;
-    DownOptions d;
-    d.workers_only = a.workers_only;
-    d.keep_min_workers = a.keep_min_workers;
-    cluster->down(d, cancel);
-    return 0;
-  }
-  return kExitUsage;
+  InterruptWatcher watcher(renderer, cancel);
+  return run_command(*cluster, a, cancel, renderer);
 }
 
 }  // namespace

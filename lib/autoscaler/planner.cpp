@@ -6,8 +6,9 @@
 #include <numeric>
 #include <unordered_map>
 
-#include "autoscaler/packing.hpp"
 #include "autoscaler/autoscaler.hpp"
+#include "autoscaler/bounds.hpp"
+#include "autoscaler/packing.hpp"
 #include "util/error.hpp"
 
 namespace raycluster {
@@ -21,6 +22,11 @@ using detail::Rows;
 using detail::Shape;
 using detail::Shapes;
 using detail::take;
+using detail::type_worker_range;
+using detail::worker_range;
+using detail::worker_room;
+using detail::WorkerLimits;
+using detail::WorkerRange;
 
 [[noreturn]] void bad(const std::string& what) {
   throw Error(ErrorCode::invalid_argument, "planner: " + what);
@@ -36,6 +42,8 @@ struct TypeInfo {
   double startup_ms = -1;  // < 0: unknown
   std::optional<double> cost;
   bool cooling = false;
+
+  WorkerLimits limits() const { return {min_workers, max_workers}; }
 };
 
 // Ray's utilisation score, compared lexicographically.
@@ -119,8 +127,11 @@ Score score_of(const Ctx& c, const TypeInfo& t, const std::vector<double>& remai
   return s;
 }
 
-bool eligible(const TypeInfo& t, int count, int extra) {
-  return !t.cooling && !t.nz.empty() && count + extra < t.max_workers;
+// Whether one more node of `t` may be launched when `of_type` workers of it
+// and `all_workers` in all are there or planned.
+bool eligible(const Ctx& c, const TypeInfo& t, int of_type, int all_workers) {
+  return !t.cooling && !t.nz.empty() &&
+         worker_room(t.limits(), c.in.policy.max_workers, of_type, all_workers) > 0;
 }
 
 // Returns true when `a` beats `b` (a, b type indices with their scores / ratios).
@@ -158,7 +169,7 @@ double cost_of(const Ctx& c, const std::vector<int>& m) {
 // first) while the demand weight covered stays at the greedy's; the move is
 // kept when the result is cheaper. Repeats until no move helps.
 void improve(const Ctx& c, const std::vector<std::int64_t>& before, const std::vector<int>& counts,
-             std::vector<int>& local, std::vector<std::int64_t>& residual) {
+             int workers, std::vector<int>& local, std::vector<std::int64_t>& residual) {
   std::vector<std::int64_t> res;
   const double bar = evaluate(c, before, local, res) - 1e-9;
   std::vector<std::size_t> by_cost(c.T());
@@ -185,13 +196,16 @@ void improve(const Ctx& c, const std::vector<std::int64_t>& before, const std::v
     const double current = cost_of(c, local);
     std::vector<int> best;
     double best_cost = current;
+    const int workers_after_removal = workers + std::accumulate(local.begin(), local.end(), 0) - 1;
     for (std::size_t t : by_cost) {
       if (local[t] == 0) continue;
       for (std::size_t u = 0; u <= c.T(); ++u) {  // u == T(): no replacement
         std::vector<int> m = local;
         --m[t];
         if (u < c.T()) {
-          if (u == t || !c.types[u].cost || !eligible(c.types[u], counts[u], m[u])) continue;
+          if (u == t || !c.types[u].cost ||
+              !eligible(c, c.types[u], counts[u] + m[u], workers_after_removal))
+            continue;
           ++m[u];
         }
         if (evaluate(c, before, m, res) < bar) continue;
@@ -210,9 +224,10 @@ void improve(const Ctx& c, const std::vector<std::int64_t>& before, const std::v
 // Adds nodes for the residual `counts` (updated in place) one node at a time,
 // as Ray's get_nodes_for does, but repeats an identical choice in one step
 // while the choice provably cannot change. `counts_by_type` are nodes
-// already there or planned; `adds` (per type) receives the new nodes.
+// already there or planned, `workers` all of them; `adds` (per type)
+// receives the new nodes.
 void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
-               const std::vector<int>& counts_by_type, int max_to_add, std::vector<int>& adds) {
+               const std::vector<int>& counts_by_type, int workers, std::vector<int>& adds) {
   const std::size_t T = c.T();
   std::vector<int> local(T, 0);
   std::vector<std::int64_t> before = counts;
@@ -228,7 +243,7 @@ void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
   int added = 0;
   bool used_cost = false;
 
-  while (!active.empty() && added < max_to_add) {
+  while (!active.empty()) {
     std::fill(present.begin(), present.end(), 0);
     for (int sid : active)
       for (const Req& r : c.shapes[static_cast<std::size_t>(sid)].reqs)
@@ -239,7 +254,7 @@ void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
     for (std::size_t t = 0; t < T; ++t) {
       cand[t] = 0;
       const TypeInfo& ti = c.types[t];
-      if (!eligible(ti, counts_by_type[t], local[t])) continue;
+      if (!eligible(c, ti, counts_by_type[t] + local[t], workers + added)) continue;
       std::copy(ti.cap.begin(), ti.cap.end(), rem.begin());
       auto& f = fill[t];
       f.assign(active.size(), 0);
@@ -281,8 +296,8 @@ void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
     // How many times the same node (type and fill) would be chosen in a row:
     // while every shape B consumes keeps at least what any candidate fits of
     // it, all fills, scores and the set of pending shapes stay the same.
-    std::int64_t m = std::min<std::int64_t>(max_to_add - added,
-                                            c.types[b].max_workers - counts_by_type[b] - local[b]);
+    std::int64_t m = worker_room(c.types[b].limits(), c.in.policy.max_workers,
+                                 counts_by_type[b] + local[b], workers + added);
     for (std::size_t j = 0; j < active.size() && m > 1; ++j) {
       const std::int64_t tb = fill[b][j];
       if (tb == 0) continue;
@@ -311,19 +326,18 @@ void nodes_for(const Ctx& c, std::vector<std::int64_t>& counts,
                                   [&](int sid) { return counts[static_cast<std::size_t>(sid)] <= 0; }),
                    active.end());
   }
-  if (used_cost && added > 0 && added <= 256) improve(c, before, counts_by_type, local, counts);
+  if (used_cost && added > 0 && added <= 256) improve(c, before, counts_by_type, workers, local, counts);
   for (std::size_t t = 0; t < T; ++t) adds[t] += local[t];
 }
 
 // Strict spread: one new node per bundle (Ray scores each bundle alone).
 std::vector<int> nodes_for_spread(const Ctx& c, const std::vector<int>& bundles,
-                                  const std::vector<int>& counts_by_type, int max_to_add) {
+                                  const std::vector<int>& counts_by_type, int workers) {
   std::vector<int> chosen;
   std::vector<int> local(c.T(), 0);
   std::vector<double> rem(static_cast<std::size_t>(c.width));
   std::vector<std::uint8_t> present(static_cast<std::size_t>(c.width));
   for (int sid : bundles) {
-    if (static_cast<int>(chosen.size()) >= max_to_add) break;
     const Shape& s = c.shapes[static_cast<std::size_t>(sid)];
     std::fill(present.begin(), present.end(), 0);
     for (const Req& r : s.reqs) present[static_cast<std::size_t>(r.id)] = 1;
@@ -335,7 +349,8 @@ std::vector<int> nodes_for_spread(const Ctx& c, const std::vector<int>& bundles,
     std::vector<std::pair<int, Score>> cands;
     for (std::size_t t = 0; t < c.T(); ++t) {
       const TypeInfo& ti = c.types[t];
-      if (!eligible(ti, counts_by_type[t], local[t])) continue;
+      if (!eligible(c, ti, counts_by_type[t] + local[t], workers + static_cast<int>(chosen.size())))
+        continue;
       if (fit_count(ti.cap.data(), s, 1) == 0) continue;
       std::copy(ti.cap.begin(), ti.cap.end(), rem.begin());
       take(rem.data(), s, 1);
@@ -366,155 +381,191 @@ struct Round {
   std::vector<std::int64_t> unfulfilled;
 };
 
-Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vector<std::uint8_t>& counted,
-                const std::vector<std::int64_t>& demand, bool per_slot) {
-  const std::size_t T = c.T();
-  const PlannerInput& in = c.in;
-  Round r;
-  r.min_add.assign(T, 0), r.rr_add.assign(T, 0), r.spread_add.assign(T, 0);
-  r.pg_limit.assign(T, 0), r.demand_add.assign(T, 0);
-  r.running.assign(T, 0), r.pending.assign(T, 0);
-  std::vector<int> counts(T, 0);
+// The nodes a round packs onto, existing, in flight and planned: their rows
+// of available and total resources (the existing nodes' first), and their
+// workers per type and in all.
+struct Pool {
+  Rows rows, totals;
+  std::vector<int> counts;
   int workers = 0;
+  std::size_t existing_rows = 0;
 
-  Rows rows{c.width, {}}, totals{c.width, {}};
+  void add(const TypeInfo& t, std::size_t type, int n, bool to_totals) {
+    for (int k = 0; k < n; ++k) {
+      rows.push(t.cap.data());
+      if (to_totals) totals.push(t.cap.data());
+    }
+    counts[type] += n, workers += n;
+  }
+};
+
+// The pool of the `existing` nodes (those `counted` count towards their
+// type) and the launches in flight; fills r.running and r.pending.
+Pool pool_of(const Ctx& c, const std::vector<int>& existing, const std::vector<std::uint8_t>& counted,
+             Round& r) {
+  const PlannerInput& in = c.in;
+  const std::size_t T = c.T();
+  Pool p{Rows{c.width, {}}, Rows{c.width, {}}, std::vector<int>(T, 0)};
   for (std::size_t k = 0; k < existing.size(); ++k) {
     const auto i = static_cast<std::size_t>(existing[k]);
     const NodeInfo& n = c.nodes[i];
-    rows.push(c.avail.row(i));
-    totals.push(c.total.row(i));
+    p.rows.push(c.avail.row(i));
+    p.totals.push(c.total.row(i));
     if (n.type >= 0 && counted[k]) {
       const auto t = static_cast<std::size_t>(n.type);
       (n.running ? r.running : r.pending)[t]++;
-      if (in.nodes[i].kind == NodeKind::worker) ++counts[t], ++workers;
+      if (in.nodes[i].kind == NodeKind::worker) ++p.counts[t], ++p.workers;
     }
   }
-  const std::size_t n_existing = rows.count();
+  p.existing_rows = p.rows.count();
   for (std::size_t t = 0; t < T; ++t) {
     auto it = in.launching.find(c.types[t].name);
     if (it == in.launching.end()) continue;
-    for (int k = 0; k < it->second; ++k) rows.push(c.types[t].cap.data()), totals.push(c.types[t].cap.data());
-    counts[t] += it->second, r.pending[t] += it->second, workers += it->second;
+    for (int k = 0; k < it->second; ++k) p.rows.push(c.types[t].cap.data()), p.totals.push(c.types[t].cap.data());
+    p.counts[t] += it->second, r.pending[t] += it->second, p.workers += it->second;
   }
-  auto add_nodes = [&](std::size_t t, int n, bool to_totals) {
-    for (int k = 0; k < n; ++k) {
-      rows.push(c.types[t].cap.data());
-      if (to_totals) totals.push(c.types[t].cap.data());
-    }
-    counts[t] += n, workers += n;
-  };
+  return p;
+}
 
-  // min_workers (bounded by the cluster max, unlike Ray).
-  for (std::size_t t = 0; t < T; ++t) {
+// min_workers (bounded by the cluster max, unlike Ray).
+void add_min_workers(const Ctx& c, Pool& p, Round& r) {
+  for (std::size_t t = 0; t < c.T(); ++t) {
     const TypeInfo& ti = c.types[t];
     if (ti.cooling) continue;
-    int target = std::min(ti.min_workers, ti.max_workers);
-    int n = std::min(target - counts[t], in.policy.max_workers - workers);
+    const WorkerRange range = worker_range(ti.limits(), c.in.policy.max_workers, p.workers - p.counts[t]);
+    const int n = range.min - p.counts[t];
     if (n <= 0) continue;
     r.min_add[t] = n;
-    add_nodes(t, n, true);
+    p.add(ti, t, n, true);
   }
+}
 
-  // request_resources(): against total capacity.
-  if (std::any_of(c.requests.begin(), c.requests.end(), [](std::int64_t v) { return v > 0; })) {
-    std::vector<std::int64_t> rr = c.requests;
-    first_fit(totals, c.shapes, rr, nullptr);
-    nodes_for(c, rr, counts, in.policy.max_workers - workers, r.rr_add);
-    for (std::size_t t = 0; t < T; ++t)
-      if (r.rr_add[t]) add_nodes(t, r.rr_add[t], false);
+// request_resources(): against total capacity.
+void add_for_requests(const Ctx& c, Pool& p, Round& r) {
+  if (std::none_of(c.requests.begin(), c.requests.end(), [](std::int64_t v) { return v > 0; })) return;
+  std::vector<std::int64_t> rr = c.requests;
+  first_fit(p.totals, c.shapes, rr, nullptr);
+  nodes_for(c, rr, p.counts, p.workers, r.rr_add);
+  for (std::size_t t = 0; t < c.T(); ++t)
+    if (r.rr_add[t]) p.add(c.types[t], t, r.rr_add[t], false);
+}
+
+// One STRICT_SPREAD group: all bundles on distinct nodes, or none planned.
+// False when the group cannot be placed; the pool is then as before.
+bool place_strict_spread(const Ctx& c, const std::vector<int>& group, Pool& p,
+                         std::vector<std::uint8_t>& used, Round& r) {
+  Rows& rows = p.rows;
+  std::vector<int> bundles = group;
+  std::vector<int> rank(c.S());
+  for (std::size_t k = 0; k < c.shapes.order().size(); ++k)
+    rank[static_cast<std::size_t>(c.shapes.order()[k])] = static_cast<int>(k);
+  std::stable_sort(bundles.begin(), bundles.end(), [&](int a, int b) {
+    return rank[static_cast<std::size_t>(a)] < rank[static_cast<std::size_t>(b)];
+  });
+  std::vector<std::uint8_t> taken(rows.count(), 0);
+  std::vector<std::pair<std::size_t, int>> placed;
+  std::vector<int> left;
+  for (int sid : bundles) {
+    const Shape& s = c.shapes[static_cast<std::size_t>(sid)];
+    bool ok = false;
+    for (std::size_t i = 0; i < rows.count(); ++i) {
+      if (taken[i] || fit_count(rows.row(i), s, 1) == 0) continue;
+      take(rows.row(i), s, 1);
+      taken[i] = 1;
+      placed.emplace_back(i, sid);
+      ok = true;
+      break;
+    }
+    if (!ok) left.push_back(sid);
   }
-
-  std::vector<std::uint8_t> used(rows.count(), 0);
-  std::vector<std::int64_t> spread_unfulfilled(c.S(), 0);
-
-  // STRICT_SPREAD groups: all bundles on distinct nodes, or none planned.
-  for (const auto& group : c.strict_spreads) {
-    std::vector<int> bundles = group;
-    std::vector<int> rank(c.S());
-    for (std::size_t k = 0; k < c.shapes.order().size(); ++k)
-      rank[static_cast<std::size_t>(c.shapes.order()[k])] = static_cast<int>(k);
-    std::stable_sort(bundles.begin(), bundles.end(), [&](int a, int b) {
-      return rank[static_cast<std::size_t>(a)] < rank[static_cast<std::size_t>(b)];
-    });
-    std::vector<std::uint8_t> taken(rows.count(), 0);
-    std::vector<std::pair<std::size_t, int>> placed;
-    std::vector<int> left;
-    for (int sid : bundles) {
+  std::vector<int> chosen;
+  bool fail = false;
+  Rows fresh{c.width, {}};
+  if (!left.empty()) {
+    chosen = nodes_for_spread(c, left, p.counts, p.workers);
+    for (int t : chosen) fresh.push(c.types[static_cast<std::size_t>(t)].cap.data());
+    std::vector<std::uint8_t> ftaken(fresh.count(), 0);
+    for (int sid : left) {
       const Shape& s = c.shapes[static_cast<std::size_t>(sid)];
       bool ok = false;
-      for (std::size_t i = 0; i < rows.count(); ++i) {
-        if (taken[i] || fit_count(rows.row(i), s, 1) == 0) continue;
-        take(rows.row(i), s, 1);
-        taken[i] = 1;
-        placed.emplace_back(i, sid);
+      for (std::size_t i = 0; i < fresh.count() && !ok; ++i) {
+        if (ftaken[i] || fit_count(fresh.row(i), s, 1) == 0) continue;
+        take(fresh.row(i), s, 1);
+        ftaken[i] = 1;
         ok = true;
-        break;
       }
-      if (!ok) left.push_back(sid);
+      if (!ok) fail = true;
     }
-    std::vector<int> chosen;
-    bool fail = false;
-    Rows fresh{c.width, {}};
-    if (!left.empty()) {
-      chosen = nodes_for_spread(c, left, counts, in.policy.max_workers - workers);
-      for (int t : chosen) fresh.push(c.types[static_cast<std::size_t>(t)].cap.data());
-      std::vector<std::uint8_t> ftaken(fresh.count(), 0);
-      for (int sid : left) {
-        const Shape& s = c.shapes[static_cast<std::size_t>(sid)];
-        bool ok = false;
-        for (std::size_t i = 0; i < fresh.count() && !ok; ++i) {
-          if (ftaken[i] || fit_count(fresh.row(i), s, 1) == 0) continue;
-          take(fresh.row(i), s, 1);
-          ftaken[i] = 1;
-          ok = true;
-        }
-        if (!ok) fail = true;
-      }
-    }
-    if (fail) {
-      for (const auto& [i, sid] : placed) {
-        double* row = rows.row(i);
-        for (const Req& q : c.shapes[static_cast<std::size_t>(sid)].reqs)
-          row[static_cast<std::size_t>(q.id)] += q.amount;
-      }
-      for (int sid : group) spread_unfulfilled[static_cast<std::size_t>(sid)]++;
-      continue;
-    }
-    for (const auto& pr : placed) used[pr.first] = 1;
-    for (int t : chosen) {
-      r.spread_add[static_cast<std::size_t>(t)]++;
-      counts[static_cast<std::size_t>(t)]++, workers++;
-    }
-    for (std::size_t i = 0; i < fresh.count(); ++i) rows.push(fresh.row(i));
-    used.resize(rows.count(), 0);
   }
+  if (fail) {
+    for (const auto& [i, sid] : placed) {
+      double* row = rows.row(i);
+      for (const Req& q : c.shapes[static_cast<std::size_t>(sid)].reqs)
+        row[static_cast<std::size_t>(q.id)] += q.amount;
+    }
+    return false;
+  }
+  for (const auto& pr : placed) used[pr.first] = 1;
+  for (int t : chosen) {
+    r.spread_add[static_cast<std::size_t>(t)]++;
+    p.counts[static_cast<std::size_t>(t)]++, p.workers++;
+  }
+  for (std::size_t i = 0; i < fresh.count(); ++i) rows.push(fresh.row(i));
+  used.resize(rows.count(), 0);
+  return true;
+}
 
-  const int max_to_add = in.policy.max_workers - workers;
+// Pending demand: first fit onto the pool, new nodes for the residual.
+// Returns what is left without a place.
+std::vector<std::int64_t> add_for_demand(const Ctx& c, Pool& p, std::vector<std::uint8_t>& used,
+                                         const std::vector<std::int64_t>& demand, bool per_slot,
+                                         Round& r) {
   // Nodes the placement groups alone need: exempt from the upscaling cap.
   if (std::any_of(c.pg.begin(), c.pg.end(), [](std::int64_t v) { return v > 0; })) {
-    Rows copy = rows;
+    Rows copy = p.rows;
     std::vector<std::int64_t> pg = c.pg;
     first_fit(copy, c.shapes, pg, nullptr);
-    nodes_for(c, pg, counts, max_to_add, r.pg_limit);
+    nodes_for(c, pg, p.counts, p.workers, r.pg_limit);
   }
 
   std::vector<std::int64_t> dc = demand;
-  first_fit(rows, c.shapes, dc, &used);
+  first_fit(p.rows, c.shapes, dc, &used);
   if (per_slot) {
     // Each new slot takes per_slot[s] of the residual tasks in turn.
     std::vector<std::int64_t> full = dc;
     for (std::size_t s = 0; s < c.S(); ++s)
       if (c.per_slot[s] > 1) dc[s] = dc[s] / c.per_slot[s] + (dc[s] % c.per_slot[s] != 0 ? 1 : 0);
-    nodes_for(c, dc, counts, max_to_add, r.demand_add);
+    nodes_for(c, dc, p.counts, p.workers, r.demand_add);
     for (std::size_t s = 0; s < c.S(); ++s)
       if (c.per_slot[s] > 1)
         dc[s] = dc[s] >= full[s] / c.per_slot[s] + 1 ? full[s] : std::min(full[s], dc[s] * c.per_slot[s]);
   } else {
-    nodes_for(c, dc, counts, max_to_add, r.demand_add);
+    nodes_for(c, dc, p.counts, p.workers, r.demand_add);
   }
+  return dc;
+}
+
+Round run_round(const Ctx& c, const std::vector<int>& existing, const std::vector<std::uint8_t>& counted,
+                const std::vector<std::int64_t>& demand, bool per_slot) {
+  const std::size_t T = c.T();
+  Round r;
+  r.min_add.assign(T, 0), r.rr_add.assign(T, 0), r.spread_add.assign(T, 0);
+  r.pg_limit.assign(T, 0), r.demand_add.assign(T, 0);
+  r.running.assign(T, 0), r.pending.assign(T, 0);
+  Pool p = pool_of(c, existing, counted, r);
+  add_min_workers(c, p, r);
+  add_for_requests(c, p, r);
+
+  std::vector<std::uint8_t> used(p.rows.count(), 0);
+  std::vector<std::int64_t> spread_unfulfilled(c.S(), 0);
+  for (const auto& group : c.strict_spreads)
+    if (!place_strict_spread(c, group, p, used, r))
+      for (int sid : group) spread_unfulfilled[static_cast<std::size_t>(sid)]++;
+
+  std::vector<std::int64_t> dc = add_for_demand(c, p, used, demand, per_slot, r);
   for (std::size_t s = 0; s < c.S(); ++s) dc[s] += spread_unfulfilled[s];
   r.unfulfilled = std::move(dc);
-  used.resize(n_existing);
+  used.resize(p.existing_rows);
   r.used = std::move(used);
   return r;
 }
@@ -619,15 +670,17 @@ std::vector<ResourceDemand> to_demands(const Ctx& c, const std::vector<std::int6
   return out;
 }
 
-}  // namespace
+// ---- reading the input ----------------------------------------------------
 
-Plan plan(const PlannerInput& in) {
-  Ctx c(in);
+using TypeIndex = std::unordered_map<std::string_view, int>;
+
+// Checks the policy, the node types and the launch counts, and interns every
+// resource name first so rows have their final width.
+TypeIndex check_and_intern(Ctx& c) {
+  const PlannerInput& in = c.in;
   if (!(in.policy.upscaling_speed >= 0)) bad("upscaling_speed must be >= 0");
   if (in.policy.max_workers < 0) bad("max_workers must be >= 0");
-
-  // Intern every resource name first so rows have their final width.
-  std::unordered_map<std::string_view, int> type_index;
+  TypeIndex type_index;
   for (const auto& t : in.node_types) {
     if (!type_index.emplace(t.name, static_cast<int>(type_index.size())).second)
       bad("node type " + t.name + " appears twice");
@@ -643,11 +696,49 @@ Plan plan(const PlannerInput& in) {
   }
   for (const auto& [t, n] : in.launching)
     if (n < 0) bad("negative launch count for " + t);
+  return type_index;
+}
+
+void bump(std::vector<std::int64_t>& v, int sid, std::int64_t n) {
+  if (v.size() <= static_cast<std::size_t>(sid)) v.resize(static_cast<std::size_t>(sid) + 1, 0);
+  v[static_cast<std::size_t>(sid)] += n;
+}
+
+void add_placement_group(Ctx& c, const PlacementGroup& g) {
+  if (g.bundles.empty()) return;
+  switch (g.strategy) {
+    case PlacementStrategy::pack:
+    case PlacementStrategy::spread:
+      for (const auto& b : g.bundles) {
+        if (b.empty()) continue;
+        int sid = c.shapes.add(b, c.names);
+        bump(c.demand, sid, 1), bump(c.pg, sid, 1);
+      }
+      break;
+    case PlacementStrategy::strict_pack: {
+      ResourceMap sum;
+      for (const auto& b : g.bundles)
+        for (const auto& [k, v] : b) sum.set(k, sum.get(k) + v);
+      if (sum.empty()) break;
+      int sid = c.shapes.add(sum, c.names);
+      bump(c.demand, sid, 1), bump(c.pg, sid, 1);
+      break;
+    }
+    case PlacementStrategy::strict_spread: {
+      std::vector<int> ids;
+      for (const auto& b : g.bundles)
+        if (!b.empty()) ids.push_back(c.shapes.add(b, c.names));
+      if (!ids.empty()) c.strict_spreads.push_back(std::move(ids));
+      break;
+    }
+  }
+}
+
+// Aggregates tasks, request_resources() and placement groups into counts
+// per shape; fixes the shapes and the row width.
+void collect_demand(Ctx& c) {
+  const PlannerInput& in = c.in;
   c.demand.reserve(64);
-  auto bump = [&](std::vector<std::int64_t>& v, int sid, std::int64_t n) {
-    if (v.size() <= static_cast<std::size_t>(sid)) v.resize(static_cast<std::size_t>(sid) + 1, 0);
-    v[static_cast<std::size_t>(sid)] += n;
-  };
   for (const auto& d : in.demands) {
     if (d.count < 0) bad("negative demand count");
     if (d.shape.empty() || d.count == 0) continue;
@@ -658,41 +749,16 @@ Plan plan(const PlannerInput& in) {
     if (d.shape.empty() || d.count == 0) continue;
     bump(c.requests, c.shapes.add(d.shape, c.names), d.count);
   }
-  for (const auto& g : in.placement_groups) {
-    if (g.bundles.empty()) continue;
-    switch (g.strategy) {
-      case PlacementStrategy::pack:
-      case PlacementStrategy::spread:
-        for (const auto& b : g.bundles) {
-          if (b.empty()) continue;
-          int sid = c.shapes.add(b, c.names);
-          bump(c.demand, sid, 1), bump(c.pg, sid, 1);
-        }
-        break;
-      case PlacementStrategy::strict_pack: {
-        ResourceMap sum;
-        for (const auto& b : g.bundles)
-          for (const auto& [k, v] : b) sum.set(k, sum.get(k) + v);
-        if (sum.empty()) break;
-        int sid = c.shapes.add(sum, c.names);
-        bump(c.demand, sid, 1), bump(c.pg, sid, 1);
-        break;
-      }
-      case PlacementStrategy::strict_spread: {
-        std::vector<int> ids;
-        for (const auto& b : g.bundles)
-          if (!b.empty()) ids.push_back(c.shapes.add(b, c.names));
-        if (!ids.empty()) c.strict_spreads.push_back(std::move(ids));
-        break;
-      }
-    }
-  }
+  for (const auto& g : in.placement_groups) add_placement_group(c, g);
   c.shapes.finish();
   c.demand.resize(c.S(), 0), c.pg.resize(c.S(), 0), c.requests.resize(c.S(), 0);
   c.width = c.names.size();
   c.gpu = c.names.find("GPU");
-  const auto W = static_cast<std::size_t>(c.width);
+}
 
+void read_node_types(Ctx& c, const TypeIndex& type_index) {
+  const PlannerInput& in = c.in;
+  const auto W = static_cast<std::size_t>(c.width);
   for (const auto& t : in.node_types) {
     TypeInfo ti;
     ti.name = t.name;
@@ -717,7 +783,12 @@ Plan plan(const PlannerInput& in) {
     c.types.push_back(std::move(ti));
   }
   if (auto it = type_index.find(in.head_node_type); it != type_index.end()) c.head_type = it->second;
+}
 
+// Each shape's weight for cost mode: its dominant share of the largest
+// type's capacity.
+void weigh_shapes(Ctx& c) {
+  const auto W = static_cast<std::size_t>(c.width);
   std::vector<double> max_cap(W, 0);
   for (const auto& t : c.types)
     for (std::size_t k = 0; k < W; ++k) max_cap[k] = std::max(max_cap[k], t.cap[k]);
@@ -730,8 +801,12 @@ Plan plan(const PlannerInput& in) {
     }
     c.weight[s] = w > 0 ? w : 1.0;
   }
+}
 
-  // Nodes: type, running or not, and their rows.
+// Nodes: type, running or not, and their rows.
+void read_nodes(Ctx& c, const TypeIndex& type_index) {
+  const PlannerInput& in = c.in;
+  const auto W = static_cast<std::size_t>(c.width);
   const std::size_t N = in.nodes.size();
   c.nodes.resize(N);
   c.avail = Rows{c.width, std::vector<double>(N * W, 0)};
@@ -759,13 +834,29 @@ Plan plan(const PlannerInput& in) {
                                  : (std::copy(c.total.row(i), c.total.row(i) + W, c.avail.row(i)), has_total);
     ni.has_row = has_total || has_avail;
   }
+}
 
-  // ---- terminations (Ray's terminate_nodes_to_enforce_config_constraints) --
-  enum State : std::uint8_t { keep, candidate, gone };
-  std::vector<State> state(N, keep);
-  std::vector<TerminationReason> why(N, TerminationReason::idle);
+// ---- terminations (Ray's terminate_nodes_to_enforce_config_constraints) --
+
+enum State : std::uint8_t { keep, candidate, gone };
+
+// What becomes of each node: kept, an idle candidate that pending demand
+// may still rescue, or gone (with why).
+struct Fates {
+  std::vector<State> state;
+  std::vector<TerminationReason> why;
   std::vector<int> mru;  // workers, most recently used first; unconnected last
-  for (std::size_t i = 0; i < N; ++i)
+  int kept_workers = 0;
+
+  void drop(int i, TerminationReason r) {
+    state[static_cast<std::size_t>(i)] = gone, why[static_cast<std::size_t>(i)] = r;
+  }
+};
+
+std::vector<int> workers_by_recent_use(const Ctx& c) {
+  const PlannerInput& in = c.in;
+  std::vector<int> mru;
+  for (std::size_t i = 0; i < in.nodes.size(); ++i)
     if (in.nodes[i].kind == NodeKind::worker) mru.push_back(static_cast<int>(i));
   std::stable_sort(mru.begin(), mru.end(), [&](int a, int b) {
     const auto& na = c.nodes[static_cast<std::size_t>(a)];
@@ -773,122 +864,142 @@ Plan plan(const PlannerInput& in) {
     if (na.running != nb.running) return na.running;
     return in.nodes[static_cast<std::size_t>(a)].idle_for < in.nodes[static_cast<std::size_t>(b)].idle_for;
   });
+  return mru;
+}
 
-  // Workers request_resources() needs (packed against totals, head first).
+// Workers request_resources() needs (packed against totals, head first).
+std::vector<std::uint8_t> workers_for_requests(const Ctx& c, const std::vector<int>& mru) {
+  const PlannerInput& in = c.in;
+  const std::size_t N = in.nodes.size();
   std::vector<std::uint8_t> rr_needed(N, 0);
-  if (std::any_of(c.requests.begin(), c.requests.end(), [](std::int64_t v) { return v > 0; })) {
-    Rows rows{c.width, {}};
-    std::vector<int> owner;
-    for (std::size_t i = 0; i < N; ++i)
-      if (in.nodes[i].kind == NodeKind::head && c.nodes[i].has_row) {
-        rows.push(c.total.row(i)), owner.push_back(-1);
-        break;
-      }
-    for (int i : mru)
-      if (c.nodes[static_cast<std::size_t>(i)].type >= 0)
-        rows.push(c.total.row(static_cast<std::size_t>(i))), owner.push_back(i);
-    std::vector<std::int64_t> rr = c.requests;
-    std::vector<std::uint8_t> used(rows.count(), 0);
-    first_fit(rows, c.shapes, rr, &used);
-    for (std::size_t k = 0; k < owner.size(); ++k)
-      if (used[k] && owner[k] >= 0) rr_needed[static_cast<std::size_t>(owner[k])] = 1;
-  }
+  if (std::none_of(c.requests.begin(), c.requests.end(), [](std::int64_t v) { return v > 0; }))
+    return rr_needed;
+  Rows rows{c.width, {}};
+  std::vector<int> owner;
+  for (std::size_t i = 0; i < N; ++i)
+    if (in.nodes[i].kind == NodeKind::head && c.nodes[i].has_row) {
+      rows.push(c.total.row(i)), owner.push_back(-1);
+      break;
+    }
+  for (int i : mru)
+    if (c.nodes[static_cast<std::size_t>(i)].type >= 0)
+      rows.push(c.total.row(static_cast<std::size_t>(i))), owner.push_back(i);
+  std::vector<std::int64_t> rr = c.requests;
+  std::vector<std::uint8_t> used(rows.count(), 0);
+  first_fit(rows, c.shapes, rr, &used);
+  for (std::size_t k = 0; k < owner.size(); ++k)
+    if (used[k] && owner[k] >= 0) rr_needed[static_cast<std::size_t>(owner[k])] = 1;
+  return rr_needed;
+}
+
+Fates enforce_config_constraints(const Ctx& c) {
+  const PlannerInput& in = c.in;
+  const std::size_t N = in.nodes.size();
+  Fates f{std::vector<State>(N, keep), std::vector<TerminationReason>(N, TerminationReason::idle),
+          workers_by_recent_use(c)};
+  const std::vector<std::uint8_t> rr_needed = workers_for_requests(c, f.mru);
 
   std::vector<int> kept_of_type(c.T(), 0);
   std::vector<int> could_terminate;
-  int kept_workers = 0;
-  auto drop = [&](int i, TerminationReason r) {
-    state[static_cast<std::size_t>(i)] = gone, why[static_cast<std::size_t>(i)] = r;
-  };
-  for (int i : mru) {
+  for (int i : f.mru) {
     const auto ui = static_cast<std::size_t>(i);
     const PlannerNode& n = in.nodes[ui];
     const int t = c.nodes[ui].type;
-    if (t < 0) { drop(i, TerminationReason::type_removed); continue; }
-    if (n.status == status::update_failed) { drop(i, TerminationReason::failed_setup); continue; }
+    if (t < 0) { f.drop(i, TerminationReason::type_removed); continue; }
+    if (n.status == status::update_failed) { f.drop(i, TerminationReason::failed_setup); continue; }
     const TypeInfo& ti = c.types[static_cast<std::size_t>(t)];
     const auto ut = static_cast<std::size_t>(t);
-    bool keep_for_min = kept_of_type[ut] < std::min(ti.min_workers, ti.max_workers);
-    if (!keep_for_min && kept_of_type[ut] >= ti.max_workers) { drop(i, TerminationReason::above_max); continue; }
+    const WorkerRange own = type_worker_range(ti.limits());
+    bool keep_for_min = kept_of_type[ut] < own.min;
+    if (!keep_for_min && kept_of_type[ut] >= own.max) { f.drop(i, TerminationReason::above_max); continue; }
     if ((keep_for_min || rr_needed[ui]) && n.launch_config_ok) {
-      kept_of_type[ut]++, kept_workers++;
+      kept_of_type[ut]++, f.kept_workers++;
       continue;
     }
     const bool idle = c.nodes[ui].running &&
                       static_cast<double>(n.idle_for.count()) > ti.idle_timeout_min * 60000.0;
     if (idle) {
-      if (n.launch_config_ok) state[ui] = candidate;  // may be rescued by demand
-      else drop(i, TerminationReason::idle);
+      if (n.launch_config_ok) f.state[ui] = candidate;  // may be rescued by demand
+      else f.drop(i, TerminationReason::idle);
     } else if (!n.launch_config_ok) {
-      drop(i, TerminationReason::outdated);
+      f.drop(i, TerminationReason::outdated);
     } else {
-      kept_of_type[ut]++, kept_workers++;
+      kept_of_type[ut]++, f.kept_workers++;
       could_terminate.push_back(i);
     }
   }
   // Cluster max: least recently used of the unprotected go first.
-  for (int extra = kept_workers - in.policy.max_workers;
+  for (int extra = f.kept_workers - in.policy.max_workers;
        extra > 0 && !could_terminate.empty(); --extra) {
-    drop(could_terminate.back(), TerminationReason::above_max);
+    f.drop(could_terminate.back(), TerminationReason::above_max);
     could_terminate.pop_back();
-    --kept_workers;
+    --f.kept_workers;
   }
+  return f;
+}
 
-  // ---- launches: idle candidates stay in the pool, behind the kept nodes --
-  auto layout = [&](std::vector<int>& existing, std::vector<std::uint8_t>& counted) {
-    existing.clear(), counted.clear();
-    for (std::size_t i = 0; i < N; ++i)
-      if (state[i] == keep && c.nodes[i].has_row) existing.push_back(static_cast<int>(i)), counted.push_back(1);
-    for (int i : mru)
-      if (state[static_cast<std::size_t>(i)] == candidate && c.nodes[static_cast<std::size_t>(i)].has_row)
-        existing.push_back(i), counted.push_back(0);
-  };
+// ---- launches: idle candidates stay in the pool, behind the kept nodes --
+
+// Plans the launches over the kept nodes. An idle candidate that pending
+// work would land on is kept while the cluster's max_workers has room, the
+// other candidates go; then the round is planned again over what stays.
+Round plan_launches(Ctx& c, Fates& f) {
+  const PlannerInput& in = c.in;
+  const std::size_t N = in.nodes.size();
   std::vector<int> existing;
   std::vector<std::uint8_t> counted;
-  layout(existing, counted);
+  for (std::size_t i = 0; i < N; ++i)
+    if (f.state[i] == keep && c.nodes[i].has_row) existing.push_back(static_cast<int>(i)), counted.push_back(1);
+  for (int i : f.mru)
+    if (f.state[static_cast<std::size_t>(i)] == candidate && c.nodes[static_cast<std::size_t>(i)].has_row)
+      existing.push_back(i), counted.push_back(0);
   Round round = run_round(c, existing, counted, c.demand, false);
 
   bool rerun = false;
-  int headroom = in.policy.max_workers - kept_workers;
+  int headroom = in.policy.max_workers - f.kept_workers;
   for (std::size_t k = 0; k < existing.size(); ++k) {
     if (counted[k]) continue;
     const int i = existing[k];
     if (round.used[k] && headroom > 0) {
-      state[static_cast<std::size_t>(i)] = keep;  // no thrash: pending work would land here
+      f.state[static_cast<std::size_t>(i)] = keep;  // no thrash: pending work would land here
       --headroom;
     } else {
-      drop(i, TerminationReason::idle);
+      f.drop(i, TerminationReason::idle);
     }
     if (round.used[k]) rerun = true;
   }
   for (std::size_t i = 0; i < N; ++i)
-    if (state[i] == candidate) drop(static_cast<int>(i), TerminationReason::idle);
+    if (f.state[i] == candidate) f.drop(static_cast<int>(i), TerminationReason::idle);
   if (rerun) {
     // Same order as before (kept in input order, then the rescued), now counted.
     std::vector<int> ex2;
     std::vector<std::uint8_t> co2;
     for (std::size_t k = 0; k < existing.size(); ++k)
-      if (state[static_cast<std::size_t>(existing[k])] == keep) ex2.push_back(existing[k]), co2.push_back(1);
+      if (f.state[static_cast<std::size_t>(existing[k])] == keep) ex2.push_back(existing[k]), co2.push_back(1);
     round = run_round(c, ex2, co2, c.demand, false);
   }
   if (in.policy.launch_payback > 0 && !in.task_durations.empty()) {
     std::vector<int> kept;
     for (int i : existing)
-      if (state[static_cast<std::size_t>(i)] == keep) kept.push_back(i);
+      if (f.state[static_cast<std::size_t>(i)] == keep) kept.push_back(i);
     if (duration_rules(c, kept)) {
       const std::vector<std::uint8_t> all_counted(kept.size(), 1);
       round = run_round(c, kept, all_counted, c.absorbed_demand, true);
     }
   }
+  return round;
+}
 
-  // ---- the upscaling_speed cap and the plan ----------------------------
-  Plan out;
+// ---- the upscaling_speed cap and the plan ----------------------------
+
+std::vector<LaunchDecision> capped_launches(const Ctx& c, const Round& round) {
+  std::vector<LaunchDecision> launches;
   for (std::size_t t = 0; t < c.T(); ++t) {
     const int pg_nodes = round.spread_add[t] + std::min(round.pg_limit[t], round.demand_add[t]);
     const int wanted = round.min_add[t] + round.rr_add[t] + round.spread_add[t] + round.demand_add[t];
     if (wanted <= 0) continue;
     const int running = round.running[t];
-    const double scaled = std::min(in.policy.upscaling_speed * std::max(running, 1), 1e9);
+    const double scaled = std::min(c.in.policy.upscaling_speed * std::max(running, 1), 1e9);
     const int allowed = std::max(5, static_cast<int>(scaled));  // Ray: int() truncates
     const int upper = std::max(allowed - round.pending[t],
                                round.min_add[t] + round.rr_add[t] + round.spread_add[t] + round.pg_limit[t]);
@@ -900,17 +1011,18 @@ Plan plan(const PlannerInput& in) {
         {LaunchReason::demand, wanted - round.min_add[t] - round.rr_add[t] - pg_nodes}};
     for (const auto& [reason, k] : parts) {
       int take_n = std::min(n, k);
-      if (take_n > 0) out.launches.push_back({c.types[t].name, take_n, reason});
+      if (take_n > 0) launches.push_back({c.types[t].name, take_n, reason});
       n -= take_n;
     }
   }
-  std::sort(out.launches.begin(), out.launches.end(), [](const LaunchDecision& a, const LaunchDecision& b) {
+  std::sort(launches.begin(), launches.end(), [](const LaunchDecision& a, const LaunchDecision& b) {
     return a.node_type != b.node_type ? a.node_type < b.node_type : a.reason < b.reason;
   });
-  for (std::size_t i = 0; i < N; ++i)
-    if (state[i] == gone) out.terminations.push_back({in.nodes[i].id, in.nodes[i].node_type, why[i]});
+  return launches;
+}
 
-  // Infeasible: no type (head type, or max_workers > 0) fits the shape.
+// Infeasible: no type (head type, or max_workers > 0) fits the shape.
+std::vector<std::int64_t> infeasible_demand(const Ctx& c) {
   std::vector<std::int64_t> all = c.demand;
   for (const auto& g : c.strict_spreads)
     for (int sid : g) all[static_cast<std::size_t>(sid)]++;
@@ -923,7 +1035,27 @@ Plan plan(const PlannerInput& in) {
              fit_count(c.types[t].cap.data(), c.shapes[s], 1) == 1;
     if (!fits) infeasible[s] = all[s];
   }
-  out.infeasible = to_demands(c, infeasible);
+  return infeasible;
+}
+
+}  // namespace
+
+Plan plan(const PlannerInput& in) {
+  Ctx c(in);
+  const TypeIndex type_index = check_and_intern(c);
+  collect_demand(c);
+  read_node_types(c, type_index);
+  weigh_shapes(c);
+  read_nodes(c, type_index);
+
+  Fates fates = enforce_config_constraints(c);
+  const Round round = plan_launches(c, fates);
+
+  Plan out;
+  out.launches = capped_launches(c, round);
+  for (std::size_t i = 0; i < in.nodes.size(); ++i)
+    if (fates.state[i] == gone) out.terminations.push_back({in.nodes[i].id, in.nodes[i].node_type, fates.why[i]});
+  out.infeasible = to_demands(c, infeasible_demand(c));
   out.unfulfilled = to_demands(c, round.unfulfilled);
   return out;
 }

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 
+#include "autoscaler/bounds.hpp"
 #include "cluster/hashes.hpp"
 #include "cluster/provider_factory.hpp"
 #include "util/error.hpp"
@@ -496,9 +497,9 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   // for every machine); its max_workers is 0 unless the config says so.
   for (const auto& t : spec.node_types) {
     int have = I.workers_of(nodes, t.name);
-    int want = std::min(t.initial_workers, t.max_workers);
-    int missing = std::max(0, want - have);
-    missing = std::min(missing, std::max(0, spec.max_workers - total_workers));
+    int missing = std::min(std::max(0, t.initial_workers - have),
+                           detail::worker_room({t.min_workers, t.max_workers}, spec.max_workers,
+                                               have, total_workers));
     if (missing > 0) {
       std::vector<Node> existing;
       for (const auto& n : nodes)
@@ -560,13 +561,15 @@ void Cluster::scale(const ScaleOptions& options, const CancelToken& cancel) {
       throw Error(ErrorCode::invalid_argument,
                   "no worker node type named " + options.node_type + " in " + spec.source_file);
   }
+  const detail::WorkerLimits limits{type->min_workers, type->max_workers};
+  const auto broken = detail::broken_worker_bound(limits, spec.max_workers, std::nullopt, options.workers);
   std::string key = "available_node_types." + type->name;
-  if (options.workers > type->max_workers)
+  if (broken == detail::WorkerBound::type_max)
     throw Error(ErrorCode::invalid_argument,
                 where(spec, key + ".max_workers") + "cannot scale " + type->name + " to " +
                     std::to_string(options.workers) + " workers: its max_workers is " +
                     std::to_string(type->max_workers) + " (raise it in the config)");
-  if (options.workers < type->min_workers)
+  if (broken == detail::WorkerBound::type_min)
     throw Error(ErrorCode::invalid_argument,
                 where(spec, key + ".min_workers") + "cannot scale " + type->name + " to " +
                     std::to_string(options.workers) + " workers: its min_workers is " +
@@ -587,7 +590,8 @@ void Cluster::scale(const ScaleOptions& options, const CancelToken& cancel) {
     else
       ++others;
   }
-  if (others + options.workers > spec.max_workers)
+  if (detail::broken_worker_bound(limits, spec.max_workers, others, options.workers) ==
+      detail::WorkerBound::cluster_max)
     throw Error(ErrorCode::invalid_argument,
                 where(spec, "max_workers") + "cannot scale to " + std::to_string(options.workers) +
                     " workers of " + type->name + ": with the " + std::to_string(others) +

@@ -58,7 +58,8 @@ std::vector<FirewallRule> Parser::parse_firewall(const YAML::Node& n, const std:
   return out;
 }
 
-void Parser::parse_flat() {
+// Sets the provider from `provider: aws|gcp`; false when it is neither.
+bool Parser::parse_flat_provider() {
   YAML::Node pn = top("provider");
   const std::string type = pn.Scalar();
   ProviderSpec& p = s_.provider;
@@ -73,7 +74,7 @@ void Parser::parse_flat() {
              m ? "did you mean '" + *m + "'?"
                : "the flat dialect knows aws and gcp; for other providers write "
                  "'provider: {type: ...}' (Ray's schema)");
-    return;
+    return false;
   }
   provider_ok_ = true;
   const bool aws = p.kind == ProviderKind::aws;
@@ -84,101 +85,108 @@ void Parser::parse_flat() {
                "'" + k + "' is a " + (aws ? "GCP" : "AWS") + " setting but the provider is " + type,
                "remove it, or set 'provider: " + std::string(aws ? "gcp" : "aws") + "'");
   }
+  return true;
+}
 
-  auto str = [&](const char* k) -> std::string {
-    if (YAML::Node v = top(k); present(v))
-      if (auto x = r_.str(v, k)) return *x;
-    return {};
-  };
-  p.region = str("region");
-  p.availability_zone = str("zone");
-  std::string instance_type = str("instance_type");
-  if (instance_type.empty()) instance_type = aws ? kAwsDefaultInstanceType : kGcpDefaultMachineType;
-  s_.auth.ssh_user = str("ssh_user");
-  s_.auth.ssh_private_key = expand(str("ssh_private_key"));
+std::string Parser::flat_str(const char* key) {
+  if (YAML::Node v = top(key); present(v))
+    if (auto x = r_.str(v, key)) return *x;
+  return {};
+}
 
+// The AWS settings; returns the node_config they make.
+Value Parser::parse_flat_aws(const std::string& instance_type) {
+  ProviderSpec& p = s_.provider;
   Value config = Value::object();
-  if (aws) {
-    std::string image = str("image_id");
-    if (YAML::Node v = top("security_group_ids"); present(v)) {
-      if (v.IsScalar())  // one id written without a list
-        p.security_group_ids = {v.Scalar()};
-      else if (auto x = r_.str_list(v, "security_group_ids"))
-        p.security_group_ids = *x;
-    }
-    p.subnet_id = str("subnet_id");
-    p.key_name = str("key_name");
-    if (p.key_name.empty() && !s_.auth.ssh_private_key.empty()) {
-      // The tutorial names the key pair after its .pem file.
-      std::string base = s_.auth.ssh_private_key.substr(s_.auth.ssh_private_key.rfind('/') + 1);
-      if (base.size() > 4 && base.ends_with(".pem")) base.resize(base.size() - 4);
-      p.key_name = base;
-    }
-    config.set("InstanceType", instance_type);
-    if (!image.empty()) config.set("ImageId", image);
-    if (!p.key_name.empty()) config.set("KeyName", p.key_name);
-    if (!p.security_group_ids.empty()) {
-      Value ids = Value::array();
-      for (const auto& id : p.security_group_ids) ids.push(id);
-      config.set("SecurityGroupIds", std::move(ids));
-    }
-    if (!p.subnet_id.empty()) {
-      Value ids = Value::array();
-      ids.push(p.subnet_id);
-      config.set("SubnetIds", std::move(ids));
-    }
-    if (YAML::Node v = top("tags"); present(v))
-      if (auto x = r_.str_map(v, "tags")) s_.tags = *x;
-  } else {
-    std::string image = str("image");
-    p.project_id = str("project_id");
-    p.service_account_key = expand(str("gcp_service_account_key"));
-    p.network = str("network");
-    p.subnetwork = str("subnetwork");
-    if (YAML::Node v = top("firewall_rules"); present(v))
-      p.firewall_rules = parse_firewall(v, "firewall_rules");
-    config.set("machineType", instance_type);
-    Value disks = Value::array();
-    disks.push(gcp_boot_disk(image.empty() ? kGcpDefaultImage : image, kGcpDefaultDiskGb));
-    config.set("disks", std::move(disks));
-    if (!p.network.empty() || !p.subnetwork.empty()) {
-      Value nic = Value::object();
-      if (!p.network.empty()) nic.set("network", p.network);
-      if (!p.subnetwork.empty()) nic.set("subnetwork", p.subnetwork);
-      Value nics = Value::array();
-      nics.push(std::move(nic));
-      config.set("networkInterfaces", std::move(nics));
-    }
-    if (YAML::Node v = top("labels"); present(v))
-      if (auto x = r_.str_map(v, "labels")) s_.tags = *x;
+  std::string image = flat_str("image_id");
+  if (YAML::Node v = top("security_group_ids"); present(v)) {
+    if (v.IsScalar())  // one id written without a list
+      p.security_group_ids = {v.Scalar()};
+    else if (auto x = r_.str_list(v, "security_group_ids"))
+      p.security_group_ids = *x;
   }
-  p.raw = Value::object();
-  p.raw.set("type", type);
-
-  // upscaling_max_idle_time is the tutorial's name for idle_timeout_minutes.
-  if (YAML::Node alias = top("upscaling_max_idle_time"); present(alias)) {
-    if (auto v = r_.number(alias, "upscaling_max_idle_time", 0)) {
-      YAML::Node main = top("idle_timeout_minutes");
-      if (present(main) && *v != s_.idle_timeout_minutes)
-        r_.error(alias, "upscaling_max_idle_time",
-                 "upscaling_max_idle_time and idle_timeout_minutes disagree (" + alias.Scalar() +
-                     " vs " + main.Scalar() + ")",
-                 "they are the same setting, in minutes: keep only idle_timeout_minutes");
-      else
-        s_.idle_timeout_minutes = *v;
-    }
+  p.subnet_id = flat_str("subnet_id");
+  p.key_name = flat_str("key_name");
+  if (p.key_name.empty() && !s_.auth.ssh_private_key.empty()) {
+    // The tutorial names the key pair after its .pem file.
+    std::string base = s_.auth.ssh_private_key.substr(s_.auth.ssh_private_key.rfind('/') + 1);
+    if (base.size() > 4 && base.ends_with(".pem")) base.resize(base.size() - 4);
+    p.key_name = base;
   }
+  config.set("InstanceType", instance_type);
+  if (!image.empty()) config.set("ImageId", image);
+  if (!p.key_name.empty()) config.set("KeyName", p.key_name);
+  if (!p.security_group_ids.empty()) {
+    Value ids = Value::array();
+    for (const auto& id : p.security_group_ids) ids.push(id);
+    config.set("SecurityGroupIds", std::move(ids));
+  }
+  if (!p.subnet_id.empty()) {
+    Value ids = Value::array();
+    ids.push(p.subnet_id);
+    config.set("SubnetIds", std::move(ids));
+  }
+  if (YAML::Node v = top("tags"); present(v))
+    if (auto x = r_.str_map(v, "tags")) s_.tags = *x;
+  return config;
+}
 
+// The GCP settings; returns the node_config they make.
+Value Parser::parse_flat_gcp(const std::string& instance_type) {
+  ProviderSpec& p = s_.provider;
+  Value config = Value::object();
+  std::string image = flat_str("image");
+  p.project_id = flat_str("project_id");
+  p.service_account_key = expand(flat_str("gcp_service_account_key"));
+  p.network = flat_str("network");
+  p.subnetwork = flat_str("subnetwork");
+  if (YAML::Node v = top("firewall_rules"); present(v))
+    p.firewall_rules = parse_firewall(v, "firewall_rules");
+  config.set("machineType", instance_type);
+  Value disks = Value::array();
+  disks.push(gcp_boot_disk(image.empty() ? kGcpDefaultImage : image, kGcpDefaultDiskGb));
+  config.set("disks", std::move(disks));
+  if (!p.network.empty() || !p.subnetwork.empty()) {
+    Value nic = Value::object();
+    if (!p.network.empty()) nic.set("network", p.network);
+    if (!p.subnetwork.empty()) nic.set("subnetwork", p.subnetwork);
+    Value nics = Value::array();
+    nics.push(std::move(nic));
+    config.set("networkInterfaces", std::move(nics));
+  }
+  if (YAML::Node v = top("labels"); present(v))
+    if (auto x = r_.str_map(v, "labels")) s_.tags = *x;
+  return config;
+}
+
+// upscaling_max_idle_time is the tutorial's name for idle_timeout_minutes.
+void Parser::parse_flat_idle_alias() {
+  YAML::Node alias = top("upscaling_max_idle_time");
+  if (!present(alias)) return;
+  if (auto v = r_.number(alias, "upscaling_max_idle_time", 0)) {
+    YAML::Node main = top("idle_timeout_minutes");
+    if (present(main) && *v != s_.idle_timeout_minutes)
+      r_.error(alias, "upscaling_max_idle_time",
+               "upscaling_max_idle_time and idle_timeout_minutes disagree (" + alias.Scalar() +
+                   " vs " + main.Scalar() + ")",
+               "they are the same setting, in minutes: keep only idle_timeout_minutes");
+    else
+      s_.idle_timeout_minutes = *v;
+  }
+}
+
+// The head and worker types of the flat dialect, both of `node_config`.
+void Parser::flat_node_types(const Value& node_config) {
   int min_workers = 0;
   if (YAML::Node v = top("min_workers"); present(v))
     if (auto x = r_.count(v, "min_workers")) min_workers = *x;
 
   NodeTypeSpec head;
   head.name = kLegacyHeadType;
-  head.node_config = config;
+  head.node_config = node_config;
   NodeTypeSpec worker;
   worker.name = kLegacyWorkerType;
-  worker.node_config = config;
+  worker.node_config = node_config;
   worker.min_workers = min_workers;
   worker.max_workers = s_.max_workers;
   TypeMeta hm{YAML::Node(), "", true, false, false};
@@ -192,6 +200,24 @@ void Parser::parse_flat() {
   s_.node_types.push_back(std::move(worker));
   meta_.push_back(std::move(wm));
   s_.head_node_type = kLegacyHeadType;
+}
+
+void Parser::parse_flat() {
+  if (!parse_flat_provider()) return;
+  ProviderSpec& p = s_.provider;
+  const bool aws = p.kind == ProviderKind::aws;
+  p.region = flat_str("region");
+  p.availability_zone = flat_str("zone");
+  std::string instance_type = flat_str("instance_type");
+  if (instance_type.empty()) instance_type = aws ? kAwsDefaultInstanceType : kGcpDefaultMachineType;
+  s_.auth.ssh_user = flat_str("ssh_user");
+  s_.auth.ssh_private_key = expand(flat_str("ssh_private_key"));
+
+  const Value config = aws ? parse_flat_aws(instance_type) : parse_flat_gcp(instance_type);
+  p.raw = Value::object();
+  p.raw.set("type", p.type);
+  parse_flat_idle_alias();
+  flat_node_types(config);
 }
 
 }  // namespace raycluster::detail

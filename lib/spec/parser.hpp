@@ -119,6 +119,12 @@ class Parser {
   void parse_node_types(const YAML::Node& n);
   void parse_legacy_types();
   void parse_flat();
+  bool parse_flat_provider();
+  std::string flat_str(const char* key);
+  Value parse_flat_aws(const std::string& instance_type);
+  Value parse_flat_gcp(const std::string& instance_type);
+  void parse_flat_idle_alias();
+  void flat_node_types(const Value& node_config);
   std::vector<FirewallRule> parse_firewall(const YAML::Node& n, const std::string& path);
   void parse_autoscaling_legacy();
   void default_node_types();

@@ -1,5 +1,7 @@
 #include "updater/updater.hpp"
 
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include "util/error.hpp"
@@ -37,6 +39,207 @@ struct Step {
   const std::vector<std::string>* commands;
 };
 
+UpdateResult cancelled_during(std::string step, std::string command = {}) {
+  UpdateResult u;
+  u.cancelled = true;
+  u.failed_step = std::move(step);
+  u.command = std::move(command);
+  return u;
+}
+
+// One node's update: wait until it runs commands, sync the file mounts, run
+// the initialization, setup and start commands, tag the result. Each stage
+// returns the update's result when the update ends there.
+class NodeUpdate {
+ public:
+  NodeUpdate(const Node& node, const SetupPlan& plan, Provider& provider, CommandRunner& runner,
+             const UpdaterOptions& options, const EventSink& events, const CancelToken& cancel)
+      : node_(node), plan_(plan), provider_(provider), runner_(runner), options_(options),
+        events_(events), cancel_(cancel) {
+    copts_.env = plan.env;
+    copts_.timeout = options.command_timeout;
+    copts_.cancel = cancel;
+    copts_.on_line = [this](std::string_view line, bool is_stderr) {
+      emit_log(events_, node_, LogLevel::info, std::string(line), is_stderr ? "stderr" : "stdout");
+    };
+  }
+
+  UpdateResult run() {
+    if (auto r = wait_ready()) return *r;
+    if (auto r = sync_file_mounts()) return *r;
+    if (auto r = run_commands()) return *r;
+    return succeed();
+  }
+
+ private:
+  // The statuses on the way are progress reports (posted: the provider may
+  // write them with others a little later); up-to-date and update-failed
+  // are written before the update returns.
+  void set_status(const char* st, Tags extra = {}) {
+    extra[tags::node_status] = st;
+    const bool final = st == status::up_to_date || st == status::update_failed;
+    if (final)
+      provider_.set_tags({node_.id}, extra);
+    else
+      provider_.post_tags({node_.id}, extra);
+    emit_status(events_, node_, st);
+  }
+
+  UpdateResult fail(UpdateResult r) {
+    if (r.cancelled) return r;  // a cancelled update leaves the node for the next run
+    Tags t;
+    std::string why = r.summary();
+    if (why.size() > 250) why = why.substr(0, 247) + "...";
+    t["raycluster-failure"] = why;
+    set_status(status::update_failed, t);
+    emit_log(events_, node_, LogLevel::error, node_.id + ": " + r.summary());
+    if (!r.output_tail.empty())
+      emit_log(events_, node_, LogLevel::error, "last output of " + node_.id + ":\n" + r.output_tail);
+    return r;
+  }
+
+  std::optional<UpdateResult> wait_ready() {
+    set_status(status::waiting_for_ssh);
+    try {
+      runner_.wait_ready(std::chrono::steady_clock::now() + options_.ready_deadline, cancel_);
+    } catch (const Error& e) {
+      UpdateResult r;
+      r.failed_step = "waiting for the node";
+      if (e.code() == ErrorCode::cancelled || cancel_.cancelled()) {
+        r.cancelled = true;
+        return r;
+      }
+      r.output_tail = e.what();
+      return fail(r);
+    }
+    return std::nullopt;
+  }
+
+  std::optional<UpdateResult> sync_file_mounts() {
+    set_status(status::syncing_files);
+    for (const auto& [remote, local] : plan_.file_mounts) {
+      for (int attempt = 1;; ++attempt) {
+        try {
+          runner_.upload(local, remote);
+          emit_log(events_, node_, LogLevel::info, "synced " + local + " -> " + remote);
+          break;
+        } catch (const Error& e) {
+          if (attempt >= options_.attempts || cancel_.cancelled()) {
+            UpdateResult r;
+            r.failed_step = "file mounts";
+            r.command = "upload " + local + " -> " + remote;
+            r.exit_status = -1;
+            r.output_tail = e.what();
+            r.cancelled = cancel_.cancelled();
+            return fail(r);
+          }
+          cancel_.sleep_for(options_.retry_backoff * attempt);
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<UpdateResult> run_commands() {
+    set_status(status::setting_up);
+    const Step steps[] = {{"initialization commands", &plan_.initialization_commands},
+                          {"setup commands", &plan_.setup_commands},
+                          {"start commands", &plan_.start_commands}};
+    for (const auto& step : steps) {
+      const bool is_start = step.commands == &plan_.start_commands;
+      if (is_start && plan_.before_start && !plan_.before_start(cancel_))
+        return cancelled_during("waiting for the head");
+      if (is_start && !plan_.start_lock_path.empty() && !step.commands->empty())
+        if (auto r = lock_start(step)) return r;
+      if (auto r = run_step(step, is_start)) return r;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<UpdateResult> lock_start(const Step& step) {
+    while (!start_lock_) {
+      try {
+        start_lock_ = std::make_unique<FileLock>(plan_.start_lock_path, false);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::conflict) throw;
+        if (!cancel_.sleep_for(std::chrono::milliseconds(100))) return cancelled_during(step.name);
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<UpdateResult> run_step(const Step& step, bool is_start) {
+    int step_attempt = 1;
+    for (std::size_t i = 0; i < step.commands->size(); ++i) {
+      const std::string& cmd = (*step.commands)[i];
+      for (int attempt = 1;; ++attempt) {
+        emit_log(events_, node_, LogLevel::info, "$ " + cmd);
+        CommandResult r;
+        try {
+          r = runner_.run(cmd, copts_);
+        } catch (const Error& e) {
+          r.exit_status = -1;
+          r.output_tail = e.what();
+        }
+        if (r.ok()) break;
+        if (r.cancelled || cancel_.cancelled()) return cancelled_during(step.name, cmd);
+        int& tries = is_start ? step_attempt : attempt;
+        if (tries >= options_.attempts) return fail(command_failure(step, cmd, r));
+        emit_log(events_, node_, LogLevel::warning,
+                 "`" + cmd + "` " +
+                     (r.timed_out ? std::string("timed out")
+                                  : "exited " + std::to_string(r.exit_status)) +
+                     "; retrying (" + std::to_string(tries + 1) + "/" +
+                     std::to_string(options_.attempts) + ")");
+        if (!cancel_.sleep_for(options_.retry_backoff * tries)) return cancelled_during(step.name);
+        if (is_start) {
+          // A half-started runtime would make the next start fail too: end
+          // it and run the start commands again from the first.
+          ++step_attempt;
+          provider_.reset_runtime(node_);
+          i = static_cast<std::size_t>(-1);
+          break;
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  UpdateResult command_failure(const Step& step, const std::string& cmd, const CommandResult& r) const {
+    UpdateResult u;
+    u.failed_step = step.name;
+    u.command = cmd;
+    u.exit_status = r.exit_status;
+    u.output_tail = r.timed_out ? r.output_tail + "(timed out after " +
+                                      std::to_string(options_.command_timeout.count()) + " ms)\n"
+                                : r.output_tail;
+    return u;
+  }
+
+  UpdateResult succeed() {
+    start_lock_.reset();
+    Tags done;
+    done[tags::runtime_config] = plan_.runtime_hash;
+    if (!plan_.file_mounts_hash.empty()) done[tags::file_mounts_contents] = plan_.file_mounts_hash;
+    // Clear an earlier failure, only where there is one (a call less per node).
+    if (node_.tags.count("raycluster-failure")) done["raycluster-failure"] = "";
+    set_status(status::up_to_date, done);
+    UpdateResult result;
+    result.ok = true;
+    return result;
+  }
+
+  const Node& node_;
+  const SetupPlan& plan_;
+  Provider& provider_;
+  CommandRunner& runner_;
+  const UpdaterOptions& options_;
+  const EventSink& events_;
+  const CancelToken& cancel_;
+  CommandOptions copts_;
+  std::unique_ptr<FileLock> start_lock_;
+};
+
 }  // namespace
 
 std::string UpdateResult::summary() const {
@@ -67,172 +270,7 @@ std::string UpdateResult::summary() const {
 UpdateResult update_node(const Node& node, const SetupPlan& plan, Provider& provider,
                          CommandRunner& runner, const UpdaterOptions& options,
                          const EventSink& events, const CancelToken& cancel) {
-  UpdateResult result;
-  // The statuses on the way are progress reports (posted: the provider may
-  // write them with others a little later); up-to-date and update-failed
-  // are written before the update returns.
-  auto set_status = [&](const char* st, Tags extra = {}) {
-    extra[tags::node_status] = st;
-    const bool final = st == status::up_to_date || st == status::update_failed;
-    if (final)
-      provider.set_tags({node.id}, extra);
-    else
-      provider.post_tags({node.id}, extra);
-    emit_status(events, node, st);
-  };
-  auto fail = [&](UpdateResult r) {
-    if (r.cancelled) return r;  // a cancelled update leaves the node for the next run
-    Tags t;
-    std::string why = r.summary();
-    if (why.size() > 250) why = why.substr(0, 247) + "...";
-    t["raycluster-failure"] = why;
-    set_status(status::update_failed, t);
-    emit_log(events, node, LogLevel::error, node.id + ": " + r.summary());
-    if (!r.output_tail.empty())
-      emit_log(events, node, LogLevel::error, "last output of " + node.id + ":\n" + r.output_tail);
-    return r;
-  };
-
-  CommandOptions copts;
-  copts.env = plan.env;
-  copts.timeout = options.command_timeout;
-  copts.cancel = cancel;
-  copts.on_line = [&](std::string_view line, bool is_stderr) {
-    emit_log(events, node, LogLevel::info, std::string(line), is_stderr ? "stderr" : "stdout");
-  };
-
-  // 1. Wait until the node runs commands.
-  set_status(status::waiting_for_ssh);
-  try {
-    runner.wait_ready(std::chrono::steady_clock::now() + options.ready_deadline, cancel);
-  } catch (const Error& e) {
-    UpdateResult r;
-    r.failed_step = "waiting for the node";
-    if (e.code() == ErrorCode::cancelled || cancel.cancelled()) {
-      r.cancelled = true;
-      return r;
-    }
-    r.output_tail = e.what();
-    return fail(r);
-  }
-
-  // 2. File mounts.
-  set_status(status::syncing_files);
-  for (const auto& [remote, local] : plan.file_mounts) {
-    for (int attempt = 1;; ++attempt) {
-      try {
-        runner.upload(local, remote);
-        emit_log(events, node, LogLevel::info, "synced " + local + " -> " + remote);
-        break;
-      } catch (const Error& e) {
-        if (attempt >= options.attempts || cancel.cancelled()) {
-          UpdateResult r;
-          r.failed_step = "file mounts";
-          r.command = "upload " + local + " -> " + remote;
-          r.exit_status = -1;
-          r.output_tail = e.what();
-          r.cancelled = cancel.cancelled();
-          return fail(r);
-        }
-        cancel.sleep_for(options.retry_backoff * attempt);
-      }
-    }
-  }
-
-  // 3. Commands.
-  set_status(status::setting_up);
-  const Step steps[] = {{"initialization commands", &plan.initialization_commands},
-                        {"setup commands", &plan.setup_commands},
-                        {"start commands", &plan.start_commands}};
-  std::unique_ptr<FileLock> start_lock;
-  for (const auto& step : steps) {
-    const bool is_start = step.commands == &plan.start_commands;
-    if (is_start && plan.before_start && !plan.before_start(cancel)) {
-      UpdateResult u;
-      u.cancelled = true;
-      u.failed_step = "waiting for the head";
-      return u;
-    }
-    if (is_start && !plan.start_lock_path.empty() && !step.commands->empty()) {
-      while (!start_lock) {
-        try {
-          start_lock = std::make_unique<FileLock>(plan.start_lock_path, false);
-        } catch (const Error& e) {
-          if (e.code() != ErrorCode::conflict) throw;
-          if (!cancel.sleep_for(std::chrono::milliseconds(100))) {
-            UpdateResult u;
-            u.cancelled = true;
-            u.failed_step = step.name;
-            return u;
-          }
-        }
-      }
-    }
-    int step_attempt = 1;
-    for (std::size_t i = 0; i < step.commands->size(); ++i) {
-      const std::string& cmd = (*step.commands)[i];
-      for (int attempt = 1;; ++attempt) {
-        emit_log(events, node, LogLevel::info, "$ " + cmd);
-        CommandResult r;
-        try {
-          r = runner.run(cmd, copts);
-        } catch (const Error& e) {
-          r.exit_status = -1;
-          r.output_tail = e.what();
-        }
-        if (r.ok()) break;
-        if (r.cancelled || cancel.cancelled()) {
-          UpdateResult u;
-          u.cancelled = true;
-          u.failed_step = step.name;
-          u.command = cmd;
-          return u;
-        }
-        int& tries = is_start ? step_attempt : attempt;
-        if (tries >= options.attempts) {
-          UpdateResult u;
-          u.failed_step = step.name;
-          u.command = cmd;
-          u.exit_status = r.exit_status;
-          u.output_tail = r.timed_out ? r.output_tail + "(timed out after " +
-                                            std::to_string(options.command_timeout.count()) +
-                                            " ms)\n"
-                                      : r.output_tail;
-          return fail(u);
-        }
-        emit_log(events, node, LogLevel::warning,
-                 "`" + cmd + "` " +
-                     (r.timed_out ? std::string("timed out")
-                                  : "exited " + std::to_string(r.exit_status)) +
-                     "; retrying (" + std::to_string(tries + 1) + "/" +
-                     std::to_string(options.attempts) + ")");
-        if (!cancel.sleep_for(options.retry_backoff * tries)) {
-          UpdateResult u;
-          u.cancelled = true;
-          u.failed_step = step.name;
-          return u;
-        }
-        if (is_start) {
-          // A half-started runtime would make the next start fail too: end
-          // it and run the start commands again from the first.
-          ++step_attempt;
-          provider.reset_runtime(node);
-          i = static_cast<std::size_t>(-1);
-          break;
-        }
-      }
-    }
-  }
-
-  start_lock.reset();
-  Tags done;
-  done[tags::runtime_config] = plan.runtime_hash;
-  if (!plan.file_mounts_hash.empty()) done[tags::file_mounts_contents] = plan.file_mounts_hash;
-  // Clear an earlier failure, only where there is one (a call less per node).
-  if (node.tags.count("raycluster-failure")) done["raycluster-failure"] = "";
-  set_status(status::up_to_date, done);
-  result.ok = true;
-  return result;
+  return NodeUpdate(node, plan, provider, runner, options, events, cancel).run();
 }
 
 }  // namespace raycluster::detail

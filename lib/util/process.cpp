@@ -71,13 +71,21 @@ int decode_status(int status) {
   return -1;
 }
 
-}  // namespace
+// What the child needs, prepared before fork: after fork only
+// async-signal-safe calls are allowed in a threaded program.
+struct ChildImage {
+  explicit ChildImage(const ProcessSpec& spec);
+  ChildImage(const ChildImage&) = delete;
+  ChildImage& operator=(const ChildImage&) = delete;
 
-ProcessResult run_process(const ProcessSpec& spec) {
-  if (spec.argv.empty()) throw Error(ErrorCode::invalid_argument, "run_process: empty argv");
+  std::vector<std::string> env_strings;
+  std::vector<char*> envp;
+  std::vector<std::string> argv_copy;
+  std::vector<char*> argv;
+  std::string exe;
+};
 
-  // Everything the child needs is prepared before fork: after fork only
-  // async-signal-safe calls are allowed in a threaded program.
+ChildImage::ChildImage(const ProcessSpec& spec) {
   std::map<std::string, std::string> envmap;
   for (char** e = environ; e && *e; ++e) {
     std::string kv = *e;
@@ -86,18 +94,15 @@ ProcessResult run_process(const ProcessSpec& spec) {
     envmap[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   for (const auto& [k, v] : spec.env) envmap[k] = v;
-  std::vector<std::string> env_strings;
   env_strings.reserve(envmap.size());
   for (const auto& [k, v] : envmap) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = spec.argv;
-  std::vector<char*> argv;
+  argv_copy = spec.argv;
   for (auto& s : argv_copy) argv.push_back(s.data());
   argv.push_back(nullptr);
   // Resolve argv[0] through PATH now (execvpe would read PATH after fork).
-  std::string exe = argv_copy[0];
+  exe = argv_copy[0];
   if (exe.find('/') == std::string::npos) {
     std::string path = envmap.count("PATH") ? envmap["PATH"] : "/usr/bin:/bin";
     for (const auto& dir : split(path, ':')) {
@@ -108,7 +113,11 @@ ProcessResult run_process(const ProcessSpec& spec) {
       }
     }
   }
+}
 
+// Forks and execs the child in a session of its own, stdin from /dev/null,
+// stdout and stderr into pipes; returns its pid and sets the pipes' read ends.
+pid_t start_child(const ProcessSpec& spec, const ChildImage& image, int& out_fd, int& err_fd) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw Error(ErrorCode::io, "pipe failed");
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -139,37 +148,39 @@ ProcessResult run_process(const ProcessSpec& spec) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (cwd && ::chdir(cwd) != 0) ::_exit(126);
-    ::execve(exe.c_str(), argv.data(), envp.data());
+    ::execve(image.exe.c_str(), image.argv.data(), image.envp.data());
     ::_exit(127);
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   if (devnull >= 0) ::close(devnull);
-  if (spec.on_started) spec.on_started(pid);
+  out_fd = out_pipe[0];
+  err_fd = err_pipe[0];
+  return pid;
+}
 
-  ProcessResult result;
-  std::deque<std::string> tail;
-  LineSplitter split_out, split_err;
-  split_err.is_stderr = true;
-  int fds[2] = {out_pipe[0], err_pipe[0]};
-  LineSplitter* splitters[2] = {&split_out, &split_err};
-  bool open_fd[2] = {true, true};
+// The child as run_process watches it: whether and when it exited, and
+// whether it is being stopped.
+struct ChildWatch {
+  pid_t pid = -1;
+  Clock::time_point start = Clock::now();
   bool exited = false;
   int status = 0;
-  auto start = Clock::now();
   Clock::time_point exited_at{};
   bool killing = false;
   Clock::time_point kill_sent{};
 
-  for (;;) {
-    if (!exited) {
-      pid_t r = ::waitpid(pid, &status, WNOHANG);
-      if (r == pid) {
-        exited = true;
-        exited_at = Clock::now();
-      }
+  void check_exit() {
+    if (exited) return;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      exited = true;
+      exited_at = Clock::now();
     }
-    if (exited && ((!open_fd[0] && !open_fd[1]) || Clock::now() - exited_at >= spec.drain)) break;
+  }
+
+  // On timeout or cancel: SIGTERM to the child's session, SIGKILL after 3 s.
+  void stop_if_due(const ProcessSpec& spec, ProcessResult& result) {
     if (!exited && !killing) {
       bool over = spec.timeout.count() > 0 && Clock::now() - start >= spec.timeout;
       bool cancel = spec.cancel.cancelled();
@@ -183,6 +194,24 @@ ProcessResult run_process(const ProcessSpec& spec) {
     } else if (!exited && killing && Clock::now() - kill_sent > std::chrono::seconds(3)) {
       kill_session(pid, SIGKILL);
     }
+  }
+};
+
+// Passes the child's output on line by line (and keeps its tail) until it
+// has exited and closed both pipes, or spec.drain after its exit.
+void pump_output(const ProcessSpec& spec, ChildWatch& child, int out_fd, int err_fd,
+                 ProcessResult& result, std::deque<std::string>& tail) {
+  LineSplitter split_out, split_err;
+  split_err.is_stderr = true;
+  int fds[2] = {out_fd, err_fd};
+  LineSplitter* splitters[2] = {&split_out, &split_err};
+  bool open_fd[2] = {true, true};
+
+  for (;;) {
+    child.check_exit();
+    if (child.exited && ((!open_fd[0] && !open_fd[1]) || Clock::now() - child.exited_at >= spec.drain))
+      break;
+    child.stop_if_due(spec, result);
     struct pollfd pfd[2];
     nfds_t n = 0;
     int idx[2];
@@ -195,7 +224,7 @@ ProcessResult run_process(const ProcessSpec& spec) {
         ++n;
       }
     if (n == 0) {
-      if (!exited) {
+      if (!child.exited) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       continue;
@@ -216,14 +245,30 @@ ProcessResult run_process(const ProcessSpec& spec) {
   }
   split_out.flush(spec, tail, spec.tail_lines);
   split_err.flush(spec, tail, spec.tail_lines);
-  ::close(out_pipe[0]);
-  ::close(err_pipe[0]);
-  if (!exited) ::waitpid(pid, &status, 0);
+}
+
+}  // namespace
+
+ProcessResult run_process(const ProcessSpec& spec) {
+  if (spec.argv.empty()) throw Error(ErrorCode::invalid_argument, "run_process: empty argv");
+  const ChildImage image(spec);
+  int out_fd = -1, err_fd = -1;
+  const pid_t pid = start_child(spec, image, out_fd, err_fd);
+  if (spec.on_started) spec.on_started(pid);
+
+  ProcessResult result;
+  std::deque<std::string> tail;
+  ChildWatch child;
+  child.pid = pid;
+  pump_output(spec, child, out_fd, err_fd, result, tail);
+  ::close(out_fd);
+  ::close(err_fd);
+  if (!child.exited) ::waitpid(pid, &child.status, 0);
   if (result.timed_out || result.cancelled) {
     // Nothing of a killed command may stay behind.
     end_sessions({pid}, std::chrono::seconds(3));
   }
-  result.exit_status = decode_status(status);
+  result.exit_status = decode_status(child.status);
   std::string t;
   for (const auto& l : tail) {
     t += l;
