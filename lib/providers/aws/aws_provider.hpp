@@ -89,6 +89,12 @@ class AwsProvider : public Provider {
   };
 
   void bootstrap_locked(const EventSink& events, const CancelToken& cancel);
+  void warn_of_foreign_instances(const EventSink& events, const CancelToken& cancel);
+  std::map<std::string, TypeLaunch> place_node_types(std::set<std::string>& vpcs,
+                                                     const CancelToken& cancel);
+  std::string security_group_for(std::map<std::string, TypeLaunch>& launch,
+                                 const std::set<std::string>& vpcs, const EventSink& events,
+                                 const CancelToken& cancel);
   std::vector<Subnet> describe_subnets(const std::vector<std::string>& ids, bool defaults,
                                        const CancelToken& cancel);
   std::string ensure_security_group(const std::string& vpc_id, const EventSink& events,

@@ -78,14 +78,19 @@ void AwsProvider::bootstrap(const EventSink& events, const CancelToken& cancel) 
     for (const auto& e : notes) events(e);
 }
 
+namespace {
+
+void log_note(const EventSink& events, LogLevel level, const std::string& msg) {
+  Event e;
+  e.kind = EventKind::log;
+  e.level = level;
+  e.message = msg;
+  events(e);
+}
+
+}  // namespace
+
 void AwsProvider::bootstrap_locked(const EventSink& events, const CancelToken& cancel) {
-  auto note = [&](LogLevel level, const std::string& msg) {
-    Event e;
-    e.kind = EventKind::log;
-    e.level = level;
-    e.message = msg;
-    events(e);
-  };
   // Unknown node_config keys fail here, before anything is created.
   for (const auto& type : spec_.node_types) {
     QueryParams scratch;
@@ -93,22 +98,54 @@ void AwsProvider::bootstrap_locked(const EventSink& events, const CancelToken& c
                        {"SubnetIds"}, scratch);
   }
   cancel.throw_if_cancelled();
+  warn_of_foreign_instances(events, cancel);
 
-  // Instances of this name from another state folder.
-  {
-    ours(describe_cluster({"pending", "running", "stopping", "stopped"}, cancel));
-    auto foreign = foreign_instances();
-    if (!foreign.empty()) {
-      std::string msg = std::to_string(foreign.size()) + " running instance(s) named " +
-                        spec_.cluster_name + " carry another " + tags::cluster_id +
-                        " than this state folder's " + identity_.id + ":";
-      for (const auto& [id, other] : foreign) msg += " " + id + " (" + other + ")";
-      msg += "; raycluster leaves them alone";
-      note(LogLevel::warning, msg);
-    }
+  std::set<std::string> vpcs;
+  std::map<std::string, TypeLaunch> launch = place_node_types(vpcs, cancel);
+  const std::string sg_id = security_group_for(launch, vpcs, events, cancel);
+  ensure_key_pair(events, cancel);
+  std::map<bool, std::string> images;  // arm -> image
+  for (const auto& type : spec_.node_types) {
+    if (type.node_config.find("ImageId") || type.node_config.find("LaunchTemplate")) continue;
+    std::string it;
+    if (const Value* v = type.node_config.find("InstanceType"); v && v->is_string()) it = v->as_string();
+    bool arm = is_arm_type(it);
+    if (!images.count(arm)) images[arm] = default_image(arm, cancel);
+    launch[type.name].image_id = images[arm];
   }
+  const std::string key = key_name();
+  for (const auto& type : spec_.node_types)
+    if (!type.node_config.find("KeyName")) launch[type.name].key_name = key;
+  for (const auto& [name, tl] : launch) {
+    if (!tl.image_id.empty())
+      log_note(events, LogLevel::info, "node type " + name + ": image " + tl.image_id);
+    std::vector<std::string> where;
+    for (const auto& p : tl.placements) where.push_back(p.subnet_id.empty() ? p.zone : p.subnet_id + " (" + p.zone + ")");
+    log_note(events, LogLevel::debug, "node type " + name + ": subnets " + join(where, ", "));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  launch_ = std::move(launch);
+  sg_id_ = sg_id;
+  bootstrapped_ = true;
+}
 
-  // Subnets, per node type.
+// Instances of this name from another state folder.
+void AwsProvider::warn_of_foreign_instances(const EventSink& events, const CancelToken& cancel) {
+  ours(describe_cluster({"pending", "running", "stopping", "stopped"}, cancel));
+  auto foreign = foreign_instances();
+  if (foreign.empty()) return;
+  std::string msg = std::to_string(foreign.size()) + " running instance(s) named " +
+                    spec_.cluster_name + " carry another " + tags::cluster_id +
+                    " than this state folder's " + identity_.id + ":";
+  for (const auto& [id, other] : foreign) msg += " " + id + " (" + other + ")";
+  msg += "; raycluster leaves them alone";
+  log_note(events, LogLevel::warning, msg);
+}
+
+// Each node type's placements (subnets in availability_zone order), and the
+// VPCs they are in.
+std::map<std::string, AwsProvider::TypeLaunch> AwsProvider::place_node_types(
+    std::set<std::string>& vpcs, const CancelToken& cancel) {
   std::vector<std::string> zones;
   for (const auto& z : split(spec_.provider.availability_zone, ','))
     if (!trim(z).empty()) zones.emplace_back(trim(z));
@@ -156,7 +193,6 @@ void AwsProvider::bootstrap_locked(const EventSink& events, const CancelToken& c
                                          spec_.provider.availability_zone);
     return out;
   };
-  std::set<std::string> vpcs;
   std::map<std::string, TypeLaunch> launch;
   for (const auto& type : spec_.node_types) {
     TypeLaunch& tl = launch[type.name];
@@ -174,7 +210,14 @@ void AwsProvider::bootstrap_locked(const EventSink& events, const CancelToken& c
     for (const auto& s : subnets) vpcs.insert(s.vpc_id);
   }
 
-  // Security groups: the configured ones, else ours.
+  return launch;
+}
+
+// The security group of every node type without its own: the configured
+// ones, else raycluster's own (created or reused); returns the latter's id.
+std::string AwsProvider::security_group_for(std::map<std::string, TypeLaunch>& launch,
+                                            const std::set<std::string>& vpcs,
+                                            const EventSink& events, const CancelToken& cancel) {
   bool need_sg = false;
   std::string sg_id;
   for (const auto& type : spec_.node_types) {
@@ -200,29 +243,7 @@ void AwsProvider::bootstrap_locked(const EventSink& events, const CancelToken& c
                                                   : spec_.provider.security_group_ids;
   }
 
-  ensure_key_pair(events, cancel);
-  std::map<bool, std::string> images;  // arm -> image
-  for (const auto& type : spec_.node_types) {
-    if (type.node_config.find("ImageId") || type.node_config.find("LaunchTemplate")) continue;
-    std::string it;
-    if (const Value* v = type.node_config.find("InstanceType"); v && v->is_string()) it = v->as_string();
-    bool arm = is_arm_type(it);
-    if (!images.count(arm)) images[arm] = default_image(arm, cancel);
-    launch[type.name].image_id = images[arm];
-  }
-  const std::string key = key_name();
-  for (const auto& type : spec_.node_types)
-    if (!type.node_config.find("KeyName")) launch[type.name].key_name = key;
-  for (const auto& [name, tl] : launch) {
-    if (!tl.image_id.empty()) note(LogLevel::info, "node type " + name + ": image " + tl.image_id);
-    std::vector<std::string> where;
-    for (const auto& p : tl.placements) where.push_back(p.subnet_id.empty() ? p.zone : p.subnet_id + " (" + p.zone + ")");
-    note(LogLevel::debug, "node type " + name + ": subnets " + join(where, ", "));
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  launch_ = std::move(launch);
-  sg_id_ = sg_id;
-  bootstrapped_ = true;
+  return sg_id;
 }
 
 std::vector<Subnet> AwsProvider::describe_subnets(const std::vector<std::string>& ids,
