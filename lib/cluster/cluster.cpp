@@ -127,11 +127,16 @@ struct Cluster::Impl {
   // a failed look is tried again by the next one.
   std::mutex identity_mu;
   bool identity_settled = false;
+  bool warned = false;  // the provider's warnings() were reported
   std::vector<std::unique_ptr<Provider>> retired;  // references may outlive a swap
 
   void settle_identity(const CancelToken& cancel) {
     std::lock_guard<std::mutex> lock(identity_mu);
     if (identity_settled) return;
+    if (!warned) {
+      for (const auto& w : provider->warnings()) info(w, LogLevel::warning);
+      warned = true;
+    }
     if (identity.fresh) adopt_cloud_identity(cancel);
     identity_settled = true;
   }

@@ -66,6 +66,9 @@ class AwsProvider : public Provider {
   std::unique_ptr<CommandRunner> command_runner(const Node& node) override;
   void teardown(const EventSink& events, const CancelToken& cancel) override;
   std::vector<std::string> cluster_ids_in_use(const CancelToken& cancel) override;
+  // A plain-http endpoint anywhere but this machine: signatures and any
+  // session token would travel unencrypted.
+  std::vector<std::string> warnings() const override;
 
   // For tests and messages.
   const std::string& region() const { return region_; }

@@ -88,6 +88,10 @@ class Provider {
     (void)head;
     return {};
   }
+  // What the user should know about how this provider reaches its cloud,
+  // found when it was made (e.g. an endpoint without TLS); a Cluster reports
+  // each as a warning event once, with its first operation.
+  virtual std::vector<std::string> warnings() const { return {}; }
   // The cluster ids (the raycluster-id tag) carried by the live nodes named
   // after this cluster that the provider finds, whatever state folder
   // launched them; empty where node records live in the state folder

@@ -180,3 +180,32 @@ TEST_CASE("without a context's credentials source the default chain of its envir
   CHECK(code == ErrorCode::auth);
   CHECK(f.ec2.calls.empty());  // nothing was sent unsigned
 }
+
+TEST_CASE("a plain-http EC2 endpoint off this machine is warned about once, loopback is not") {
+  auto warnings_of = [](const std::string& endpoint) {
+    Fixture f;
+    std::vector<std::string> seen;
+    ClusterOptions o;
+    o.state_root = f.root;
+    o.provider_context = f.context();
+    o.events = [&](const Event& e) {
+      if (e.kind == EventKind::log && e.level == LogLevel::warning &&
+          e.message.find("plain http") != std::string::npos)
+        seen.push_back(e.message);
+    };
+    std::string yaml = kAwsConfig;
+    yaml.replace(yaml.find("http://127.0.0.1:9"), 18, endpoint);
+    auto cluster = Cluster::open(load_spec_string(yaml, "ctx.yaml"), o);
+    cluster->status();
+    cluster->status();
+    return seen;
+  };
+  // The fake transport answers; nothing leaves this process.
+  auto far = warnings_of("http://10.1.2.3:9");
+  REQUIRE(far.size() == 1);
+  CHECK(far[0].find("the EC2 endpoint http://10.1.2.3:9 is plain http") != std::string::npos);
+  CHECK(far[0].find("session token") != std::string::npos);
+  CHECK(warnings_of("http://127.0.0.1:9").empty());
+  CHECK(warnings_of("http://[::1]:9").empty());
+  CHECK(warnings_of("https://10.1.2.3:9").empty());
+}
