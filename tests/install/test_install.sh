@@ -10,7 +10,9 @@
 #      of the core's dependencies, and run: usage, a missing config and a bad
 #      config end with the documented exit status and message;
 #   5. `pip install ./bindings/python` into a fresh venv gives a working
-#      `import raycluster` with no library path in the environment.
+#      `import raycluster` with no library path in the environment;
+#   6. the installed C++ example and the Python example run from that venv
+#      bring a real-Ray localhost cluster up and take it down.
 # Prints PASS or FAIL per step; exits 1 if any failed.
 #
 # Usage: test_install.sh BUILD_DIR SOURCE_ROOT   (meson test --suite install runs it)
@@ -250,6 +252,33 @@ else:
 EOF
 }
 
+# --- 6: the installed programs drive a real cluster --------------------------
+
+# runs_a_cluster NAME COMMAND...: COMMAND brings examples/c/cluster.yaml up on
+# real Ray (the project's .venv gives the nodes `ray`) and takes it down; no
+# node of it is left afterwards.
+runs_a_cluster() {
+  local name=$1
+  shift
+  export RAYCLUSTER_HOME=$tmp/home-$name
+  export PATH=$root/.venv/bin:$PATH
+  cd "$tmp" || fail "cd $tmp"
+  timeout 600 "$@" "$root/examples/c/cluster.yaml" || fail "$name: exited $?"
+  local left
+  left=$("$build/cli/raycluster" status "$root/examples/c/cluster.yaml" --json |
+    python3 -c "import json, sys; print(len(json.load(sys.stdin)['nodes']))") ||
+    fail "$name: status after it"
+  [ "$left" = 0 ] || fail "$name left $left node(s) up"
+}
+
+cpp_example_runs_a_cluster() {
+  runs_a_cluster cpp "$tmp/cmake/example_cpp"
+}
+
+python_example_runs_a_cluster() {
+  runs_a_cluster python "$venv/bin/python" "$root/examples/python/up_status_down.py"
+}
+
 # --- run ---------------------------------------------------------------------
 
 echo "build: $build (prefix $prefix); staging into $stage"
@@ -263,6 +292,8 @@ step "CMake: the package still works after the prefix moved" relocated_cmake_pac
 step "pip: a fresh venv with setuptools and wheel" make_venv
 step "pip: install ./bindings/python (a platform wheel)" pip_install_binding
 step "pip: import raycluster elsewhere, no library path set" import_from_elsewhere
+step "CMake: the C++ example brings real Ray up and down" cpp_example_runs_a_cluster
+step "pip: the Python example brings real Ray up and down" python_example_runs_a_cluster
 
 if [ $failures -ne 0 ]; then
   echo "$failures step(s) failed"
