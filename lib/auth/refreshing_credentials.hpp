@@ -97,7 +97,9 @@ class RefreshingCredentials final : public CredentialsSource<T> {
   struct Flight {
     bool done = false;
     std::optional<Expiring<T>> result;
-    std::exception_ptr error;
+    // A failed fetch, as each waiter throws its own copy of it: one exception
+    // object rethrown on several threads at once would be shared by them.
+    std::optional<Error> error;
   };
 
   Expiring<T> current_locked(std::unique_lock<std::mutex>& lock, const CancelToken& cancel) {
@@ -156,7 +158,7 @@ class RefreshingCredentials final : public CredentialsSource<T> {
     if (got) cached_ = *got;
     f->done = true;
     f->result = got;
-    f->error = error;
+    if (error) f->error = error_of(error);
     flight_.reset();
     cv_.notify_all();
     if (error) std::rethrow_exception(error);
@@ -173,14 +175,24 @@ class RefreshingCredentials final : public CredentialsSource<T> {
       cv_.wait_for(lock, std::chrono::milliseconds(50));
     }
     if (f.error) {
-      try {
-        std::rethrow_exception(f.error);
-      } catch (const Error& e) {
-        if (e.code() == ErrorCode::cancelled && !cancel.cancelled()) return std::nullopt;
-        throw;
-      }
+      if (f.error->code() == ErrorCode::cancelled && !cancel.cancelled()) return std::nullopt;
+      throw Error(f.error->code(), std::string(f.error->what()), f.error->retryable(),
+                  f.error->request_id());
     }
     return f.result;
+  }
+
+  // A deep copy of what a fetch threw, as an Error.
+  static Error error_of(const std::exception_ptr& error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const Error& e) {
+      return Error(e.code(), std::string(e.what()), e.retryable(), e.request_id());
+    } catch (const std::exception& e) {
+      return Error(ErrorCode::internal, std::string(e.what()));
+    } catch (...) {
+      return Error(ErrorCode::internal, "fetching credentials failed");
+    }
   }
 
   Fetch fetch_;
