@@ -454,10 +454,21 @@ void AwsProvider::ensure_key_pair(const EventSink& events, const CancelToken& ca
     return;
   }
   // Our own key pair, its private key in the state folder. A name whose key
-  // exists in EC2 but not here (another machine's) is skipped for the next.
+  // exists in EC2 but not here (another machine's) is skipped for the next,
+  // unless this folder asked for it and lost the answer (see `creating`).
+  auto remove_key_pair = [&](const std::string& name) {
+    QueryParams del;
+    del.emplace_back("KeyName", name);
+    client_->call("DeleteKeyPair", del, cancel);
+  };
   for (int i = 1; i <= 10; ++i) {
     const std::string name = i == 1 ? base : base + "_" + std::to_string(i);
     const std::string file = key_file_for(name);
+    // Written before CreateKeyPair, removed once the private key is saved.
+    // A key pair found in EC2 while it is here was made by a request of this
+    // folder whose answer (and the private key in it) was lost, perhaps by
+    // an earlier run whose retries ran out: it is made again, not skipped.
+    const std::string creating = file + ".creating";
     auto existing = describe(name);
     if (path_exists(file)) {
       if (!existing) import(name, ssh_public_key(read_file(file, 1 << 20), file));
@@ -465,29 +476,32 @@ void AwsProvider::ensure_key_pair(const EventSink& events, const CancelToken& ca
       set(name, file);
       return;
     }
-    if (existing) continue;
+    if (existing && !path_exists(creating)) continue;
+    if (existing) remove_key_pair(name);
+    make_dirs(identity_.state_dir, 0700);
+    write_file_atomic(creating, "", 0600);
     QueryParams p;
     p.emplace_back("KeyName", name);
     p.emplace_back("KeyType", "rsa");
     p.emplace_back("KeyFormat", "pem");
     add_tag_spec(p, "key-pair", key_tags);
     std::string body;
-    try {
-      body = client_->call("CreateKeyPair", p, cancel);
-    } catch (const Ec2Error& e) {
-      // Made by a request whose answer was lost: its private key is gone
-      // with the answer, so make it again.
-      if (e.aws_code() != "InvalidKeyPair.Duplicate") throw;
-      QueryParams del;
-      del.emplace_back("KeyName", name);
-      client_->call("DeleteKeyPair", del, cancel);
-      body = client_->call("CreateKeyPair", p, cancel);
+    for (int round = 1;; ++round) {
+      try {
+        body = client_->call("CreateKeyPair", p, cancel);
+        break;
+      } catch (const Ec2Error& e) {
+        // Made by a request whose answer was lost: its private key is gone
+        // with the answer, so make it again.
+        if (e.aws_code() != "InvalidKeyPair.Duplicate" || round >= 3) throw;
+        remove_key_pair(name);
+      }
     }
     auto material = find_text(body, "keyMaterial");
     if (!material || material->empty())
       throw Error(ErrorCode::invalid_request, "CreateKeyPair answered without key material");
-    make_dirs(identity_.state_dir, 0700);
     write_file_atomic(file, *material + (material->back() == '\n' ? "" : "\n"), 0600);
+    std::remove(creating.c_str());
     note("created key pair " + name + ", private key " + file);
     set(name, file);
     return;

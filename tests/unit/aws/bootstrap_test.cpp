@@ -212,6 +212,30 @@ TEST_CASE("aws bootstrap: an EC2 key pair without its private key here is skippe
   CHECK(h.ec2.count("DeleteKeyPair") == 0);
 }
 
+TEST_CASE("aws bootstrap: a key pair made by a run whose answers were all lost is made again, not skipped") {
+  AwsHarness h;
+  // EC2 makes the key pair; every answer is lost on the way back, until the
+  // retries run out and bootstrap fails. The private key went with them.
+  h.ec2.handlers["CreateKeyPair"] = [&h](const rctest::Ec2Call& c) -> HttpResponse {
+    h.ec2.key_pairs[c.at("KeyName")] = "";
+    throw Error(ErrorCode::unavailable, "connection reset by peer", true);
+  };
+  CHECK_THROWS_AS(h.bootstrap(), Error);
+  CHECK(h.ec2.key_pairs.size() == 1);
+  h.ec2.handlers.clear();
+  h.make();  // the next run, the same state folder
+  h.bootstrap();
+  // The key pair this folder asked for is replaced, not left behind for a
+  // new name (ten such runs used to leave no name to take).
+  CHECK(h.provider->key_name() == "raycluster_t_us-east-1");
+  CHECK(h.ec2.key_pairs.size() == 1);
+  CHECK(h.ec2.count("DeleteKeyPair") == 1);
+  std::string key = (h.dir / "t" / "raycluster_t_us-east-1.pem").string();
+  CHECK(h.provider->key_path() == key);
+  CHECK(slurp(key).find("BEGIN RSA PRIVATE KEY") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(key + ".creating"));
+}
+
 TEST_CASE("aws bootstrap: no default subnets is a clear error") {
   AwsHarness h;
   for (auto& s : h.ec2.subnets) s.default_for_az = false;

@@ -63,6 +63,13 @@ struct FakeInstance {
   std::map<std::string, std::string> tags;
 };
 
+// One RunInstances call that created instances, as the fake applied it.
+struct FakeLaunch {
+  std::string token;  // ClientToken ("" when none)
+  int asked = 0;      // MaxCount
+  std::vector<FakeInstance> made;  // as created: tags, zone, token
+};
+
 struct FakeSubnet {
   std::string id, zone, vpc;
   bool default_for_az = true;
@@ -128,6 +135,8 @@ class FakeEc2 : public raycluster::HttpTransport {
   std::map<std::string, std::string> key_pairs;  // name -> public key ("" when created here)
   std::set<std::string> no_capacity;             // subnets answering InsufficientInstanceCapacity
   std::set<std::string> protected_ids;           // TerminateInstances answers OperationNotPermitted
+  // Every launch that created instances, in order; never trimmed.
+  std::vector<FakeLaunch> launches;
   std::string checkip = "203.0.113.7\n";
   std::size_t page_size = 1000;
   int next_id = 1;
@@ -277,17 +286,34 @@ class FakeEc2 : public raycluster::HttpTransport {
     }
     if (a == "RunInstances") {
       const std::string& subnet = c.at("SubnetId");
-      if (no_capacity.count(subnet))
-        return fail(500, "InsufficientInstanceCapacity",
-                    "We currently do not have sufficient m5.large capacity in the Availability Zone you requested");
+      const std::string& token = c.at("ClientToken");
+      // As EC2 does: a ClientToken seen before answers with that launch's
+      // instances, whatever the capacity now; with other parameters it is
+      // an error.
+      std::string shape;
+      for (const auto& [k, v] : c.params)
+        if (k != "ClientToken") shape += k + "=" + v + "&";
+      if (!token.empty()) {
+        auto seen = token_shapes_.find(token);
+        if (seen != token_shapes_.end() && seen->second != shape)
+          return fail(400, "IdempotentParameterMismatch",
+                      "The client token you have provided is associated with a resource that is already "
+                      "deleted or has different parameters");
+      }
       std::string x = "<reservationId>r-2</reservationId><ownerId>123</ownerId><groupSet/><instancesSet>";
       bool replay = false;
       for (const auto& i : instances)
-        if (!c.at("ClientToken").empty() && i.token == c.at("ClientToken")) {
+        if (!token.empty() && i.token == token) {
           x += instance_xml(i);
           replay = true;
         }
+      if (!replay && no_capacity.count(subnet))
+        return fail(500, "InsufficientInstanceCapacity",
+                    "We currently do not have sufficient m5.large capacity in the Availability Zone you requested");
       if (!replay) {
+        if (!token.empty()) token_shapes_[token] = shape;
+        FakeLaunch launch;
+        launch.token = token;
         int n = std::stoi(c.at("MaxCount"));
         std::map<std::string, std::string> tags;
         for (int s = 1; c.has("TagSpecification." + std::to_string(s) + ".ResourceType"); ++s) {
@@ -296,16 +322,19 @@ class FakeEc2 : public raycluster::HttpTransport {
           for (int t = 1; c.has(p + ".Tag." + std::to_string(t) + ".Key"); ++t)
             tags[c.at(p + ".Tag." + std::to_string(t) + ".Key")] = c.at(p + ".Tag." + std::to_string(t) + ".Value");
         }
+        launch.asked = n;
         for (int k = 0; k < n; ++k) {
           FakeInstance& i = add(tags, "pending");
           i.public_ip.clear();  // comes later
           i.subnet = subnet;
           for (const auto& s : subnets)
             if (s.id == subnet) i.zone = s.zone;
-          i.token = c.at("ClientToken");
+          i.token = token;
           if (c.at("InstanceMarketOptions.MarketType") == "spot") i.lifecycle = "spot";
           x += instance_xml(i);
+          launch.made.push_back(i);
         }
+        launches.push_back(std::move(launch));
       }
       return ok(wrap(a, x + "</instancesSet>"));
     }
@@ -444,6 +473,7 @@ class FakeEc2 : public raycluster::HttpTransport {
     return fail(400, "InvalidAction", "The action " + a + " is not valid for this web service.");
   }
 
+  std::map<std::string, std::string> token_shapes_;  // ClientToken -> its launch's parameters
   std::mutex mu_;
 };
 
