@@ -104,6 +104,8 @@ class AwsProvider : public Provider {
                                      const CancelToken& cancel);
   std::vector<std::string> ssh_cidrs(const CancelToken& cancel);
   void ensure_key_pair(const EventSink& events, const CancelToken& cancel);
+  void create_key_pair(const std::string& name, const std::string& file, bool replace,
+                       const Tags& key_tags, const CancelToken& cancel);
   // The cluster's default image for the architecture: the one pinned in the
   // state folder, else the newest Ubuntu LTS (then pinned).
   std::string default_image(bool arm, const CancelToken& cancel);

@@ -455,20 +455,11 @@ void AwsProvider::ensure_key_pair(const EventSink& events, const CancelToken& ca
   }
   // Our own key pair, its private key in the state folder. A name whose key
   // exists in EC2 but not here (another machine's) is skipped for the next,
-  // unless this folder asked for it and lost the answer (see `creating`).
-  auto remove_key_pair = [&](const std::string& name) {
-    QueryParams del;
-    del.emplace_back("KeyName", name);
-    client_->call("DeleteKeyPair", del, cancel);
-  };
+  // unless this folder asked for it and lost the answer (see
+  // create_key_pair's `creating` marker).
   for (int i = 1; i <= 10; ++i) {
     const std::string name = i == 1 ? base : base + "_" + std::to_string(i);
     const std::string file = key_file_for(name);
-    // Written before CreateKeyPair, removed once the private key is saved.
-    // A key pair found in EC2 while it is here was made by a request of this
-    // folder whose answer (and the private key in it) was lost, perhaps by
-    // an earlier run whose retries ran out: it is made again, not skipped.
-    const std::string creating = file + ".creating";
     auto existing = describe(name);
     if (path_exists(file)) {
       if (!existing) import(name, ssh_public_key(read_file(file, 1 << 20), file));
@@ -476,32 +467,8 @@ void AwsProvider::ensure_key_pair(const EventSink& events, const CancelToken& ca
       set(name, file);
       return;
     }
-    if (existing && !path_exists(creating)) continue;
-    if (existing) remove_key_pair(name);
-    make_dirs(identity_.state_dir, 0700);
-    write_file_atomic(creating, "", 0600);
-    QueryParams p;
-    p.emplace_back("KeyName", name);
-    p.emplace_back("KeyType", "rsa");
-    p.emplace_back("KeyFormat", "pem");
-    add_tag_spec(p, "key-pair", key_tags);
-    std::string body;
-    for (int round = 1;; ++round) {
-      try {
-        body = client_->call("CreateKeyPair", p, cancel);
-        break;
-      } catch (const Ec2Error& e) {
-        // Made by a request whose answer was lost: its private key is gone
-        // with the answer, so make it again.
-        if (e.aws_code() != "InvalidKeyPair.Duplicate" || round >= 3) throw;
-        remove_key_pair(name);
-      }
-    }
-    auto material = find_text(body, "keyMaterial");
-    if (!material || material->empty())
-      throw Error(ErrorCode::invalid_request, "CreateKeyPair answered without key material");
-    write_file_atomic(file, *material + (material->back() == '\n' ? "" : "\n"), 0600);
-    std::remove(creating.c_str());
+    if (existing && !path_exists(file + ".creating")) continue;
+    create_key_pair(name, file, existing.has_value(), key_tags, cancel);
     note("created key pair " + name + ", private key " + file);
     set(name, file);
     return;
@@ -509,6 +476,46 @@ void AwsProvider::ensure_key_pair(const EventSink& events, const CancelToken& ca
   throw Error(ErrorCode::conflict, "key pairs " + base + " to " + base +
                                        "_10 exist in EC2 but their private keys are not in " +
                                        identity_.state_dir + ": set auth.ssh_private_key");
+}
+
+// Makes key pair `name` and saves its private key to `file` (0600). A marker
+// file is written before CreateKeyPair and removed once the private key is
+// saved: a key pair found in EC2 while the marker is here was made by a
+// request of this folder whose answer (and the private key in it) was lost,
+// perhaps by an earlier run whose retries ran out; `replace` deletes it first.
+void AwsProvider::create_key_pair(const std::string& name, const std::string& file, bool replace,
+                                  const Tags& key_tags, const CancelToken& cancel) {
+  auto remove_key_pair = [&] {
+    QueryParams del;
+    del.emplace_back("KeyName", name);
+    client_->call("DeleteKeyPair", del, cancel);
+  };
+  const std::string creating = file + ".creating";
+  if (replace) remove_key_pair();
+  make_dirs(identity_.state_dir, 0700);
+  write_file_atomic(creating, "", 0600);
+  QueryParams p;
+  p.emplace_back("KeyName", name);
+  p.emplace_back("KeyType", "rsa");
+  p.emplace_back("KeyFormat", "pem");
+  add_tag_spec(p, "key-pair", key_tags);
+  std::string body;
+  for (int round = 1;; ++round) {
+    try {
+      body = client_->call("CreateKeyPair", p, cancel);
+      break;
+    } catch (const Ec2Error& e) {
+      // Made by a request whose answer was lost: its private key is gone
+      // with the answer, so make it again.
+      if (e.aws_code() != "InvalidKeyPair.Duplicate" || round >= 3) throw;
+      remove_key_pair();
+    }
+  }
+  auto material = find_text(body, "keyMaterial");
+  if (!material || material->empty())
+    throw Error(ErrorCode::invalid_request, "CreateKeyPair answered without key material");
+  write_file_atomic(file, *material + (material->back() == '\n' ? "" : "\n"), 0600);
+  std::remove(creating.c_str());
 }
 
 std::string AwsProvider::image_pin_path() const { return identity_.state_dir + "/images.json"; }
