@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up, then runs every test twice: in a -Werror build (build/) and in an
 # ASan+UBSan build (build-asan/); then each libFuzzer target of fuzz/ for a
-# bounded time in a clang build (build-fuzz/). Prints one total line at the end.
-#   scripts/test.sh            all three builds
+# bounded time in a clang build (build-fuzz/), and the unit and C ABI suites
+# in a ThreadSanitizer build (build-tsan/). Prints one total line at the end.
+#   scripts/test.sh            all four builds
 #   scripts/test.sh --quick    the -Werror build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,17 @@ if [ $quick -eq 0 ]; then
   fi
   ninja -C build-fuzz
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_suite build-fuzz --verbose || status=1
+
+  # The unit and C ABI suites once more under ThreadSanitizer: the HTTP pool,
+  # the updater's pool, the autoscaler loop, credential refresh, and the C
+  # ABI's callbacks and operations. Only their executables are built.
+  if [ ! -f build-tsan/build.ninja ]; then
+    meson setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false
+  fi
+  ninja -C build-tsan $(ninja -C build-tsan -t targets all |
+    sed -n 's#^\(tests/\(unit\|c\)/[^:]*\): c[p]*_LINKER.*#\1#p')
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    run_suite build-tsan --no-rebuild --suite unit --suite c || status=1
 fi
 echo "meson tests: $passed passed, $failed failed"
 exit $status
