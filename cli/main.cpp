@@ -91,8 +91,8 @@ struct Args {
   double command_timeout_s = 0;
   double interval_s = 5;
   bool once = false;
-  int cpus = -1;
-  std::string bundles;
+  long long cpus = -1;  // -1: not given
+  std::optional<std::string> bundles;  // --bundles JSON
   std::string dashboard_url;
   int port = 0;
   int remote_port = 0;
@@ -109,6 +109,18 @@ int parse_int(const std::string& flag, const std::string& v) {
     long n = std::stol(v, &pos);
     if (pos != v.size() || n < 0 || n > 1000000) throw std::invalid_argument(v);
     return static_cast<int>(n);
+  } catch (const std::exception&) {
+    usage_error(flag + " takes a whole number >= 0, not '" + v + "'");
+  }
+}
+
+// A count whose bound the library checks (and names): only its form here.
+long long parse_count(const std::string& flag, const std::string& v) {
+  try {
+    std::size_t pos = 0;
+    long long n = std::stoll(v, &pos);
+    if (pos != v.size() || n < 0) throw std::invalid_argument(v);
+    return n;
   } catch (const std::exception&) {
     usage_error(flag + " takes a whole number >= 0, not '" + v + "'");
   }
@@ -175,7 +187,7 @@ Args parse(int argc, char** argv) {
     } else if (s == "--once") {
       a.once = true;
     } else if (s == "--cpus") {
-      a.cpus = parse_int(s, value(s));
+      a.cpus = parse_count(s, value(s));
     } else if (s == "--bundles") {
       a.bundles = value(s);
     } else if (s == "--port") {
@@ -460,37 +472,16 @@ int run_get_worker_ips(Cluster& cluster, const Args& a) {
   return 0;
 }
 
-// Ray's request_resources(num_cpus=N, bundles=[...]): N bundles of one CPU, then the bundles.
-std::vector<ResourceMap> requested_bundles(const Args& a) {
-  std::vector<ResourceMap> bundles;
-  if (a.cpus < 0 && a.bundles.empty())
-    usage_error("request-resources needs --cpus N or --bundles JSON");
-  for (int i = 0; i < std::max(0, a.cpus); ++i) bundles.push_back(ResourceMap{{"CPU", 1}});
-  if (a.bundles.empty()) return bundles;
-  Value v;
-  try {
-    v = Value::parse_json(a.bundles);
-  } catch (const Error& e) {
-    usage_error(std::string("--bundles is not JSON: ") + e.what());
-  }
-  if (!v.is_array()) usage_error("--bundles takes a JSON list of objects, e.g. '[{\"CPU\": 2}]'");
-  for (const auto& b : v.as_array()) {
-    if (!b.is_object()) usage_error("--bundles: every bundle is an object of resource amounts");
-    ResourceMap m;
-    for (const auto& [k, amount] : b.as_object()) {
-      if (!amount.is_number() || amount.as_number() < 0)
-        usage_error("--bundles: " + k + " must be an amount >= 0");
-      m.set(k, amount.as_number());
-    }
-    if (!m.empty()) bundles.push_back(std::move(m));
-  }
-  return bundles;
-}
-
+// Ray's request_resources(num_cpus=N, bundles=[...]), parsed as rc_request_resources parses it.
 int run_request_resources(Cluster& cluster, const Args& a) {
-  std::vector<ResourceMap> bundles = requested_bundles(a);
-  write_resource_request(cluster.state_dir(), bundles);
-  std::printf("requested %zu bundle(s) for cluster %s\n", bundles.size(),
+  if (a.cpus < 0 && !a.bundles)
+    usage_error("request-resources needs --cpus N or --bundles JSON");
+  const std::vector<ResourceDemand> requested = parse_resource_request(
+      a.bundles ? std::optional<std::string_view>(*a.bundles) : std::nullopt, std::max(0LL, a.cpus));
+  std::int64_t total = 0;
+  for (const auto& d : requested) total += d.count;
+  write_resource_request(cluster.state_dir(), requested);
+  std::printf("requested %lld bundle(s) for cluster %s\n", static_cast<long long>(total),
               cluster.spec().cluster_name.c_str());
   return 0;
 }
