@@ -601,10 +601,11 @@ int main(int argc, char** argv) {
                            "`raycluster down` to clean up\n");
       return kExitInterrupted;
     }
-    std::fprintf(stderr, "raycluster: %s error: %s\n", error_code_name(e.code()), e.what());
+    std::fprintf(stderr, "raycluster: %s error: %s\n", error_code_name(e.code()),
+                 redact(e.what()).c_str());
     return e.code() == ErrorCode::invalid_argument ? kExitUsage : kExitFailed;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "raycluster: internal error: %s\n", e.what());
+    std::fprintf(stderr, "raycluster: internal error: %s\n", redact(e.what()).c_str());
     return kExitFailed;
   }
 }
