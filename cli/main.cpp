@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "http/http.hpp"
 #include "spec/spec.hpp"
 #include "ssh/ssh.hpp"
+#include "util/strings.hpp"
 #include "render.hpp"
 
 using namespace raycluster;
@@ -98,8 +100,13 @@ struct Args {
   int remote_port = 0;
 };
 
+// What came from a config, a node, a cloud or Ray, as the terminal may show it.
+std::string safe(std::string_view text, bool keep_newlines = false) {
+  return detail::terminal_safe(text, keep_newlines);
+}
+
 [[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "raycluster: %s\n\n%s", msg.c_str(), kUsage);
+  std::fprintf(stderr, "raycluster: %s\n\n%s", safe(msg, true).c_str(), kUsage);
   std::exit(kExitUsage);
 }
 
@@ -219,10 +226,10 @@ bool confirm(const Args& a, const std::string& question) {
     std::fprintf(stderr,
                  "raycluster: %s\nrefusing to go on without confirmation: standard input is not a "
                  "terminal (pass -y)\n",
-                 question.c_str());
+                 safe(question, true).c_str());
     return false;
   }
-  std::fprintf(stderr, "%s [y/N] ", question.c_str());
+  std::fprintf(stderr, "%s [y/N] ", safe(question, true).c_str());
   std::fflush(stderr);
   std::string answer;
   if (!std::getline(std::cin, answer)) return false;
@@ -247,7 +254,8 @@ void print_config_error(const ConfigError& e, bool json) {
     std::puts(out.to_json(2).c_str());
     return;
   }
-  for (const auto& d : e.diagnostics()) std::fprintf(stderr, "%s\n", d.to_string().c_str());
+  for (const auto& d : e.diagnostics())
+    std::fprintf(stderr, "%s\n", safe(d.to_string(), true).c_str());
   std::fprintf(stderr, "%zu problem(s) found\n", e.diagnostics().size());
 }
 
@@ -268,21 +276,23 @@ void print_cluster_event_json(const Event& e) {
 }
 
 void print_status(const ClusterStatus& st) {
-  std::printf("cluster %s (%s, id %s)\n", st.cluster_name.c_str(), st.provider.c_str(),
-              st.cluster_id.c_str());
+  std::printf("cluster %s (%s, id %s)\n", safe(st.cluster_name).c_str(),
+              safe(st.provider).c_str(), safe(st.cluster_id).c_str());
   if (st.nodes.empty()) {
     std::printf("no nodes\n");
     return;
   }
   std::printf("%-20s %-7s %-20s %-10s %-15s %s\n", "NODE", "KIND", "TYPE", "STATE", "STATUS", "IP");
   for (const auto& n : st.nodes) {
-    std::printf("%-20s %-7s %-20s %-10s %-15s %s\n", n.id.c_str(), node_kind_name(n.kind),
-                n.node_type.c_str(), cloud_state_name(n.state), n.setup_status().c_str(),
-                (n.external_ip.empty() ? n.internal_ip : n.external_ip).c_str());
+    std::printf("%-20s %-7s %-20s %-10s %-15s %s\n", safe(n.id).c_str(), node_kind_name(n.kind),
+                safe(n.node_type).c_str(), cloud_state_name(n.state),
+                safe(n.setup_status()).c_str(),
+                safe(n.external_ip.empty() ? n.internal_ip : n.external_ip).c_str());
     auto f = n.tags.find("raycluster-failure");
-    if (f != n.tags.end() && !f->second.empty()) std::printf("    %s\n", f->second.c_str());
+    if (f != n.tags.end() && !f->second.empty())
+      std::printf("    %s\n", safe(f->second, true).c_str());
   }
-  if (!st.dashboard.empty()) std::printf("dashboard: %s\n", st.dashboard.c_str());
+  if (!st.dashboard.empty()) std::printf("dashboard: %s\n", safe(st.dashboard).c_str());
 }
 
 // The node named by --node (its id or an address), else the head.
@@ -345,9 +355,9 @@ int run_validate(const Args& a) {
       std::puts(spec_to_value(spec).to_json(2).c_str());
     else
       std::printf("%s: valid (%s dialect, provider %s, %zu node types, head %s)\n",
-                  a.config.c_str(), dialect_name(spec.dialect),
+                  safe(a.config).c_str(), dialect_name(spec.dialect),
                   provider_kind_name(spec.provider.kind), spec.node_types.size(),
-                  spec.head_node_type.c_str());
+                  safe(spec.head_node_type).c_str());
     return 0;
   } catch (const ConfigError& e) {
     print_config_error(e, a.json);
@@ -451,8 +461,12 @@ int run_exec(Cluster& cluster, const Args& a, const CancelToken& cancel) {
   ExecOptions eo;
   eo.node_id = a.node;
   eo.timeout = std::chrono::milliseconds(static_cast<long long>(a.timeout_s * 1000));
-  eo.on_output = [](std::string_view line, bool is_stderr) {
+  // Byte for byte into a pipe or file; shown safely on a terminal.
+  const bool out_tty = ::isatty(1), err_tty = ::isatty(2);
+  eo.on_output = [out_tty, err_tty](std::string_view raw, bool is_stderr) {
     std::FILE* f = is_stderr ? stderr : stdout;
+    const std::string shown = (is_stderr ? err_tty : out_tty) ? safe(raw) : std::string(raw);
+    std::string_view line = shown;
     std::fwrite(line.data(), 1, line.size(), f);
     std::fputc('\n', f);
     std::fflush(f);
@@ -467,7 +481,7 @@ int run_get_worker_ips(Cluster& cluster, const Args& a) {
     for (const auto& ip : ips) v.push(ip);
     std::puts(v.to_json().c_str());
   } else {
-    for (const auto& ip : ips) std::puts(ip.c_str());
+    for (const auto& ip : ips) std::puts(safe(ip).c_str());
   }
   return 0;
 }
@@ -482,7 +496,7 @@ int run_request_resources(Cluster& cluster, const Args& a) {
   for (const auto& d : requested) total += d.count;
   write_resource_request(cluster.state_dir(), requested);
   std::printf("requested %lld bundle(s) for cluster %s\n", static_cast<long long>(total),
-              cluster.spec().cluster_name.c_str());
+              safe(cluster.spec().cluster_name).c_str());
   return 0;
 }
 
@@ -541,7 +555,7 @@ int run_command(Cluster& cluster, const Args& a, const CancelToken& cancel, cli:
   if (a.command == "scale") return run_scale(cluster, a, cancel);
   if (a.command == "exec") return run_exec(cluster, a, cancel);
   if (a.command == "get-head-ip") {
-    std::puts(cluster.head_ip().c_str());
+    std::puts(safe(cluster.head_ip()).c_str());
     return 0;
   }
   if (a.command == "get-worker-ips") return run_get_worker_ips(cluster, a);
@@ -602,10 +616,10 @@ int main(int argc, char** argv) {
       return kExitInterrupted;
     }
     std::fprintf(stderr, "raycluster: %s error: %s\n", error_code_name(e.code()),
-                 redact(e.what()).c_str());
+                 safe(redact(e.what()), true).c_str());
     return e.code() == ErrorCode::invalid_argument ? kExitUsage : kExitFailed;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "raycluster: internal error: %s\n", redact(e.what()).c_str());
+    std::fprintf(stderr, "raycluster: internal error: %s\n", safe(redact(e.what()), true).c_str());
     return kExitFailed;
   }
 }
