@@ -211,44 +211,6 @@ rc_status refuse_wait_in_callback(const char* fn) {
 
 // The bundles of a request_resources() JSON text: a list of objects of
 // amounts >= 0. Throws Error(invalid_argument) saying what is wrong.
-std::vector<raycluster::ResourceMap> parse_bundles(const char* text, const char* fn) {
-  using raycluster::Error;
-  using raycluster::ErrorCode;
-  const std::string prefix = std::string(fn) + ": bundles_json ";
-  raycluster::Value v;
-  try {
-    v = raycluster::Value::parse_json(text);
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::invalid_argument, prefix + "is not JSON: " + e.what());
-  }
-  if (!v.is_array())
-    throw Error(ErrorCode::invalid_argument,
-                prefix + "must be a JSON list of bundles, e.g. [{\"CPU\": 2}] (\"[]\" withdraws)");
-  std::vector<raycluster::ResourceMap> bundles;
-  std::size_t i = 0;
-  for (const auto& b : v.as_array()) {
-    if (!b.is_object())
-      throw Error(ErrorCode::invalid_argument,
-                  prefix + "item " + std::to_string(i) +
-                      " is not an object of resource amounts (e.g. {\"CPU\": 1})");
-    raycluster::ResourceMap m;
-    for (const auto& [k, amount] : b.as_object()) {
-      if (k.empty())
-        throw Error(ErrorCode::invalid_argument,
-                    prefix + "item " + std::to_string(i) + " has an empty resource name");
-      if (!amount.is_number() || !(amount.as_number() >= 0) ||
-          amount.as_number() > 1e18)
-        throw Error(ErrorCode::invalid_argument,
-                    prefix + "item " + std::to_string(i) + ": \"" + k +
-                        "\" must be a number >= 0");
-      m.set(k, amount.as_number());
-    }
-    if (!m.empty()) bundles.push_back(std::move(m));
-    ++i;
-  }
-  return bundles;
-}
-
 raycluster::LogLevel autoscaler_event_level(const std::string& type) {
   if (type == "tick" || type == "skipped") return raycluster::LogLevel::debug;
   if (type == "launch_failed" || type == "setup_failed" || type == "load_error" ||
@@ -659,7 +621,7 @@ rc_status rc_request_resources(rc_cluster* cluster, const char* bundles_json) {
   return guard([&] {
     if (!cluster) return invalid("rc_request_resources: cluster is NULL");
     if (!bundles_json) return invalid("rc_request_resources: bundles_json is NULL (\"[]\" withdraws)");
-    auto bundles = parse_bundles(bundles_json, "rc_request_resources");
+    auto bundles = raycluster::parse_resource_request(bundles_json);
     bool written = false;
     {
       std::lock_guard<std::mutex> lock(g_autoscalers_mu);

@@ -4,8 +4,9 @@
 #include <cstring>
 #include <new>
 
-#include "util/error.hpp"
+#include "http/http.hpp"
 #include "spec/spec.hpp"
+#include "util/error.hpp"
 
 namespace raycluster::capi {
 namespace {
@@ -77,6 +78,13 @@ ErrorDetail detail_of_current_exception() noexcept {
 
 rc_status set_last_error(const ErrorDetail& d) {
   t_error.detail = d;
+  // Whatever a message quotes (a server's answer, a header), a host program
+  // may log it: secrets never leave through rc_last_error().
+  try {
+    t_error.detail.message = redact(d.message);
+  } catch (...) {
+    t_error.detail.message = "(the message could not be redacted)";
+  }
   t_error.sync();
   return d.code;
 }

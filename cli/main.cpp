@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "http/http.hpp"
 #include "spec/spec.hpp"
 #include "ssh/ssh.hpp"
+#include "util/strings.hpp"
 #include "render.hpp"
 
 using namespace raycluster;
@@ -91,15 +93,20 @@ struct Args {
   double command_timeout_s = 0;
   double interval_s = 5;
   bool once = false;
-  int cpus = -1;
-  std::string bundles;
+  long long cpus = -1;  // -1: not given
+  std::optional<std::string> bundles;  // --bundles JSON
   std::string dashboard_url;
   int port = 0;
   int remote_port = 0;
 };
 
+// What came from a config, a node, a cloud or Ray, as the terminal may show it.
+std::string safe(std::string_view text, bool keep_newlines = false) {
+  return detail::terminal_safe(text, keep_newlines);
+}
+
 [[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "raycluster: %s\n\n%s", msg.c_str(), kUsage);
+  std::fprintf(stderr, "raycluster: %s\n\n%s", safe(msg, true).c_str(), kUsage);
   std::exit(kExitUsage);
 }
 
@@ -109,6 +116,18 @@ int parse_int(const std::string& flag, const std::string& v) {
     long n = std::stol(v, &pos);
     if (pos != v.size() || n < 0 || n > 1000000) throw std::invalid_argument(v);
     return static_cast<int>(n);
+  } catch (const std::exception&) {
+    usage_error(flag + " takes a whole number >= 0, not '" + v + "'");
+  }
+}
+
+// A count whose bound the library checks (and names): only its form here.
+long long parse_count(const std::string& flag, const std::string& v) {
+  try {
+    std::size_t pos = 0;
+    long long n = std::stoll(v, &pos);
+    if (pos != v.size() || n < 0) throw std::invalid_argument(v);
+    return n;
   } catch (const std::exception&) {
     usage_error(flag + " takes a whole number >= 0, not '" + v + "'");
   }
@@ -175,7 +194,7 @@ Args parse(int argc, char** argv) {
     } else if (s == "--once") {
       a.once = true;
     } else if (s == "--cpus") {
-      a.cpus = parse_int(s, value(s));
+      a.cpus = parse_count(s, value(s));
     } else if (s == "--bundles") {
       a.bundles = value(s);
     } else if (s == "--port") {
@@ -207,10 +226,10 @@ bool confirm(const Args& a, const std::string& question) {
     std::fprintf(stderr,
                  "raycluster: %s\nrefusing to go on without confirmation: standard input is not a "
                  "terminal (pass -y)\n",
-                 question.c_str());
+                 safe(question, true).c_str());
     return false;
   }
-  std::fprintf(stderr, "%s [y/N] ", question.c_str());
+  std::fprintf(stderr, "%s [y/N] ", safe(question, true).c_str());
   std::fflush(stderr);
   std::string answer;
   if (!std::getline(std::cin, answer)) return false;
@@ -235,7 +254,8 @@ void print_config_error(const ConfigError& e, bool json) {
     std::puts(out.to_json(2).c_str());
     return;
   }
-  for (const auto& d : e.diagnostics()) std::fprintf(stderr, "%s\n", d.to_string().c_str());
+  for (const auto& d : e.diagnostics())
+    std::fprintf(stderr, "%s\n", safe(d.to_string(), true).c_str());
   std::fprintf(stderr, "%zu problem(s) found\n", e.diagnostics().size());
 }
 
@@ -256,21 +276,23 @@ void print_cluster_event_json(const Event& e) {
 }
 
 void print_status(const ClusterStatus& st) {
-  std::printf("cluster %s (%s, id %s)\n", st.cluster_name.c_str(), st.provider.c_str(),
-              st.cluster_id.c_str());
+  std::printf("cluster %s (%s, id %s)\n", safe(st.cluster_name).c_str(),
+              safe(st.provider).c_str(), safe(st.cluster_id).c_str());
   if (st.nodes.empty()) {
     std::printf("no nodes\n");
     return;
   }
   std::printf("%-20s %-7s %-20s %-10s %-15s %s\n", "NODE", "KIND", "TYPE", "STATE", "STATUS", "IP");
   for (const auto& n : st.nodes) {
-    std::printf("%-20s %-7s %-20s %-10s %-15s %s\n", n.id.c_str(), node_kind_name(n.kind),
-                n.node_type.c_str(), cloud_state_name(n.state), n.setup_status().c_str(),
-                (n.external_ip.empty() ? n.internal_ip : n.external_ip).c_str());
+    std::printf("%-20s %-7s %-20s %-10s %-15s %s\n", safe(n.id).c_str(), node_kind_name(n.kind),
+                safe(n.node_type).c_str(), cloud_state_name(n.state),
+                safe(n.setup_status()).c_str(),
+                safe(n.external_ip.empty() ? n.internal_ip : n.external_ip).c_str());
     auto f = n.tags.find("raycluster-failure");
-    if (f != n.tags.end() && !f->second.empty()) std::printf("    %s\n", f->second.c_str());
+    if (f != n.tags.end() && !f->second.empty())
+      std::printf("    %s\n", safe(f->second, true).c_str());
   }
-  if (!st.dashboard.empty()) std::printf("dashboard: %s\n", st.dashboard.c_str());
+  if (!st.dashboard.empty()) std::printf("dashboard: %s\n", safe(st.dashboard).c_str());
 }
 
 // The node named by --node (its id or an address), else the head.
@@ -333,9 +355,9 @@ int run_validate(const Args& a) {
       std::puts(spec_to_value(spec).to_json(2).c_str());
     else
       std::printf("%s: valid (%s dialect, provider %s, %zu node types, head %s)\n",
-                  a.config.c_str(), dialect_name(spec.dialect),
+                  safe(a.config).c_str(), dialect_name(spec.dialect),
                   provider_kind_name(spec.provider.kind), spec.node_types.size(),
-                  spec.head_node_type.c_str());
+                  safe(spec.head_node_type).c_str());
     return 0;
   } catch (const ConfigError& e) {
     print_config_error(e, a.json);
@@ -439,8 +461,12 @@ int run_exec(Cluster& cluster, const Args& a, const CancelToken& cancel) {
   ExecOptions eo;
   eo.node_id = a.node;
   eo.timeout = std::chrono::milliseconds(static_cast<long long>(a.timeout_s * 1000));
-  eo.on_output = [](std::string_view line, bool is_stderr) {
+  // Byte for byte into a pipe or file; shown safely on a terminal.
+  const bool out_tty = ::isatty(1), err_tty = ::isatty(2);
+  eo.on_output = [out_tty, err_tty](std::string_view raw, bool is_stderr) {
     std::FILE* f = is_stderr ? stderr : stdout;
+    const std::string shown = (is_stderr ? err_tty : out_tty) ? safe(raw) : std::string(raw);
+    std::string_view line = shown;
     std::fwrite(line.data(), 1, line.size(), f);
     std::fputc('\n', f);
     std::fflush(f);
@@ -455,43 +481,22 @@ int run_get_worker_ips(Cluster& cluster, const Args& a) {
     for (const auto& ip : ips) v.push(ip);
     std::puts(v.to_json().c_str());
   } else {
-    for (const auto& ip : ips) std::puts(ip.c_str());
+    for (const auto& ip : ips) std::puts(safe(ip).c_str());
   }
   return 0;
 }
 
-// Ray's request_resources(num_cpus=N, bundles=[...]): N bundles of one CPU, then the bundles.
-std::vector<ResourceMap> requested_bundles(const Args& a) {
-  std::vector<ResourceMap> bundles;
-  if (a.cpus < 0 && a.bundles.empty())
-    usage_error("request-resources needs --cpus N or --bundles JSON");
-  for (int i = 0; i < std::max(0, a.cpus); ++i) bundles.push_back(ResourceMap{{"CPU", 1}});
-  if (a.bundles.empty()) return bundles;
-  Value v;
-  try {
-    v = Value::parse_json(a.bundles);
-  } catch (const Error& e) {
-    usage_error(std::string("--bundles is not JSON: ") + e.what());
-  }
-  if (!v.is_array()) usage_error("--bundles takes a JSON list of objects, e.g. '[{\"CPU\": 2}]'");
-  for (const auto& b : v.as_array()) {
-    if (!b.is_object()) usage_error("--bundles: every bundle is an object of resource amounts");
-    ResourceMap m;
-    for (const auto& [k, amount] : b.as_object()) {
-      if (!amount.is_number() || amount.as_number() < 0)
-        usage_error("--bundles: " + k + " must be an amount >= 0");
-      m.set(k, amount.as_number());
-    }
-    if (!m.empty()) bundles.push_back(std::move(m));
-  }
-  return bundles;
-}
-
+// Ray's request_resources(num_cpus=N, bundles=[...]), parsed as rc_request_resources parses it.
 int run_request_resources(Cluster& cluster, const Args& a) {
-  std::vector<ResourceMap> bundles = requested_bundles(a);
-  write_resource_request(cluster.state_dir(), bundles);
-  std::printf("requested %zu bundle(s) for cluster %s\n", bundles.size(),
-              cluster.spec().cluster_name.c_str());
+  if (a.cpus < 0 && !a.bundles)
+    usage_error("request-resources needs --cpus N or --bundles JSON");
+  const std::vector<ResourceDemand> requested = parse_resource_request(
+      a.bundles ? std::optional<std::string_view>(*a.bundles) : std::nullopt, std::max(0LL, a.cpus));
+  std::int64_t total = 0;
+  for (const auto& d : requested) total += d.count;
+  write_resource_request(cluster.state_dir(), requested);
+  std::printf("requested %lld bundle(s) for cluster %s\n", static_cast<long long>(total),
+              safe(cluster.spec().cluster_name).c_str());
   return 0;
 }
 
@@ -550,7 +555,7 @@ int run_command(Cluster& cluster, const Args& a, const CancelToken& cancel, cli:
   if (a.command == "scale") return run_scale(cluster, a, cancel);
   if (a.command == "exec") return run_exec(cluster, a, cancel);
   if (a.command == "get-head-ip") {
-    std::puts(cluster.head_ip().c_str());
+    std::puts(safe(cluster.head_ip()).c_str());
     return 0;
   }
   if (a.command == "get-worker-ips") return run_get_worker_ips(cluster, a);
@@ -610,10 +615,11 @@ int main(int argc, char** argv) {
                            "`raycluster down` to clean up\n");
       return kExitInterrupted;
     }
-    std::fprintf(stderr, "raycluster: %s error: %s\n", error_code_name(e.code()), e.what());
+    std::fprintf(stderr, "raycluster: %s error: %s\n", error_code_name(e.code()),
+                 safe(redact(e.what()), true).c_str());
     return e.code() == ErrorCode::invalid_argument ? kExitUsage : kExitFailed;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "raycluster: internal error: %s\n", e.what());
+    std::fprintf(stderr, "raycluster: internal error: %s\n", safe(redact(e.what()), true).c_str());
     return kExitFailed;
   }
 }

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "util/strings.hpp"
+
 namespace raycluster::cli {
 
 Renderer::Renderer(bool tty, bool verbose) : tty_(tty), verbose_(verbose) {}
@@ -48,7 +50,8 @@ void Renderer::redraw() {
   std::fflush(stderr);
 }
 
-void Renderer::line(const std::string& text, bool is_error) {
+void Renderer::line(const std::string& raw, bool is_error) {
+  const std::string text = detail::terminal_safe(raw, true);
   std::lock_guard<std::mutex> lock(mu_);
   clear_block();
   std::fprintf(stderr, "%s%s%s\n", is_error && tty_ ? "\x1b[31m" : "", text.c_str(),
@@ -56,7 +59,14 @@ void Renderer::line(const std::string& text, bool is_error) {
   redraw();
 }
 
-void Renderer::on_event(const Event& e) {
+void Renderer::on_event(const Event& raw) {
+  // Node ids, type names, statuses and messages come from configs, nodes,
+  // clouds and Ray: none of their bytes may drive the terminal.
+  Event e = raw;
+  e.node_id = detail::terminal_safe(raw.node_id);
+  e.node_type = detail::terminal_safe(raw.node_type);
+  e.status = detail::terminal_safe(raw.status);
+  e.message = detail::terminal_safe(raw.message, true);
   std::lock_guard<std::mutex> lock(mu_);
   if (!e.node_id.empty() && !nodes_.count(e.node_id)) {
     order_.push_back(e.node_id);

@@ -381,8 +381,13 @@ RC_API void rc_operation_free(rc_operation *op);
  * in the cluster's state folder ($state_root/<cluster_name>/
  * requested_resources.json), where every autoscaler of the cluster reads it
  * on its next tick: an rc_autoscaler of this process and `raycluster
- * monitor` alike. Errors: RC_E_INVALID_ARGUMENT (NULL arguments, text that is
- * not such a list; the message says what is wrong), RC_E_IO. */
+ * monitor` alike, with identical bundles stored once with their count.
+ * `raycluster request-resources` parses with the same code and gives the
+ * same messages. Limits: `bundles_json` of at most 1 MiB, at most 10,000,000
+ * bundles, amounts finite and at most 1e18.
+ * Errors: RC_E_INVALID_ARGUMENT (NULL arguments, text that is not such a
+ * list, a limit passed; the message says what is wrong or names the limit),
+ * RC_E_IO. */
 RC_API rc_status rc_request_resources(rc_cluster *cluster, const char *bundles_json);
 
 /* The reconcile loop of one cluster, on a thread of its own. */

@@ -56,6 +56,7 @@
 #include "cluster/cluster.hpp"
 #include "util/event.hpp"
 #include "http/http.hpp"
+#include "monitor/resource_request.hpp"
 
 namespace raycluster {
 
@@ -91,11 +92,7 @@ class LoadSource {
 std::unique_ptr<LoadSource> make_ray_head_load_source(std::string base_url,
                                                       HttpTransport& transport);
 
-// The persisted resource request (Ray's request_resources() semantics: each
-// call replaces the previous one; an empty list withdraws it). Stored as
-// <state_dir>/requested_resources.json, written atomically.
-void write_resource_request(const std::string& state_dir, const std::vector<ResourceMap>& bundles);
-std::vector<ResourceMap> read_resource_request(const std::string& state_dir);
+// The persisted resource request: monitor/resource_request.hpp.
 
 // One decision or observation of the loop.
 struct AutoscalerEvent {
@@ -167,7 +164,8 @@ class Autoscaler {
   // Ray's ray.autoscaler.sdk.request_resources(bundles=...): replaces the
   // previous request (persisted, so a restarted loop keeps it); bundles are
   // packed against the cluster's total capacity. Empty withdraws it.
-  void request_resources(const std::vector<ResourceMap>& bundles);
+  // Bundles stay aggregated by shape (see parse_resource_request()).
+  void request_resources(const std::vector<ResourceDemand>& requests);
   // Pending demand from the host (replaces the previous report); added to
   // what Ray's head reports.
   void report_demand(std::vector<ResourceDemand> demand);

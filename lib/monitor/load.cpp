@@ -258,47 +258,4 @@ std::unique_ptr<LoadSource> make_ray_head_load_source(std::string base_url,
   return std::make_unique<detail::RayHeadLoadSource>(std::move(base_url), transport);
 }
 
-namespace {
-std::string request_path(const std::string& state_dir) {
-  return state_dir + "/requested_resources.json";
-}
-}  // namespace
-
-void write_resource_request(const std::string& state_dir, const std::vector<ResourceMap>& bundles) {
-  Value v = Value::object();
-  Value list = Value::array();
-  for (const auto& b : bundles) {
-    if (b.empty()) continue;
-    list.push(Value::parse_json(b.to_json()));
-  }
-  v.set("bundles", list);
-  v.set("updated", static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           std::chrono::system_clock::now().time_since_epoch())
-                                           .count()) /
-                       1000.0);
-  detail::make_dirs(state_dir, 0700);
-  detail::write_file_atomic(request_path(state_dir), v.to_json(2) + "\n", 0600);
-}
-
-std::vector<ResourceMap> read_resource_request(const std::string& state_dir) {
-  std::string path = request_path(state_dir);
-  if (!detail::path_exists(path)) return {};
-  Value v = Value::parse_json(detail::read_file(path, 16 << 20));
-  std::vector<ResourceMap> out;
-  const Value* list = v.find("bundles");
-  if (!list || !list->is_array())
-    throw Error(ErrorCode::invalid_argument, path + ": no \"bundles\" list");
-  for (const auto& b : list->as_array()) {
-    if (!b.is_object()) throw Error(ErrorCode::invalid_argument, path + ": a bundle is not an object");
-    ResourceMap m;
-    for (const auto& [k, amount] : b.as_object()) {
-      if (!amount.is_number() || amount.as_number() < 0)
-        throw Error(ErrorCode::invalid_argument, path + ": " + k + " is not an amount >= 0");
-      m.set(k, amount.as_number());
-    }
-    if (!m.empty()) out.push_back(std::move(m));
-  }
-  return out;
-}
-
 }  // namespace raycluster

@@ -86,13 +86,13 @@ struct Autoscaler::Impl {
 
   // ---- one tick ----
   PlannerInput planner_input(const std::vector<Node>& nodes, const ClusterLoad& load,
-                             const std::vector<ResourceMap>& requested, Clock::time_point now) {
+                             const std::vector<ResourceDemand>& requested, Clock::time_point now) {
     PlannerInput in = inputs.build(cluster.spec(), nodes, load, now, setups, startups);
     {
       std::lock_guard<std::mutex> lock(demand_mu);
       in.demands.insert(in.demands.end(), pushed.begin(), pushed.end());
     }
-    for (const auto& b : requested) in.resource_requests.push_back({b, 1});
+    in.resource_requests.insert(in.resource_requests.end(), requested.begin(), requested.end());
     in.cooldowns = cooldowns.active(now);
     return in;
   }
@@ -148,7 +148,7 @@ struct Autoscaler::Impl {
     return load;
   }
 
-  std::vector<ResourceMap> requested_resources() {
+  std::vector<ResourceDemand> requested_resources() {
     try {
       return read_resource_request(cluster.state_dir());
     } catch (const Error& e) {
@@ -280,7 +280,7 @@ struct Autoscaler::Impl {
     last_skip.clear();
 
     ClusterLoad load = read_load(*head, cancel, res);
-    std::vector<ResourceMap> requested = requested_resources();
+    std::vector<ResourceDemand> requested = requested_resources();
     const auto now = options.now();
     PlannerInput in = planner_input(nodes, load, requested, now);
     note_demand(in, load);
@@ -329,8 +329,8 @@ Autoscaler::Autoscaler(Cluster& cluster, AutoscalerOptions options)
 
 Autoscaler::~Autoscaler() { stop(); }
 
-void Autoscaler::request_resources(const std::vector<ResourceMap>& bundles) {
-  write_resource_request(impl_->cluster.state_dir(), bundles);
+void Autoscaler::request_resources(const std::vector<ResourceDemand>& requests) {
+  write_resource_request(impl_->cluster.state_dir(), requests);
 }
 
 void Autoscaler::report_demand(std::vector<ResourceDemand> demand) {

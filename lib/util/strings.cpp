@@ -96,4 +96,50 @@ std::string expand_user(const std::string& path, const std::string& home) {
   return path;
 }
 
+namespace {
+// The length of the well-formed UTF-8 sequence at s[i] (2 to 4), 0 when none.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  std::size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k)
+    if ((b(k) & 0xC0) != 0x80) return 0;
+  if (c == 0xE0 && b(1) < 0xA0) return 0;   // overlong
+  if (c == 0xED && b(1) > 0x9F) return 0;   // surrogates
+  if (c == 0xF0 && b(1) < 0x90) return 0;   // overlong
+  if (c == 0xF4 && b(1) > 0x8F) return 0;   // past U+10FFFF
+  if (c == 0xC2 && b(1) <= 0x9F) return 0;  // C1 controls (CSI is U+009B)
+  return len;
+}
+}  // namespace
+
+std::string terminal_safe(std::string_view text, bool keep_newlines) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  const bool trailing_newline = !text.empty() && text.back() == '\n';
+  if (trailing_newline) text.remove_suffix(1);
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c >= 0x20 && c < 0x7F) || c == '\t' || (c == '\n' && keep_newlines)) {
+      out += static_cast<char>(c);
+      ++i;
+    } else if (c == 0x1B) {
+      out += "^[";
+      ++i;
+    } else if (std::size_t len = c >= 0x80 ? utf8_sequence(text, i) : 0; len > 0) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+      ++i;
+    }
+  }
+  if (trailing_newline) out += '\n';
+  return out;
+}
+
 }  // namespace raycluster::detail

@@ -20,6 +20,13 @@ std::optional<std::string> closest_match(std::string_view word,
                                          const std::vector<std::string>& candidates);
 // Quotes for POSIX sh: 'it'\''s'.
 std::string shell_quote(std::string_view s);
+// Text from a config, a node, a cloud's answer or Ray made safe to print on
+// a terminal: printable ASCII, tab and well-formed UTF-8 (except C1 controls)
+// are kept; ESC is shown as "^[", every other control byte (CR, BEL, DEL,
+// backspace, C1 controls, bytes of malformed UTF-8) as "\xNN". A newline is
+// kept when `keep_newlines` (multi-line messages), else shown as "\x0a"; a
+// single trailing newline is always kept as it is, so a line stays a line.
+std::string terminal_safe(std::string_view text, bool keep_newlines = false);
 // Replaces a leading "~" or "~/" with `home`.
 std::string expand_user(const std::string& path, const std::string& home);
 

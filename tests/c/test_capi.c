@@ -716,7 +716,7 @@ static void test_autoscaler_null_and_garbage_arguments(void) {
   CHECK(strstr(rc_last_error()->message, "CPU") != NULL);
   INVALID(rc_request_resources(c, "[{\"CPU\": \"1\"}]"));
   INVALID(rc_request_resources(c, "[{\"CPU\": 1}, [2]]"));
-  CHECK(strstr(rc_last_error()->message, "item 1") != NULL);
+  CHECK(strstr(rc_last_error()->message, "bundle 1") != NULL);
 
   INVALID(rc_autoscaler_start(NULL, c, NULL));
   INVALID(rc_autoscaler_start(&a, NULL, NULL));
@@ -761,7 +761,7 @@ static void test_request_resources_persists(void) {
   snprintf(path, sizeof path, "%s/asrequest/requested_resources.json", g_root);
   CHECK_OK(rc_request_resources(c, "[{\"CPU\": 1}, {\"GPU\": 0.5, \"CPU\": 2}]"));
   CHECK(read_file(path, buf, sizeof buf) > 0);
-  CHECK(strstr(buf, "\"bundles\"") != NULL);
+  CHECK(strstr(buf, "\"requests\"") != NULL);
   CHECK(count_substr(buf, "\"CPU\"") == 2);
   CHECK(strstr(buf, "\"GPU\": 0.5") != NULL);
   /* A new request replaces the old one; a rejected one changes nothing. */
@@ -772,6 +772,37 @@ static void test_request_resources_persists(void) {
   CHECK_OK(rc_request_resources(c, "[]"));
   CHECK(read_file(path, buf, sizeof buf) > 0);
   CHECK(strstr(buf, "CPU") == NULL);
+  /* The command line's parser, word for word. */
+  INVALID(rc_request_resources(c, "[{\"CPU\": -1}]"));
+  CHECK(strcmp(rc_last_error()->message,
+               "request_resources: bundle 0: \"CPU\" must be a finite number >= 0 "
+               "and at most 1e18") == 0);
+  /* Identical bundles are persisted as one shape with its count. */
+  {
+    const int n = 80000;
+    const char *one = "{\"CPU\": 1},";
+    size_t len = strlen(one);
+    char *big = malloc((size_t)n * len + 3), *p = big;
+    CHECK(big != NULL);
+    *p++ = '[';
+    for (int i = 0; i < n; ++i, p += len) memcpy(p, one, len);
+    p[-1] = ']';
+    *p = '\0';
+    CHECK_OK(rc_request_resources(c, big));
+    CHECK(read_file(path, buf, sizeof buf) > 0);
+    CHECK(strlen(buf) < 200);
+    CHECK(strstr(buf, "80000") != NULL);
+    /* Past the input limit, the message names it. */
+    big = realloc(big, (size_t)(1 << 20) + 2);
+    CHECK(big != NULL);
+    memset(big, ' ', (size_t)(1 << 20) + 1);
+    big[0] = '[';
+    big[1 << 20] = ']';
+    big[(1 << 20) + 1] = '\0';
+    INVALID(rc_request_resources(c, big));
+    CHECK(strstr(rc_last_error()->message, "kMaxResourceRequestBytes") != NULL);
+    free(big);
+  }
   rc_cluster_free(c);
   rc_spec_free(spec);
 }

@@ -450,7 +450,8 @@ def test_callbacks_stay_alive_while_the_library_may_call_them(rc):
 
 def _requested(rc, name):
     import json
-    return json.loads((rc.home / name / "requested_resources.json").read_text())["bundles"]
+    requests = json.loads((rc.home / name / "requested_resources.json").read_text())["requests"]
+    return [shape for shape, count in requests for _ in range(count)]
 
 
 def test_request_resources_replaces_and_withdraws(rc):

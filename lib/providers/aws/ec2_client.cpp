@@ -232,7 +232,10 @@ HttpResponse Client::exchange(std::string_view action, const QueryParams& params
     if (!e.request_id.empty()) msg += " (request id " + e.request_id + ")";
     if (resp.attempts > 1) msg += " after " + std::to_string(resp.attempts) + " attempts";
     if (refusal) msg += " (credentials from " + creds.source + refusal_note + ")";
-    throw Ec2Error(refusal ? ErrorCode::auth : error_code_for(e.code, resp.status), msg,
+    // The body is the server's text: an endpoint that echoes the request's
+    // headers would otherwise put the signature and session token into every
+    // message, event and terminal this error reaches.
+    throw Ec2Error(refusal ? ErrorCode::auth : error_code_for(e.code, resp.status), redact(msg),
                    refusal ? false : is_retryable(e.code, resp.status), e.request_id, e.code);
   }
 }

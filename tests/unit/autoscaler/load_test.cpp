@@ -187,20 +187,3 @@ TEST_CASE("load: malformed and unexpected entries are skipped, the rest is kept"
   CHECK(l.nodes[0].total.get("CPU") == 0);
 }
 
-TEST_CASE("load: the persisted request replaces the previous one; empty withdraws it") {
-  char tmpl[] = "/tmp/rc-load-test-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  std::string dir = tmpl;
-  CHECK(read_resource_request(dir).empty());
-  write_resource_request(dir, {ResourceMap{{"CPU", 2}, {"demo_slot", 1}}, ResourceMap{{"CPU", 1}}});
-  auto got = read_resource_request(dir);
-  REQUIRE(got.size() == 2);
-  CHECK(got[0] == ResourceMap{{"CPU", 2}, {"demo_slot", 1}});
-  write_resource_request(dir, {ResourceMap{{"GPU", 1}}});
-  CHECK(read_resource_request(dir) == std::vector<ResourceMap>{ResourceMap{{"GPU", 1}}});
-  write_resource_request(dir, {});
-  CHECK(read_resource_request(dir).empty());
-  detail::write_file_atomic(dir + "/requested_resources.json", R"({"bundles":[{"CPU":-1}]})");
-  CHECK_THROWS_AS(read_resource_request(dir), Error);
-  detail::remove_tree(dir);
-}

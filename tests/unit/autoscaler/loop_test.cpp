@@ -188,8 +188,7 @@ TEST_CASE("loop: pending demand launches workers with Ray's tags, sets them up, 
 TEST_CASE("loop: request_resources launches against total capacity; an empty request lets them go") {
   Fixture f;
   f.report_nodes({});
-  f.as->request_resources({ResourceMap{{"CPU", 2}, {"demo_slot", 1}},
-                           ResourceMap{{"CPU", 2}, {"demo_slot", 1}}});
+  f.as->request_resources({{ResourceMap{{"CPU", 2}, {"demo_slot", 1}}, 2}});
   auto r = f.tick();
   CHECK(r.launched == 2);
   CHECK(f.of("launch").at(0).reason == "request_resources");
@@ -251,7 +250,7 @@ TEST_CASE("loop: a launch failure cools the type down, then it is tried again") 
 TEST_CASE("loop: each tick lists once and keeps to its API call budget") {
   Fixture f(2);  // list + one more call
   f.report_nodes({});
-  f.as->request_resources({ResourceMap{{"CPU", 2}}});
+  f.as->request_resources({{ResourceMap{{"CPU", 2}}, 1}});
   f.demand({{ResourceMap{{"CPU", 1}, {"demo_slot", 1}}, 1}});
   int lists = f.world.lists;
   auto r = f.tick();

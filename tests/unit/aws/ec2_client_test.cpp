@@ -245,6 +245,28 @@ TEST_CASE("ec2 client: refused again after the refresh is an auth error, not a t
   CHECK(key_id_of(h.fake.calls.back().request) == "AKIDNEW");
 }
 
+TEST_CASE("ec2 client: an error body that echoes the request's headers is redacted") {
+  ClientHarness h;
+  h.source->current = rctest::aws_credentials("AKIDECHO", "tok-echoed-secret");
+  std::string signature;
+  h.fake.handlers["DescribeInstances"] = [&](const rctest::Ec2Call& c) {
+    std::string echoed;
+    for (const auto& [k, v] : c.request.headers) {
+      echoed += k + ": " + v + "\n";
+      if (k == "Authorization") signature = v.substr(v.find("Signature=") + 10);
+    }
+    return FakeEc2::fail(400, "InvalidParameterValue", "bad request; you sent\n" + echoed);
+  };
+  auto e = call_error(h, "DescribeInstances");
+  const std::string msg = e.what();
+  CHECK(e.aws_code() == "InvalidParameterValue");
+  CHECK(msg.find("InvalidParameterValue: bad request") != std::string::npos);
+  REQUIRE(signature.size() == 64);
+  CHECK(msg.find(signature) == std::string::npos);
+  CHECK(msg.find("tok-echoed-secret") == std::string::npos);
+  CHECK(msg.find("[REDACTED]") != std::string::npos);
+}
+
 TEST_CASE("ec2 client: a refresh that fails is reported with the refusal, without secrets") {
   ClientHarness h;
   h.source->current = rctest::aws_credentials("AKIDOLD", "tok-old-secret");
