@@ -64,3 +64,19 @@ TEST_CASE("JSON exactly at the depth limit parses; brackets inside strings do no
   std::string quoted = "[\"" + std::string(1000, '[') + "\\\"{{{\"]";
   CHECK(Value::parse_json(quoted).as_array()[0].as_string().size() == 1004);
 }
+
+TEST_CASE("a number's exponent past any double is refused before parsing") {
+  // rapidjson shifted by such an exponent unchecked (found by fuzzing).
+  CHECK_THROWS_AS(Value::parse_json("[1e-2000000000]"), raycluster::Error);
+  CHECK_THROWS_AS(Value::parse_json("{\"t\": 5E+123456}"), raycluster::Error);
+  CHECK(Value::parse_json("[1e-300, 2.5E+0300, 0e00000099]").as_array()[0].as_number() == 1e-300);
+  CHECK(Value::parse_json("[\"1e-2000000000\"]").as_array()[0].as_string() == "1e-2000000000");
+}
+
+TEST_CASE("a number of more characters than any double needs is refused before parsing") {
+  // 700 digits once crashed rapidjson's exact parser (found by fuzzing).
+  CHECK_THROWS_AS(Value::parse_json("[0." + std::string(700, '0') + "1]"), raycluster::Error);
+  CHECK_THROWS_AS(Value::parse_json("[1" + std::string(100, '0') + "]"), raycluster::Error);
+  CHECK(Value::parse_json("[0." + std::string(95, '0') + "1]").as_array()[0].as_number() == 1e-96);
+  CHECK(Value::parse_json("[" + std::string(99, '9') + "]").as_array()[0].as_number() > 9.9e98);
+}
