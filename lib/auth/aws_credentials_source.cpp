@@ -193,7 +193,8 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_v
     return std::nullopt;
   std::chrono::year_month_day ymd{std::chrono::year(*y), std::chrono::month(static_cast<unsigned>(*mo)),
                                   std::chrono::day(static_cast<unsigned>(*d))};
-  if (!ymd.ok() || *h > 23 || *mi > 59 || *sec > 60) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: years past 2262 overflow it.
+  if (!ymd.ok() || *y < 1970 || *y > 2200 || *h > 23 || *mi > 59 || *sec > 60) return std::nullopt;
   std::size_t pos = 19;
   milliseconds fraction{0};
   if (pos < s.size() && s[pos] == '.') {

@@ -133,7 +133,9 @@ ClusterLoad parse_cluster_status(std::string_view json, const std::vector<std::s
   }
   load.ok = true;
   if (const Value* t = member(status, "time", "time")) {
-    if (auto d = number(*t); d && *d > 0)
+    // Unix seconds; past ~2262 the nanoseconds of system_clock overflow, so
+    // a time beyond year 2100 is no time at all.
+    if (auto d = number(*t); d && *d > 0 && *d < 4102444800.0)
       load.report_time = std::chrono::system_clock::time_point(
           std::chrono::duration_cast<std::chrono::system_clock::duration>(
               std::chrono::duration<double>(*d)));

@@ -249,6 +249,9 @@ std::chrono::system_clock::time_point parse_iso8601(std::string_view s) {
   if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
       !num(17, 2, sec))
     return {};
+  // system_clock counts nanoseconds in 64 bits: years past 2262 overflow it.
+  if (y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    return {};
   std::tm tm{};
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;

@@ -155,6 +155,19 @@ TEST_CASE("load: a placement-group count of 1e9 is refused at once, not looped o
   CHECK(at.placement_groups.size() == 50000);
 }
 
+TEST_CASE("load: a report time past any clock is ignored, not converted out of range") {
+  // 1.7e10 s is 1.7e19 ns, more than system_clock holds (found by fuzzing).
+  for (const char* t : {"1.7e10", "1e300"}) {
+    auto l = detail::parse_cluster_status(
+        std::string(R"({"data":{"clusterStatus":{"time":)") + t + R"(,"loadMetricsReport":{}}}})");
+    REQUIRE(l.ok);
+    CHECK(l.report_time == std::chrono::system_clock::time_point{});
+  }
+  auto ok = detail::parse_cluster_status(
+      R"({"data":{"clusterStatus":{"time":1700000000.5,"loadMetricsReport":{}}}})");
+  CHECK(ok.report_time.time_since_epoch() > std::chrono::seconds(1699999999));
+}
+
 TEST_CASE("load: demand counts past any integer are clamped, not undefined") {
   auto l = detail::parse_cluster_status(
       R"({"data":{"clusterStatus":{"loadMetricsReport":{"resourceDemand":[[{"CPU":1},1e300]]}}}})");

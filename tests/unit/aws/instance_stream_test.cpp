@@ -390,3 +390,11 @@ TEST_CASE("aws describe by id: the answer is streamed to the parser, and restart
   CHECK(calls[1].filter("instance-id") == std::vector<std::string>{in.id});
   CHECK(h.ec2.streamed == 1);
 }
+
+TEST_CASE("a launch time past the clock's range is no time, not an overflow") {
+  // Year 4620 in nanoseconds overflows system_clock (found by fuzzing).
+  using raycluster::detail::ec2::parse_iso8601;
+  CHECK(parse_iso8601("4620-01-01T00:00:00.000Z") == std::chrono::system_clock::time_point{});
+  CHECK(parse_iso8601("2026-13-01T00:00:00.000Z") == std::chrono::system_clock::time_point{});
+  CHECK(parse_iso8601("2026-01-02T03:04:00.000Z") == std::chrono::system_clock::from_time_t(1767323040));
+}
