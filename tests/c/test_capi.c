@@ -668,29 +668,46 @@ static void test_two_threads_two_clusters(void) {
   printf("two clusters up+down on two threads: %.1f s\n", now_s() - t0);
 }
 
-/* Waiting inside a callback of the same cluster would deadlock: refused. */
+/* Waiting inside a callback of the same cluster would deadlock: refused.
+ * The operation's handle is published under a mutex: the first event may
+ * arrive before rc_cluster_up_async has returned it. */
+static pthread_mutex_t g_callback_mu = PTHREAD_MUTEX_INITIALIZER;
 static rc_operation *g_callback_op;
 static rc_cluster *g_callback_cluster;
 static int g_callback_checked;
 
 static void on_event_waits(const rc_event *e, void *user_data) {
   int done = 0;
+  rc_operation *op;
   (void)e;
   (void)user_data;
-  if (g_callback_checked) return;
+  pthread_mutex_lock(&g_callback_mu);
+  op = g_callback_op;
+  if (g_callback_checked) op = NULL;
   g_callback_checked = 1;
-  if (rc_operation_wait(g_callback_op, 1000) != RC_E_INVALID_ARGUMENT) g_failures++;
+  pthread_mutex_unlock(&g_callback_mu);
+  if (!op) return;
+  if (rc_operation_wait(op, 1000) != RC_E_INVALID_ARGUMENT) g_failures++;
   if (rc_cluster_down(g_callback_cluster, NULL) != RC_E_INVALID_ARGUMENT) g_failures++;
-  if (rc_operation_poll(g_callback_op, &done) != RC_OK || done) g_failures++;
+  if (rc_operation_poll(op, &done) != RC_OK || done) g_failures++;
 }
 
 static void test_wait_inside_callback_is_refused(void) {
   rc_spec *spec = shell_spec("callback-wait", 0, 0);
+  rc_operation *op = NULL;
+  int checked;
   g_callback_checked = 0;
+  g_callback_op = NULL;
   g_callback_cluster = open_cluster(spec, on_event_waits, NULL);
-  CHECK_OK(rc_cluster_up_async(&g_callback_op, g_callback_cluster, NULL));
-  CHECK_OK(rc_operation_wait(g_callback_op, RC_WAIT_FOREVER));
-  CHECK(g_callback_checked == 1);
+  pthread_mutex_lock(&g_callback_mu);
+  CHECK_OK(rc_cluster_up_async(&op, g_callback_cluster, NULL));
+  g_callback_op = op;
+  pthread_mutex_unlock(&g_callback_mu);
+  CHECK_OK(rc_operation_wait(op, RC_WAIT_FOREVER));
+  pthread_mutex_lock(&g_callback_mu);
+  checked = g_callback_checked;
+  pthread_mutex_unlock(&g_callback_mu);
+  CHECK(checked == 1);
   rc_operation_free(g_callback_op);
   down_and_check_gone(g_callback_cluster);
   rc_cluster_free(g_callback_cluster);
