@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for a bounded time on its committed corpus and
-# prints its figures. Fails on a crash, a leak, a timeout (10 s per input),
-# more than 1 GiB of memory, or one allocation over 256 MiB.
+# prints its figures. The seed is fixed (RAYCLUSTER_FUZZ_SEED, default 1), so
+# a run explores the same inputs in the same order on every machine. Fails
+# on a crash, a leak, undefined behaviour, a timeout (10 s per input), more
+# than 1 GiB of memory, or one allocation over 256 MiB.
 #   fuzz/run.sh TARGET CORPUS_DIR [SECONDS]
 set -euo pipefail
 target=$1
@@ -11,9 +13,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/new"
 # New inputs go to a scratch folder; the committed corpus is only read.
+here=$(cd "$(dirname "$0")" && pwd)
 set +e
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$target" "$work/new" "$corpus" \
-  -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=256 \
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}suppressions=$here/ubsan.supp" \
+  "$target" "$work/new" "$corpus" \
+  -seed="${RAYCLUSTER_FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=256 \
   -print_final_stats=1 -artifact_prefix="$work/" >"$work/log" 2>&1
 rc=$?
 set -e
