@@ -114,6 +114,7 @@ def measure(a, workers, tmp):
             "AWS_SECRET_ACCESS_KEY": ec2.secret_key,
             "AWS_CONFIG_FILE": str(tmp / "none"),
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "none"),
+            "RAYCLUSTER_CHECKIP_URL": f"{ec2.url}/_emulator/checkip",
         })
         env.pop("SSH_AUTH_SOCK", None)
         cfg = tmp / "cluster.yaml"

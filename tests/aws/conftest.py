@@ -38,6 +38,8 @@ class AwsEnv:
             "AWS_SECRET_ACCESS_KEY": ec2.secret_key,
             "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            # The emulator answers what checkip.amazonaws.com would.
+            "RAYCLUSTER_CHECKIP_URL": f"{ec2.url}/_emulator/checkip",
             "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
         })
         self.env.pop("SSH_AUTH_SOCK", None)

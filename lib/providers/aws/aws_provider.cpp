@@ -183,7 +183,6 @@ AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, Prov
                           ? std::optional<std::string>()
                           : std::optional<std::string>(spec_.provider.endpoint_url);
   auto url = resolve_aws_endpoint_url(env, "ec2", explicit_url);
-  endpoint_overridden_ = url.has_value();
   std::string endpoint =
       url ? *url
           : "https://ec2." + region_ + ".amazonaws.com" + (region_.rfind("cn-", 0) == 0 ? ".cn" : "");

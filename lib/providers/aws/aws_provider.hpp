@@ -135,7 +135,6 @@ class AwsProvider : public Provider {
   std::unique_ptr<RetryingTransport> retrying_;
   std::unique_ptr<Client> client_;
   std::string region_;
-  bool endpoint_overridden_ = false;
 
   std::mutex boot_mu_;  // one bootstrap at a time
   mutable std::mutex mu_;  // the state below; never held during a request

@@ -260,14 +260,11 @@ std::vector<Subnet> AwsProvider::describe_subnets(const std::vector<std::string>
 
 std::vector<std::string> AwsProvider::ssh_cidrs(const CancelToken& cancel) {
   if (!spec_.provider.ssh_allowed_cidrs.empty()) return spec_.provider.ssh_allowed_cidrs;
-  // Only this machine may reach port 22: ask what address it has outside.
-  // An endpoint override (an emulator, a private endpoint) answers the
-  // question itself, so nothing goes to the internet then.
+  // Only this machine may reach port 22: ask what address it has outside
+  // (RAYCLUSTER_CHECKIP_URL names another service that answers the same).
   std::string url = kDefaultCheckIp;
   if (auto env = ctx_.env.get("RAYCLUSTER_CHECKIP_URL"); env && !env->empty())
     url = *env;
-  else if (endpoint_overridden_)
-    url = client_->endpoint() + "/_emulator/checkip";
   HttpRequest req;
   req.method = "GET";
   req.url = url;

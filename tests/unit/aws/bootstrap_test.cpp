@@ -74,8 +74,9 @@ TEST_CASE("aws bootstrap: a fresh account gets a key pair, a security group and 
   CHECK(rules.at("IpPermissions.2.IpRanges.1.CidrIp") == "203.0.113.7/32");
   CHECK_FALSE(rules.has("IpPermissions.3.IpProtocol"));
   CHECK_FALSE(h.any_param_equals("0.0.0.0/0"));
-  // With an endpoint override, checkip is asked of the endpoint.
-  CHECK(h.ec2.count("GET http://127.0.0.1:9/_emulator/checkip") == 1);
+  // checkip.amazonaws.com is asked (the fake transport answers), also with
+  // an endpoint override: the product knows no emulator's paths.
+  CHECK(h.ec2.count("GET https://checkip.amazonaws.com") == 1);
   // No dashboard port anywhere.
   CHECK_FALSE(h.any_param_equals("8265"));
 }
