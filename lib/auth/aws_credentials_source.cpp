@@ -1,7 +1,5 @@
 #include "auth/aws_credentials_source.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <rapidjson/document.h>
 
 #include <cctype>
@@ -35,36 +33,12 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The host of an absolute URL, without brackets, port or user info.
-std::string url_host(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  auto rest = url.substr(scheme_end + 3);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
-  if (!rest.empty() && rest.front() == '[') {
-    auto close = rest.find(']');
-    return close == std::string_view::npos ? std::string() : std::string(rest.substr(1, close - 1));
-  }
-  return std::string(rest.substr(0, rest.find(':')));
-}
-
-bool is_loopback(const std::string& host) {
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1)
-    return std::memcmp(&v6, &in6addr_loopback, sizeof v6) == 0;
-  return false;
-}
-
 // botocore's ContainerMetadataFetcher._validate_allowed_url.
 void check_container_url(const std::string& url) {
   if (lower(url).rfind("https://", 0) == 0) return;
   auto host = url_host(url);
   if (lower(url).rfind("http://", 0) == 0 && !host.empty()) {
-    if (is_loopback(host)) return;
+    if (is_loopback_address(host)) return;
     for (const char* allowed : {"169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost"})
       if (host == allowed) return;
   }

@@ -188,4 +188,10 @@ HttpHeaders redact(const HttpHeaders& headers);
 // "METHOD url" with secrets in the query removed; for log lines.
 std::string describe(const HttpRequest& request);
 
+// The host of an absolute URL, without brackets, port or user info; empty
+// without a scheme.
+std::string url_host(std::string_view url);
+// True for an IPv4 address in 127.0.0.0/8 or the IPv6 address ::1.
+bool is_loopback_address(const std::string& host);
+
 }  // namespace raycluster

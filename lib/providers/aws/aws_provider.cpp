@@ -222,28 +222,10 @@ AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, Prov
 
 AwsProvider::~AwsProvider() = default;
 
-namespace {
-
-// The host of an http(s) URL, without brackets and port.
-std::string url_host(const std::string& url) {
-  std::size_t start = url.find("://");
-  start = start == std::string::npos ? 0 : start + 3;
-  std::size_t end = url.find_first_of("/?#", start);
-  std::string authority = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  if (auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
-  if (!authority.empty() && authority[0] == '[') return authority.substr(1, authority.find(']') - 1);
-  return authority.substr(0, authority.find(':'));
-}
-
-bool is_loopback_host(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
-}  // namespace
-
 std::vector<std::string> AwsProvider::warnings() const {
   const std::string& url = client_->endpoint();
-  if (url.rfind("http://", 0) != 0 || is_loopback_host(url_host(url))) return {};
+  const std::string host = url_host(url);
+  if (url.rfind("http://", 0) != 0 || host == "localhost" || is_loopback_address(host)) return {};
   return {"the EC2 endpoint " + url +
           " is plain http: every request, its signature and the session token (if the "
           "credentials have one) cross the network unencrypted; use an https:// endpoint"};
