@@ -20,6 +20,7 @@
 
 #include "auth/aws_credentials.hpp"
 #include "auth/credentials.hpp"
+#include "auth/gcp_credentials.hpp"
 #include "http/http.hpp"
 
 namespace raycluster {
@@ -65,6 +66,9 @@ struct ProviderContext {
   // Credentials of the AWS provider's requests; null: the default chain
   // (environment, shared files) resolved from `env` on the first request.
   std::shared_ptr<CredentialsSource<AwsCredentials>> aws_credentials;
+  // Access tokens of the GCP provider's requests; null: the chain of
+  // make_gcp_credentials_source() from the spec and `env`.
+  std::shared_ptr<CredentialsSource<std::string>> gcp_credentials;
   ProviderSettings settings;
 
   // A copy with every empty member set to the real thing.
