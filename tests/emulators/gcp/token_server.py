@@ -78,8 +78,9 @@ class TokenServer:
         return "%s:%d" % (self.host, self.port)
 
     def start(self):
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
-                                        name="gcp-token-server")
+        # A short poll interval so that stop() returns at once.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        daemon=True, name="gcp-token-server")
         self._thread.start()
         return self
 
