@@ -72,9 +72,14 @@ struct GcpEnvironment {
   std::string home;  // where ~/.config/gcloud lives
 };
 
-// The chain above; resolved on the first get(). `transport` must outlive the
-// source; `now` defaults to the system clock, `sleep` to real_sleeper().
-// The value handed out is the bare access token (no "Bearer ").
+// The chain above. Ray's credentials_token gives a source that hands that
+// token out and whose refresh() throws Error(auth); anything else gives a
+// RefreshingCredentials over fetch_gcp_access_token(), resolved on the first
+// get() and run again for every refresh. Throws Error(auth) at once (no I/O)
+// only for a malformed credentials_token. `transport` must outlive the
+// source; `now` defaults to the system clock, `sleep` (waits between
+// attempts) to real_sleeper(). The value handed out is the bare access token
+// (no "Bearer ").
 std::shared_ptr<CredentialsSource<std::string>> make_gcp_credentials_source(
     const GcpCredentialsConfig& config, const GcpEnvironment& env, HttpTransport& transport,
     WallClock now, Sleeper sleep = {}, RefreshOptions refresh = {});
