@@ -16,8 +16,9 @@ iat/exp outside the allowed window, a bad refresh token) or 401
 (``invalid_client``).
 
 An assertion is verified twice, independently: by PyJWT and by google-auth
-(``google.auth.jwt.decode``). Both must accept it; a disagreement refuses the
-request and says so in ``calls()``. The times (``iat``/``exp`` within
+(``google.auth.jwt.decode``, given ``{kid: public key PEM}``: it takes a
+public key as well as a certificate). Both must accept it; a disagreement
+refuses the request and says so in ``calls()``. The times (``iat``/``exp`` within
 ``skew`` of ``now()``, ``exp - iat <= 3600``) are checked against the
 service's own clock ``now``, so a test can skew it; when ``now`` is the real
 clock both libraries check the times too.
@@ -145,6 +146,7 @@ class TokenService:
             self._revoked.add(token)
 
     def revoke_all(self):
+        """Revokes every token issued so far and every static one."""
         with self._lock:
             self._revoked.update(self._issued)
             self._revoked.update(self._static)
