@@ -294,7 +294,7 @@ Expiring<std::string> token_from_json(const std::string& text, bool service_acco
   auto creds = parse_gcp_credentials_json(text, source);
   if (auto* key = std::get_if<GcpServiceAccountKey>(&creds)) return token_for(*key, f, source);
   if (service_account_only)
-    throw Error(ErrorCode::auth, source + ": is an authorized_user file, not a service-account key "
+    throw Error(ErrorCode::auth, source + ": an authorized_user file, not a service-account key "
                                           "(type service_account); give it through "
                                           "GOOGLE_APPLICATION_CREDENTIALS instead");
   return token_for(std::get<GcpAuthorizedUser>(creds), f, source);

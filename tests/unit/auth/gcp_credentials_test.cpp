@@ -460,7 +460,7 @@ TEST_CASE("gcp credentials: bad key files are refused, naming the file") {
   }
   SUBCASE("authorized_user as a service-account key") {
     path = f.write("k.json", user_json());
-    expect = "is an authorized_user file, not a service-account key";
+    expect = ": an authorized_user file, not a service-account key";
   }
   SUBCASE("an EC key") {
     path = f.write("k.json", key_with("private_key", data_file("gcp_test_ec_key.pem")));
