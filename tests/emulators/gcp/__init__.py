@@ -1,0 +1,1 @@
+"""Emulators of Google Cloud APIs (OAuth2 token endpoint, metadata server)."""
