@@ -219,12 +219,11 @@ def _life_cycle(emu, gce):
     seen = []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and seen[-1:] != ["RUNNING"]:
+        op_status = gce.zoneOperations().get(project=PROJECT, zone=ZONE, operation=op["name"]).execute()["status"]
         status = get(gce, "life-1")["status"]
         if seen[-1:] != [status]:
             seen.append(status)
-        if status != "RUNNING":
-            assert gce.zoneOperations().get(project=PROJECT, zone=ZONE, operation=op["name"]).execute()[
-                "status"] != "DONE"
+        assert op_status != "DONE" or status == "RUNNING"  # the operation is DONE once the instance runs
     assert seen == ["PROVISIONING", "STAGING", "RUNNING"]
     done = wait_op(gce, gce.zoneOperations().get(project=PROJECT, zone=ZONE, operation=op["name"]).execute())
     assert "error" not in done and done["progress"] == 100 and done["endTime"] >= done["startTime"]
