@@ -200,6 +200,8 @@ def test_malformed_json_and_unknown_paths(emu):
         "reason"] == "parseError"
     assert raw(emu, "GET", api_path("zones/us-central1-a/gadgets"))[0] == 404
     assert raw(emu, "DELETE", api_path("zones/us-central1-a/instances"))[0] == 405
+    assert raw(emu, "POST", api_path("zones/us-central1-a/instances/none/stop"), {"force": True})[0] == 400
+    assert raw(emu, "POST", api_path("zones/us-central1-a/instances/none/stop"), {})[0] == 404
     status, answer = raw(emu, "GET", "/compute/v1/projects/someone-else/zones/us-central1-a/instances")
     assert status == 404 and answer["error"]["errors"][0]["reason"] == "notFound"
 
@@ -476,10 +478,14 @@ def test_dropped_connection_creates_nothing_and_latency_is_added(emu):
     with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
         raw(emu, "POST", api_path(f"zones/{ZONE}/instances"), instance_body("drop-1"))
     assert emu.state()["ever_created"] == []
-    emu.set_faults({"latency_ms": 200})
+    emu.set_faults({"latency_ms": {"zones.list": 200}})
     started = time.monotonic()
     assert raw(emu, "GET", api_path("zones"))[0] == 200
     assert time.monotonic() - started >= 0.2
+    emu.set_faults({"sync_errors": {"instances.delete": "RESOURCE_NOT_READY"}})
+    status, answer = raw(emu, "DELETE", api_path(f"zones/{ZONE}/instances/nobody"))
+    assert (status, answer["error"]["errors"][0]["reason"]) == (400, "resourceNotReady")
+    assert f"zones/{ZONE}/instances/nobody" in answer["error"]["message"]
 
 
 def test_operation_errors_and_seeded_rates(emu, gce):

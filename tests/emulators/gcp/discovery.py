@@ -173,7 +173,7 @@ class Discovery:
     def check_body(self, method, raw):
         """The decoded JSON body (None when the method takes none)."""
         if method.request is None:
-            if raw and raw.strip():
+            if raw and raw.strip() and raw.strip() != b"{}":
                 raise GceError(400, "invalid", f"Invalid JSON payload received. {method.id} takes no "
                                                "request body.")
             return None

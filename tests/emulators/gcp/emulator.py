@@ -2,16 +2,16 @@
 
 Each request goes through, in order:
 
-1. added latency (``latency_ms``), if any;
-2. paths outside ``/compute/v1/`` go to the token service (``/token``, the
+1. paths outside ``/compute/v1/`` go to the token service (``/token``, the
    metadata server's token paths), or are 404;
-3. the bearer token, checked by the token service (401 otherwise);
-4. the route, path parameters, query parameters and JSON body, checked
-   against Google's discovery document (``discovery``);
-5. the project, zone and region of the path against the emulated ones;
-6. the injected fault, drawn now, before anything takes effect (``faults``);
-7. the method, under the world's lock (``instances``, ``resources``);
-8. the JSON answer, or a dropped connection after the effect.
+2. the bearer token, checked by the token service (401 otherwise);
+3. the route, then the added latency of the method (``latency_ms``), then
+   the path parameters, query parameters and JSON body, checked against
+   Google's discovery document (``discovery``);
+4. the project, zone and region of the path against the emulated ones;
+5. the injected fault, drawn now, before anything takes effect (``faults``);
+6. the method, under the world's lock (``instances``, ``resources``);
+7. the JSON answer, or a dropped connection after the effect.
 
 Every request is recorded (``calls``). A ticker thread moves instances and
 operations through their life cycles and starts/stops the sshd hosts behind
@@ -258,9 +258,6 @@ class GceEmulator:
             self._calls.append(entry)
 
     def handle_api(self, http_method, path, headers, body):
-        latency = self.faults.latency_ms
-        if latency:
-            time.sleep(latency / 1000.0)
         headers = {k.lower(): v for k, v in headers}
         split = urlsplit(path)
         if not split.path.startswith("/compute/"):
@@ -294,6 +291,9 @@ class GceEmulator:
             raise GceError(401, "authError", UNAUTHENTICATED, location="Authorization", location_type="header")
         method, params = self.discovery.route(http_method, split.path)
         entry["method"] = method.short
+        latency = self.faults.latency_ms(method.short)
+        if latency:
+            time.sleep(latency / 1000.0)
         try:
             pairs = parse_qsl(split.query, keep_blank_values=True, strict_parsing=bool(split.query))
         except ValueError as error:
@@ -313,6 +313,11 @@ class GceEmulator:
         if before is not None:
             status, reason, message = INJECTED[before]
             raise GceError(status, reason, message, fault=before)
+        refusal = self.faults.sync_error(method.short)
+        if refusal is not None:
+            status, reason, message = refusal
+            raise GceError(status, reason, message.format(target=split.path[len("/compute/v1/"):]),
+                           fault="sync_error")
         api = Api(self.world, self.faults, self.wait_seconds)
         with self.world.lock:
             self.world.advance()

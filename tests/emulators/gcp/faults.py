@@ -10,7 +10,8 @@ Keys of the fault dictionary (``set_faults({})`` clears them all):
     probability that the request takes effect and the connection is then
     closed without an answer (a retry must reuse its ``requestId``).
 ``latency_ms``
-    added delay before every API request is answered.
+    added delay before an API request is answered: a number (every request)
+    or ``{method: ms}``.
 ``methods``
     if given (``["instances.insert", ...]``), the rates above and
     ``operation_errors`` apply only to these methods.
@@ -35,6 +36,11 @@ Keys of the fault dictionary (``set_faults({})`` clears them all):
     ``RESOURCE_OPERATION_RATE_EXCEEDED``, ``INTERNAL_ERROR`` or
     ``QUOTA_EXCEEDED``: that method's operations end with that error (and
     no effect), each with probability ``operation_error_rate`` (default 1).
+``sync_errors``
+    ``{method: code}`` with code ``RESOURCE_NOT_READY`` (400
+    ``resourceNotReady``) or ``RESOURCE_OPERATION_RATE_EXCEEDED`` (403
+    ``rateLimitExceeded``): that method is refused at once, nothing takes
+    effect, with probability ``operation_error_rate`` (default 1).
 ``operation_delay_seconds``
     a number (every operation) or ``{method: seconds}``: extra time before
     an operation is DONE (slow operations).
@@ -51,10 +57,15 @@ import threading
 
 RATE_KEYS = ("drop_rate", "rate_limit_rate", "error500_rate", "error503_rate", "drop_after_effect_rate")
 KEYS = set(RATE_KEYS) | {"latency_ms", "methods", "stockout", "zone_capacity", "quota", "quota_mode",
-                         "operation_errors", "operation_error_rate", "operation_delay_seconds", "seed"}
+                         "operation_errors", "operation_error_rate", "sync_errors", "operation_delay_seconds", "seed"}
 STOCKOUT_CODES = ("ZONE_RESOURCE_POOL_EXHAUSTED", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS")
 OPERATION_CODES = ("RESOURCE_NOT_READY", "RESOURCE_OPERATION_RATE_EXCEEDED", "INTERNAL_ERROR",
                    "QUOTA_EXCEEDED")
+
+SYNC_CODES = {"RESOURCE_NOT_READY": (400, "resourceNotReady", "The resource '{target}' is not ready"),
+              "RESOURCE_OPERATION_RATE_EXCEEDED": (403, "rateLimitExceeded",
+                                                   "Operation rate exceeded for resource '{target}'. Too "
+                                                   "frequent operations from the source resource.")}
 
 # Fault kind -> (HTTP status, reason, message) of the injected answers.
 INJECTED = {
@@ -91,13 +102,17 @@ def validate(config):
     for method, code in (config.get("operation_errors") or {}).items():
         if code not in OPERATION_CODES:
             raise ValueError(f"operation_errors[{method}] must be one of {OPERATION_CODES}")
+    for method, code in (config.get("sync_errors") or {}).items():
+        if code not in SYNC_CODES:
+            raise ValueError(f"sync_errors[{method}] must be one of {sorted(SYNC_CODES)}")
     delay = config.get("operation_delay_seconds", 0)
     values = delay.values() if isinstance(delay, dict) else [delay]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in values):
         raise ValueError("operation_delay_seconds must be a non-negative number or {method: number}")
     latency = config.get("latency_ms", 0)
-    if not isinstance(latency, (int, float)) or latency < 0:
-        raise ValueError("latency_ms must be a non-negative number")
+    values = latency.values() if isinstance(latency, dict) else [latency]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise ValueError("latency_ms must be a non-negative number or {method: number}")
     methods = config.get("methods")
     if methods is not None and not (isinstance(methods, list) and all(isinstance(m, str) for m in methods)):
         raise ValueError("methods must be a list of method names such as 'instances.insert'")
@@ -120,9 +135,19 @@ class Faults:
         with self._lock:
             return dict(self._config)
 
-    @property
-    def latency_ms(self):
-        return self._config.get("latency_ms", 0)
+    def latency_ms(self, method=None):
+        latency = self._config.get("latency_ms", 0)
+        if isinstance(latency, dict):
+            return float(latency.get(method, 0))
+        return float(latency)
+
+    def sync_error(self, method):
+        """(status, reason, message template) to refuse this request with, or None."""
+        with self._lock:
+            code = (self._config.get("sync_errors") or {}).get(method)
+            if code is None or not self._applies(method):
+                return None
+            return SYNC_CODES[code] if self._rng.random() < self._config.get("operation_error_rate", 1) else None
 
     def _applies(self, method):
         methods = self._config.get("methods")
