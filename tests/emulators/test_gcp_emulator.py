@@ -246,6 +246,15 @@ def _life_cycle(emu, gce):
     assert http_error(excinfo)[:2] == (404, "notFound")
 
 
+def test_stop_or_delete_while_provisioning_ends_the_insert_operation(emu, gce):
+    inserted = [insert(gce, "early-1"), insert(gce, "early-2")]
+    stop = gce.instances().stop(project=PROJECT, zone=ZONE, instance="early-1").execute()
+    delete = gce.instances().delete(project=PROJECT, zone=ZONE, instance="early-2").execute()
+    for op in inserted + [stop, delete]:
+        assert wait_op(gce, op)["status"] == "DONE"
+    assert emu.instances()[0]["status"] == "TERMINATED" and names(emu) == ["early-1"]
+
+
 def test_wait_returns_at_its_deadline_before_done(emu, gce):
     emu.wait_seconds = 0.3
     emu.set_faults({"operation_delay_seconds": {"instances.insert": 1.5}})

@@ -284,6 +284,12 @@ def _injected_error(world, code, target):
     return code, message, status, None
 
 
+def _settled(inst):
+    """Whether an insert or start is over: the instance runs, or someone
+    stopped or deleted it meanwhile."""
+    return inst.gone or inst.status not in ("PROVISIONING", "STAGING")
+
+
 # -- insert ------------------------------------------------------------------------------
 
 def _new_instance(world, zone, name, machine_type, resource, labels, items, wants_nat, request_id):
@@ -333,7 +339,7 @@ def insert(api, params, query, body):
     inst = _new_instance(world, zone, name, machine_type, body, labels, items, wants_nat, request_id)
     op = world.new_operation("instances.insert", "insert", target, inst.id, zone,
                              delay=api.faults.operation_delay("instances.insert"),
-                             ready=lambda: inst.status == "RUNNING" or inst.gone, request_id=request_id)
+                             ready=lambda: _settled(inst), request_id=request_id)
     if failure:
         _doom(world, op, [inst], failure)
     return world.operation_json(op)
@@ -459,7 +465,7 @@ def bulk_insert(api, params, query, body):
                for name in (make if failure is None else [])]
     op = world.new_operation("instances.bulkInsert", "bulkInsert", target, "0", zone,
                              delay=api.faults.operation_delay("instances.bulkInsert"),
-                             ready=lambda: all(i.status == "RUNNING" or i.gone for i in created),
+                             ready=lambda: all(_settled(i) for i in created),
                              request_id=request_id)
     status = {"targetVmCount": len(names), "createdVmCount": len(created),
               "failedToCreateVmCount": len(names) - len(created), "deletedVmCount": 0}
@@ -599,7 +605,7 @@ def start(api, params, query, body):
         inst.boot_generation += 1
         world.set_status(inst, "STAGING")
     op = _simple_operation(api, "instances.start", "start", inst, request_id,
-                           ready=lambda: inst.status == "RUNNING" or inst.gone)
+                           ready=lambda: _settled(inst))
     return world.operation_json(op)
 
 
