@@ -36,6 +36,7 @@ import sshd as sshd_support  # noqa: E402
 
 PROJECT, REGION, ZONE = "rc-test-project", "us-central1", "us-central1-a"
 TOKEN = "static-test-token"
+SERVICE_ACCOUNT = "raycluster@rc-test-project.iam.gserviceaccount.com"
 IMAGE = "projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts"
 DOCUMENT = (pathlib.Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
             / "compute.v1.json").read_text()
@@ -142,18 +143,26 @@ def test_requests_need_a_token_the_token_service_accepts(emu):
     assert raw(emu, "GET", api_path("zones"))[0] == 401
 
 
-def test_service_account_key_gets_a_token_from_the_same_server():
+def service_account_key():
+    """(public PEM, credentials-info maker) of a fresh service-account key."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
-    email = "raycluster@rc-test-project.iam.gserviceaccount.com"
-    with GceEmulator(PROJECT, REGION, tokens=TokenService({email: public}), **TIMINGS) as emu:
-        creds = service_account.Credentials.from_service_account_info(
-            {"type": "service_account", "client_email": email, "private_key": private, "private_key_id": "k1",
-             "token_uri": emu.url + "/token", "project_id": PROJECT},
+
+    def credentials(token_uri):
+        return service_account.Credentials.from_service_account_info(
+            {"type": "service_account", "client_email": SERVICE_ACCOUNT, "private_key": private,
+             "private_key_id": "k1", "token_uri": token_uri, "project_id": PROJECT},
             scopes=["https://www.googleapis.com/auth/compute"])
+    return public, credentials
+
+
+def test_service_account_key_gets_a_token_from_the_same_server():
+    public, credentials = service_account_key()
+    with GceEmulator(PROJECT, REGION, tokens=TokenService({SERVICE_ACCOUNT: public}), **TIMINGS) as emu:
+        creds = credentials(emu.url + "/token")
         zones = make_client(emu, creds).zones().list(project=PROJECT).execute()
         assert [z["name"] for z in zones["items"]] == [f"{REGION}-a", f"{REGION}-b", f"{REGION}-c"]
         assert [c["method"] for c in emu.calls()] == ["token", "zones.list"]
@@ -394,6 +403,12 @@ def test_label_filters(emu, gce):
     assert listed("(labels.cluster = a) (status = RUNNING)") == ["f-1"]
     assert listed("status = TERMINATED") == ["f-2"]
     assert listed("labels.kind:*") == ["f-1", "f-2", "f-3"]
+    # The shape Ray's own GCP provider sends: AND of parenthesised groups, ORs of states.
+    ray_style = ('((labels.kind = worker)) AND ((status = PROVISIONING) OR (status = STAGING) OR '
+                 '(status = RUNNING)) AND (labels.cluster = a)')
+    assert listed(ray_style) == []
+    assert listed(ray_style.replace("worker", "head")) == ["f-1"]
+    assert listed('NOT labels.cluster="a"') == ["f-3"] and listed('labels.kind eq "w.*"') == ["f-2", "f-3"]
     with pytest.raises(HttpError) as excinfo:
         listed('(labels.cluster = "a"')
     assert http_error(excinfo)[:2] == (400, "invalid")
@@ -555,18 +570,27 @@ def test_catalog(gce):
 # -- the command line ------------------------------------------------------------------------
 
 def test_command_line_server(tmp_path):
+    public, credentials = service_account_key()
+    (tmp_path / "sa.pem").write_text(public)
     port_file = tmp_path / "port"
     proc = subprocess.Popen([sys.executable, str(HERE / "gcp" / "server.py"), "--port-file", str(port_file),
-                             "--project", PROJECT, "--access-token", "cli-token"],
+                             "--project", PROJECT, "--access-token", "cli-token", "--metadata",
+                             "--service-account-public-key", f"{SERVICE_ACCOUNT}={tmp_path / 'sa.pem'}"],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().startswith("listening on http://127.0.0.1:")
         port = int(port_file.read_text())
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        connection.request("GET", api_path("zones"), headers={"Authorization": "Bearer cli-token"})
-        answer = json.loads(connection.getresponse().read())
-        assert len(answer["items"]) == 3
-        connection.close()
+        emu = type("Endpoint", (), {"port": port, "url": f"http://127.0.0.1:{port}",
+                                    "api_endpoint": f"http://127.0.0.1:{port}/compute/v1/"})
+        assert len(raw(emu, "GET", api_path("zones"), token="cli-token")[1]["items"]) == 3
+        assert raw(emu, "GET", api_path("zones"), token="other")[0] == 401
+        zones = make_client(emu, credentials(emu.url + "/token")).zones().list(project=PROJECT).execute()
+        assert len(zones["items"]) == 3
+        status, answer = raw(emu, "GET", "/computeMetadata/v1/instance/service-accounts/default/token",
+                             token=None, headers={"Metadata-Flavor": "Google"})
+        assert status == 200 and raw(emu, "GET", api_path("zones"), token=answer["access_token"])[0] == 200
+        status, state = raw(emu, "GET", "/_emulator/state", token=None)
+        assert state["project"] == PROJECT and state["instances"] == []
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0

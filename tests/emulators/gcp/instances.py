@@ -10,6 +10,7 @@ from .state import Instance, fingerprint, new_id, rfc3339
 
 STOCKOUT_MESSAGE = ("The zone 'projects/{project}/zones/{zone}' does not have enough resources available to "
                     "fulfill the request.  {tail}")
+MAX_BULK = 1000  # instances per bulkInsert request, as on Compute
 GPU_METRICS = {"nvidia-tesla-a100": "NVIDIA_A100_GPUS", "nvidia-tesla-t4": "NVIDIA_T4_GPUS",
                "nvidia-tesla-v100": "NVIDIA_V100_GPUS"}
 
@@ -377,6 +378,8 @@ def _bulk_counts(body, per_instance):
         raise invalid("resource.count", body.get("count"), "Must be an integer.") from None
     if count <= 0:
         raise required("resource.count")
+    if count > MAX_BULK:
+        raise invalid("resource.count", count, f"Must be at most {MAX_BULK}.")
     if count < len(per_instance):
         raise invalid("resource.count", count, "Must be at least the number of perInstanceProperties.")
     if not 0 < min_count <= count:

@@ -3,7 +3,7 @@ until SIGTERM or SIGINT.
 
     python tests/emulators/gcp/server.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
         [--project emulated-project] [--region us-central1]
-        [--access-token TOKEN ...] [--service-account-public-key EMAIL=PEMFILE ...]
+        [--access-token TOKEN ...] [--service-account-public-key EMAIL=PEMFILE ...] [--metadata]
         [--provision-seconds S] [--staging-seconds S] [--stop-seconds S] [--delete-seconds S]
         [--wait-seconds S] [--latency-ms N] [--faults JSON]
         [--ssh-authorized-keys FILE --ssh-port P --ssh-workdir DIR]
@@ -47,6 +47,8 @@ def parse_args(argv):
                         help="a static bearer token the API accepts (repeatable)")
     parser.add_argument("--service-account-public-key", action="append", default=[], metavar="EMAIL=PEMFILE",
                         help="accept token requests signed by this service account's key (repeatable)")
+    parser.add_argument("--metadata", action="store_true",
+                        help="also answer the metadata server's token path (for GCE_METADATA_HOST)")
     parser.add_argument("--provision-seconds", type=float, default=0.3)
     parser.add_argument("--staging-seconds", type=float, default=0.3)
     parser.add_argument("--stop-seconds", type=float, default=0.3)
@@ -68,7 +70,10 @@ def _token_service(args):
         if not sep or not email or not path:
             raise SystemExit(f"--service-account-public-key {entry!r}: expected EMAIL=PEMFILE")
         accounts[email] = pathlib.Path(path).read_text()
-    return TokenService(accounts)
+    service = TokenService(accounts)
+    if args.metadata:
+        service.enable_metadata()
+    return service
 
 
 def main(argv=None):
