@@ -204,6 +204,15 @@ def test_requests_outside_the_discovery_document_are_400_naming_the_field(emu, m
     assert emu.instances() == []
 
 
+def test_answers_are_held_to_the_response_schema(emu):
+    method = emu.discovery.methods["compute.instances.get"]
+    emu.discovery.check_response(method, {"name": "x", "status": "RUNNING", "labels": {"a": "b"}})
+    for bad in ({"name": "x", "colour": "red"}, {"status": "BOOTING"}, {"networkInterfaces": {}},
+                {"labels": {"a": 1}}):
+        with pytest.raises(ValueError):
+            emu.discovery.check_response(method, bad)
+
+
 def test_malformed_json_and_unknown_paths(emu):
     assert raw(emu, "POST", api_path("zones/us-central1-a/instances"), b"{not json")[1]["error"]["errors"][0][
         "reason"] == "parseError"

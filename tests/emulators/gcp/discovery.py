@@ -11,7 +11,9 @@ same document ``googleapiclient.discovery.build`` reads. From it:
 - ``check_body`` checks a JSON body against the method's request schema:
   unknown fields, JSON types, integer formats, enums, ``byte`` fields,
   patterns of plain string fields, and fields the description marks required
-  for this method (``annotations.required``).
+  for this method (``annotations.required``);
+- ``check_response`` holds the emulator's own answers to the method's
+  response schema the same way.
 
 Every failure is a ``GceError`` 400 naming the field, as Compute answers.
 """
@@ -186,6 +188,17 @@ class Discovery:
         self._check_value(method, body, {"$ref": method.request}, "resource", 0)
         return body
 
+    def check_response(self, method, answer):
+        """Raises ValueError when an answer of the emulator does not fit the
+        method's response schema (a bug of the emulator, not of the client)."""
+        ref = (method.description.get("response") or {}).get("$ref")
+        if ref is None:
+            return
+        try:
+            self._check_value(None, answer, {"$ref": ref}, "response", 0)
+        except GceError as error:
+            raise ValueError(f"answer of {method.id} does not fit {ref}: {error.message}") from None
+
     def _fail(self, field, message, reason="invalid"):
         raise GceError(400, reason, message, location=field)
 
@@ -239,7 +252,7 @@ class Discovery:
                                   "Cannot find field.")
         for key, prop in (properties or {}).items():
             wanted = (prop.get("annotations") or {}).get("required", [])
-            if method.id in wanted and value.get(key) in (None, ""):
+            if method is not None and method.id in wanted and value.get(key) in (None, ""):
                 self._fail(f"{field}.{key}", f"Required field '{field}.{key}' not specified", "required")
 
     def _check_string(self, value, spec, field):

@@ -11,7 +11,9 @@ Each request goes through, in order:
 4. the project, zone and region of the path against the emulated ones;
 5. the injected fault, drawn now, before anything takes effect (``faults``);
 6. the method, under the world's lock (``instances``, ``resources``);
-7. the JSON answer, or a dropped connection after the effect.
+7. the JSON answer, itself checked against the method's response schema
+   (a misfit is an emulator bug, answered 500), or a dropped connection
+   after the effect.
 
 Every request is recorded (``calls``). A ticker thread moves instances and
 operations through their life cycles and starts/stops the sshd hosts behind
@@ -325,6 +327,7 @@ class GceEmulator:
             for inst in api.metadata_changed:
                 if inst.host is not None and self.hosts is not None:
                     self.hosts.set_keys(inst.host, inst.ssh_keys())
+        self.discovery.check_response(method, result)
         out = json.dumps(result, indent=1).encode()
         if after_effect:
             self._record(**entry, status=None, fault="drop_after_effect", reason=None)
