@@ -624,7 +624,9 @@ def test_instances_backed_by_sshd_take_their_metadata_keys(tmp_path):
     ssh = {"authorized_keys": configured_public, "port": port, "workdir": str(tmp_path / "hosts")}
     with GceEmulator(PROJECT, REGION, tokens=TokenService(), access_tokens=[TOKEN], ssh=ssh, **TIMINGS) as emu:
         gce = make_client(emu)
-        wait_op(gce, insert(gce, "ssh-1", metadata={"ssh-keys": f"ubuntu:{own_public.strip()}"}))
+        user = getpass.getuser()
+        keys = f"{user}:{own_public.strip()}\nsomeone-else:{later_public.strip()}"
+        wait_op(gce, insert(gce, "ssh-1", metadata={"ssh-keys": keys}))
         inst = get(gce, "ssh-1")
         assert inst["status"] == "RUNNING"
         nat, internal = inst["networkInterfaces"][0]["accessConfigs"][0]["natIP"], \
@@ -632,9 +634,10 @@ def test_instances_backed_by_sshd_take_their_metadata_keys(tmp_path):
         assert _ssh(own_key, port, nat).returncode == 0
         assert _ssh(own_key, port, internal).returncode == 0
         assert _ssh(configured_key, port, nat).returncode == 0
-        assert _ssh(later_key, port, nat).returncode != 0
+        assert _ssh(later_key, port, nat).returncode != 0  # its line names another user
+        assert emu.instances()[0]["ssh_key_users"] == sorted([user, "someone-else"])
         body = {"fingerprint": inst["metadata"]["fingerprint"],
-                "items": [{"key": "ssh-keys", "value": f"ray:{later_public.strip()}"}]}
+                "items": [{"key": "ssh-keys", "value": f"{user}:{later_public.strip()}"}]}
         wait_op(gce, gce.instances().setMetadata(project=PROJECT, zone=ZONE, instance="ssh-1", body=body).execute())
         assert _ssh(later_key, port, nat).returncode == 0
         assert _ssh(own_key, port, nat).returncode != 0

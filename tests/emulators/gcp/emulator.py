@@ -245,8 +245,9 @@ class GceEmulator:
                 took = self.world.finish_boot(key, generation, host)
                 if took and host is not None:
                     inst = self.world.instances.get(tuple(key.split("/", 1)))
-                    if inst is not None and inst.ssh_keys() != keys:  # metadata changed while booting
-                        self.hosts.set_keys(host, inst.ssh_keys())
+                    own = inst.ssh_keys(self.world.login_user) if inst is not None else keys
+                    if own != keys:  # metadata changed while booting
+                        self.hosts.set_keys(host, own)
             if not took and host is not None:
                 host.stop()
         finally:
@@ -326,7 +327,7 @@ class GceEmulator:
             result = handler(api, params, query, decoded or {})
             for inst in api.metadata_changed:
                 if inst.host is not None and self.hosts is not None:
-                    self.hosts.set_keys(inst.host, inst.ssh_keys())
+                    self.hosts.set_keys(inst.host, inst.ssh_keys(self.world.login_user))
         self.discovery.check_response(method, result)
         out = json.dumps(result, indent=1).encode()
         if after_effect:

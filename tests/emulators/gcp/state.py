@@ -15,6 +15,7 @@ Addresses are on loopback so nothing leaves the machine: internal addresses
 """
 import base64
 import datetime
+import getpass
 import hashlib
 import itertools
 import json
@@ -71,19 +72,23 @@ class Instance:
     def metadata_fingerprint(self):
         return fingerprint([(i["key"], i.get("value")) for i in self.metadata_items])
 
-    def ssh_keys(self):
-        """The authorized_keys lines of the instance's ``ssh-keys`` metadata
-        (``user:ssh-ed25519 AAAA... comment`` lines, user dropped)."""
-        lines = []
+    def ssh_key_lines(self):
+        """(user, authorized_keys line) of the ``ssh-keys`` metadata
+        (``user:ssh-ed25519 AAAA... comment`` lines; others are ignored, as
+        the guest agent ignores them)."""
+        out = []
         for item in self.metadata_items:
             if item["key"] in ("ssh-keys", "sshKeys"):
                 for line in (item.get("value") or "").splitlines():
-                    line = line.strip()
-                    if ":" in line and not line.startswith(("ssh-", "ecdsa-")):
-                        line = line.split(":", 1)[1].strip()
-                    if line:
-                        lines.append(line)
-        return "\n".join(lines)
+                    user, sep, key = line.strip().partition(":")
+                    if sep and user and key.strip():
+                        out.append((user, key.strip()))
+        return out
+
+    def ssh_keys(self, login_user):
+        """The authorized_keys text for ``login_user``: the metadata lines
+        naming that user, as the guest agent installs each key for its user."""
+        return "\n".join(key for user, key in self.ssh_key_lines() if user == login_user)
 
 
 @dataclass
@@ -133,6 +138,7 @@ class World:
         self.stop_seconds, self.delete_seconds = stop_seconds, delete_seconds
         self.pending_seconds, self.quick_seconds = pending_seconds, quick_seconds
         self.ssh_backed = ssh_backed
+        self.login_user = getpass.getuser()  # the only user the sshd hosts can log in
         self.faults = None           # set by the emulator: stockouts are faults
         self.clock = clock
         self.lock = threading.RLock()
@@ -246,7 +252,7 @@ class World:
             if inst.status == "STAGING" and now - inst.since >= self.staging_seconds and inst.host is None:
                 addresses = [a for a in (inst.nat_ip, inst.network_ip) if a]
                 due.append((inst.zone + "/" + inst.name, inst.id, inst.boot_generation, addresses,
-                            inst.ssh_keys()))
+                            inst.ssh_keys(self.login_user)))
         return due
 
     def finish_boot(self, key, generation, host):
@@ -332,6 +338,7 @@ class World:
         return {"name": inst.name, "zone": inst.zone, "id": inst.id, "status": inst.status,
                 "machine_type": inst.machine_type, "labels": dict(inst.labels),
                 "metadata": {i["key"]: i.get("value") for i in inst.metadata_items},
+                "ssh_key_users": sorted({user for user, _ in inst.ssh_key_lines()}),
                 "network_ip": inst.network_ip, "nat_ip": inst.nat_ip, "request_id": inst.request_id,
                 "gone": inst.gone, "created": inst.created}
 
