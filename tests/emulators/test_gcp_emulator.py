@@ -227,7 +227,7 @@ def test_malformed_json_and_unknown_paths(emu):
 # -- operations and the instance life cycle ---------------------------------------------------
 
 def test_insert_operation_and_instance_go_through_their_states():
-    timings = dict(TIMINGS, provision_seconds=0.4, staging_seconds=0.4)
+    timings = dict(TIMINGS, provision_seconds=0.8, staging_seconds=0.8, delete_seconds=0.8)  # see each state
     with GceEmulator(PROJECT, REGION, tokens=TokenService(), access_tokens=[TOKEN], **timings) as emu:
         _life_cycle(emu, make_client(emu))
 
