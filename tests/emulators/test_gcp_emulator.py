@@ -273,6 +273,21 @@ def test_stop_or_delete_while_provisioning_ends_the_insert_operation(emu, gce):
     assert emu.instances()[0]["status"] == "TERMINATED" and names(emu) == ["early-1"]
 
 
+def test_preemption_stops_or_deletes_a_spot_instance(emu, gce):
+    wait_op(gce, insert(gce, "spot-stop"))
+    deleting = instance_body("spot-del")
+    deleting["scheduling"] = {"provisioningModel": "SPOT", "instanceTerminationAction": "DELETE"}
+    wait_op(gce, gce.instances().insert(project=PROJECT, zone=ZONE, body=deleting).execute())
+    status, answer = raw(emu, "POST", "/_emulator/preempt", {"instance": "spot-stop", "zone": ZONE}, token=None)
+    assert status == 200
+    op = gce.zoneOperations().get(project=PROJECT, zone=ZONE, operation=answer["operation"]).execute()
+    assert op["operationType"] == "compute.instances.preempted"
+    wait_op(gce, op)
+    wait_op(gce, gce.zoneOperations().get(project=PROJECT, zone=ZONE, operation=emu.preempt("spot-del")).execute())
+    assert [(i["name"], i["status"]) for i in emu.instances()] == [("spot-stop", "TERMINATED")]
+    assert raw(emu, "POST", "/_emulator/preempt", {"instance": "spot-stop"}, token=None)[0] == 400
+
+
 def test_wait_returns_at_its_deadline_before_done(emu, gce):
     emu.wait_seconds = 0.3
     emu.set_faults({"operation_delay_seconds": {"instances.insert": 1.5}})

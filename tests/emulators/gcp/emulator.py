@@ -213,6 +213,29 @@ class GceEmulator:
         problems = self.firewall_problems(allow_world, closed_ports)
         assert not problems, "; ".join(problems)
 
+    def preempt(self, name, zone=None):
+        """Preempts a running instance as Compute preempts a spot VM: it stops
+        (TERMINATED), or is deleted when its scheduling says
+        ``instanceTerminationAction: DELETE``, with a ``compute.instances.preempted``
+        operation in its zone. Returns the operation's name."""
+        with self.world.lock:
+            self.world.advance()
+            found = [i for i in self.world.instances.values() if i.name == name and zone in (None, i.zone)]
+            if len(found) != 1:
+                raise ValueError(f"no single instance named {name!r}" + (f" in {zone}" if zone else ""))
+            inst = found[0]
+            if inst.status != "RUNNING":
+                raise ValueError(f"instance {name} is {inst.status}, not RUNNING")
+            action = (inst.resource.get("scheduling") or {}).get("instanceTerminationAction", "STOP")
+            inst.deleting = action == "DELETE"
+            inst.boot_generation += 1
+            self.world.set_status(inst, "STOPPING")
+            op = self.world.new_operation("instances.preempted", "compute.instances.preempted",
+                                          self.world.instance_link(inst), inst.id, inst.zone,
+                                          ready=lambda: inst.gone or inst.status == "TERMINATED")
+            op.status_message = "Instance was preempted."
+            return op.name
+
     # -- the ticker: life cycles and sshd hosts -------------------------------------------------
 
     def _tick_loop(self):
@@ -369,6 +392,10 @@ class GceEmulator:
             if method == "POST" and route == "/_emulator/faults":
                 self.set_faults(json.loads(body or b"{}"))
                 return Reply(200, b'{"ok": true}', JSON)
+            if method == "POST" and route == "/_emulator/preempt":
+                request = json.loads(body or b"{}")
+                name = self.preempt(request.get("instance"), request.get("zone"))
+                return Reply(200, json.dumps({"operation": name}).encode(), JSON)
             if method == "POST" and route == "/_emulator/reset-calls":
                 self.reset_calls()
                 return Reply(200, b'{"ok": true}', JSON)

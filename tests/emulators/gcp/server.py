@@ -5,6 +5,7 @@ until SIGTERM or SIGINT.
         [--project emulated-project] [--region us-central1]
         [--access-token TOKEN ...] [--service-account-public-key EMAIL=PEMFILE ...] [--metadata]
         [--provision-seconds S] [--staging-seconds S] [--stop-seconds S] [--delete-seconds S]
+        [--pending-seconds S]
         [--wait-seconds S] [--latency-ms N] [--faults JSON]
         [--ssh-authorized-keys FILE --ssh-port P --ssh-workdir DIR]
 
@@ -13,8 +14,8 @@ Prints ``listening on http://HOST:PORT`` once it serves, and writes the port to
 token endpoint at ``/token``; assertions must be signed by a key given with
 ``--service-account-public-key`` and name ``http://HOST:PORT/token`` or
 Google's token URI as audience. Stopping ends every sshd it started. The
-control endpoints under ``/_emulator/`` (state, calls, faults, reset-calls,
-checkip) drive it from another process.
+control endpoints under ``/_emulator/`` (state, calls, faults, preempt,
+reset-calls, checkip) drive it from another process.
 """
 import pathlib
 import sys
@@ -53,6 +54,8 @@ def parse_args(argv):
     parser.add_argument("--staging-seconds", type=float, default=0.3)
     parser.add_argument("--stop-seconds", type=float, default=0.3)
     parser.add_argument("--delete-seconds", type=float, default=0.3)
+    parser.add_argument("--pending-seconds", type=float, default=0.05,
+                        help="how long an operation stays PENDING")
     parser.add_argument("--wait-seconds", type=float, default=3.0,
                         help="longest zoneOperations.wait blocks (Compute: about 2 minutes)")
     parser.add_argument("--latency-ms", type=float, default=0)
@@ -89,7 +92,7 @@ def main(argv=None):
                            access_tokens=args.access_token, ssh=ssh, host=args.host, port=args.port,
                            provision_seconds=args.provision_seconds, staging_seconds=args.staging_seconds,
                            stop_seconds=args.stop_seconds, delete_seconds=args.delete_seconds,
-                           wait_seconds=args.wait_seconds)
+                           pending_seconds=args.pending_seconds, wait_seconds=args.wait_seconds)
     emulator.set_faults(faults)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

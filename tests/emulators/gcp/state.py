@@ -115,6 +115,7 @@ class Operation:
     request_id: str | None = None
     bulk: dict | None = None
     warnings: list = field(default_factory=list)
+    status_message: str | None = None
 
 
 @dataclass
@@ -322,6 +323,8 @@ class World:
             out["instancesBulkInsertOperationMetadata"] = {"perLocationStatus": op.bulk}
         if op.warnings:
             out["warnings"] = op.warnings
+        if op.status_message:
+            out["statusMessage"] = op.status_message
         return out
 
     def by_request_id(self, request_id):
