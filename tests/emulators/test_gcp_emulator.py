@@ -381,6 +381,14 @@ def test_bulk_insert_min_count_is_all_or_nothing(emu, gce):
     assert names(emu) == [] and emu.state()["ever_created"] == []
     op = wait_op(gce, bulk(gce, 3, min_count=2))
     assert "error" not in op and len(names(emu)) == 2
+    # A stopped instance frees its place, and starting it needs one again.
+    wait_op(gce, gce.instances().stop(project=PROJECT, zone=ZONE, instance="ray-node-0001").execute())
+    wait_op(gce, insert(gce, "single-1"))
+    done = wait_op(gce, gce.instances().start(project=PROJECT, zone=ZONE, instance="ray-node-0001").execute())
+    assert done["error"]["errors"][0]["code"] == "ZONE_RESOURCE_POOL_EXHAUSTED"
+    done = wait_op(gce, insert(gce, "single-2"))
+    assert done["error"]["errors"][0]["code"] == "ZONE_RESOURCE_POOL_EXHAUSTED"
+    assert names(emu) == ["ray-node-0001", "ray-node-0002", "single-1"]
 
 
 def test_bulk_insert_wants_a_bare_machine_type(emu, gce):

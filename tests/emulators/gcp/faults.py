@@ -22,9 +22,9 @@ Keys of the fault dictionary (``set_faults({})`` clears them all):
     (``httpErrorStatusCode`` 503); the details name the region's other zones
     in ``errorDetails[].errorInfo.metadatas.zonesAvailable``.
 ``zone_capacity``
-    ``{zone: n}``: at most n live instances in the zone; a bulkInsert creates
-    as many as fit, or none and ``VM_MIN_COUNT_NOT_REACHED`` below minCount;
-    an insert that does not fit ends as a stockout.
+    ``{zone: n}``: at most n instances in the zone that are not TERMINATED; a
+    bulkInsert creates as many as fit, or none and ``VM_MIN_COUNT_NOT_REACHED``
+    below minCount; an insert or start that does not fit ends as a stockout.
 ``quota``
     ``{"CPUS": n, "INSTANCES": n, "NVIDIA_A100_GPUS": n, ...}``: regional
     limits over instances that are not TERMINATED.

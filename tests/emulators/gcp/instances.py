@@ -197,11 +197,15 @@ def _needs(machine_type, resource, count):
     return needs
 
 
+def occupying(world, zone=None):
+    """Instances that hold capacity and quota: not TERMINATED, and not
+    about to vanish with a failed insert."""
+    return [i for i in world.live(zone) if i.status != "TERMINATED" and not i.doomed]
+
+
 def _usage(world):
     used = {}
-    for inst in world.live():
-        if inst.status == "TERMINATED":
-            continue
+    for inst in occupying(world):
         for metric, n in _needs(inst.machine_type, inst.resource, 1).items():
             used[metric] = used.get(metric, 0) + n
     return used
@@ -260,7 +264,7 @@ def operation_failure(api, method_name, zone, machine_type, resource, count, tar
         return _injected_error(world, injected, target)
     stock = world.stockout_of(zone)
     capacity = api.faults.zone_capacity(zone)
-    if stock is None and capacity is not None and len(world.live(zone)) + count > capacity \
+    if stock is None and capacity is not None and len(occupying(world, zone)) + count > capacity \
             and method_name != "instances.bulkInsert":
         stock = "ZONE_RESOURCE_POOL_EXHAUSTED"
     if stock:
@@ -414,7 +418,7 @@ def _bulk_room(api, zone, wanted):
         return 0
     if capacity is None:
         return wanted
-    return max(0, min(wanted, capacity - len(api.world.live(zone))))
+    return max(0, min(wanted, capacity - len(occupying(api.world, zone))))
 
 
 def _bulk_machine_type(world, zone, value):
@@ -602,6 +606,9 @@ def start(api, params, query, body):
     if inst.status == "TERMINATED":
         check_sync_quota(api, inst.machine_type, inst.resource, 1)
         stock = world.stockout_of(inst.zone)
+        capacity = api.faults.zone_capacity(inst.zone)
+        if stock is None and capacity is not None and len(occupying(world, inst.zone)) >= capacity:
+            stock = "ZONE_RESOURCE_POOL_EXHAUSTED"
         if stock:
             return _failed(api, "instances.start", "start", inst, request_id,
                            stockout_error(world, inst.zone, stock, inst.machine_type))
