@@ -574,6 +574,24 @@ def test_control_endpoints_and_firewall_checks(emu, gce):
     with pytest.raises(AssertionError):
         emu.assert_firewalls_safe()
     gce.firewalls().delete(project=PROJECT, firewall="rc-dashboard").execute()
+    internal = dict(rule, name="rc-internal", allowed=[{"IPProtocol": "all"}], sourceTags=["rc-node"],
+                    targetTags=["rc-node"])
+    del internal["sourceRanges"]
+    gce.firewalls().insert(project=PROJECT, body=internal).execute()
+    emu.assert_firewalls_safe()  # all ports, 8265 too, but only between the cluster's instances
+    wider = {"sourceRanges": ["127.0.0.1/32", "127.0.0.2/32"]}
+    with pytest.raises(HttpError) as excinfo:  # the document marks name required for patch
+        gce.firewalls().patch(project=PROJECT, firewall="rc-ssh", body=wider).execute()
+    assert http_error(excinfo)[:2] == (400, "required") and "resource.name" in http_error(excinfo)[2]
+    op = gce.firewalls().patch(project=PROJECT, firewall="rc-ssh", body=dict(wider, name="rc-ssh")).execute()
+    assert gce.globalOperations().wait(project=PROJECT, operation=op["name"]).execute()["status"] == "DONE"
+    patched = gce.firewalls().get(project=PROJECT, firewall="rc-ssh").execute()
+    assert patched["sourceRanges"] == ["127.0.0.1/32", "127.0.0.2/32"] and patched["allowed"] == rule["allowed"]
+    with pytest.raises(HttpError) as excinfo:
+        gce.firewalls().patch(project=PROJECT, firewall="rc-ssh",
+                              body={"name": "rc-ssh", "sourceRanges": ["everyone"]}).execute()
+    assert http_error(excinfo)[:2] == (400, "invalid")
+    gce.firewalls().delete(project=PROJECT, firewall="rc-internal").execute()
     assert [f["name"] for f in gce.firewalls().list(project=PROJECT).execute()["items"]] == ["rc-ssh"]
     status, state = raw(emu, "GET", "/_emulator/state", token=None)
     assert status == 200 and [f["name"] for f in state["firewalls"]] == ["rc-ssh"]
@@ -582,8 +600,10 @@ def test_control_endpoints_and_firewall_checks(emu, gce):
                token=None)[0] == 200
     assert emu.faults.stockout(ZONE) == "ZONE_RESOURCE_POOL_EXHAUSTED"
     status, calls = raw(emu, "GET", "/_emulator/calls", token=None)
-    assert [c["method"] for c in calls] == ["firewalls.insert", "globalOperations.wait", "firewalls.get",
-                                            "firewalls.insert", "firewalls.delete", "firewalls.list"]
+    assert [c["method"] for c in calls][:6] == ["firewalls.insert", "globalOperations.wait", "firewalls.get",
+                                                "firewalls.insert", "firewalls.delete", "firewalls.insert"]
+    assert [c["status"] for c in calls if c["method"] == "firewalls.patch"] == [400, 200, 400]
+    assert calls[-1]["method"] == "firewalls.list" and calls[-1]["status"] == 200
 
 
 def test_catalog(gce):
