@@ -9,6 +9,7 @@ static or obtained with a service-account key through google-auth.
 """
 import getpass
 import http.client
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -202,6 +203,15 @@ def test_requests_outside_the_discovery_document_are_400_naming_the_field(emu, m
     assert error["code"] == 400 and error["errors"][0]["reason"] == reason
     assert field in error["message"] or error["errors"][0].get("location") == field, error
     assert emu.instances() == []
+
+
+def test_the_document_comes_from_the_pinned_client():
+    pins = dict(line.split("==") for line in (HERE.parents[1] / "requirements-dev.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    assert importlib.metadata.version("google-api-python-client") == pins["google-api-python-client"]
+    assert GceEmulator.__module__ == "gcp.emulator"
+    from gcp.discovery import document_path
+    assert pathlib.Path(document_path()).read_text() == DOCUMENT
 
 
 def test_answers_are_held_to_the_response_schema(emu):
