@@ -423,6 +423,14 @@ def test_list_pages_over_more_than_500_instances(emu, gce):
     assert sorted(sum(pages, [])) == [f"many-{n:03d}" for n in range(1, 504)]
     answer = gce.instances().list(project=PROJECT, zone=ZONE, maxResults=7).execute()
     assert len(answer["items"]) == 7 and "nextPageToken" in answer
+    # Instances deleted between two pages shift nothing: the token names the last one given.
+    for name in ("many-001", "many-002", "many-009"):
+        gce.instances().delete(project=PROJECT, zone=ZONE, instance=name).execute()
+    wait_for(lambda: "many-009" not in names(emu))
+    second = gce.instances().list(project=PROJECT, zone=ZONE, maxResults=7, pageToken=answer["nextPageToken"])
+    assert [i["name"] for i in second.execute()["items"]] == [f"many-{n:03d}" for n in (8, 10, 11, 12, 13, 14, 15)]
+    newest = gce.instances().list(project=PROJECT, zone=ZONE, maxResults=2, orderBy="creationTimestamp desc")
+    assert [i["name"] for i in newest.execute()["items"]] == ["other-1", "many-503"]
     with pytest.raises(HttpError) as excinfo:
         gce.instances().list(project=PROJECT, zone=ZONE, pageToken="bogus").execute()
     assert http_error(excinfo)[:2] == (400, "invalid")
