@@ -1,0 +1,69 @@
+"""Real OpenSSH servers standing in for running instances.
+
+Each running instance gets one ``Sshd`` (from ``tests/support/sshd.py``)
+listening on the instance's loopback addresses, all on one configured port. The
+server accepts the configured authorized keys plus the instance's own keys
+(an EC2 key pair's public key, the ``ssh-keys`` of a Compute instance's
+metadata), as the cloud's images do; ``set_keys`` changes the latter while it
+runs, as a guest agent would. Each instance has its own folder
+under the work folder, so its host key survives a stop and start.
+"""
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "support"))
+import sshd as sshd_support  # noqa: E402
+
+
+class SshHosts:
+    """Starts and stops the sshd of each instance."""
+
+    def __init__(self, authorized_keys="", port=None, workdir=None, internal_loopback=False,
+                 prefix="rc-ec2-hosts-", probe_address="127.77.0.1"):
+        self._own_dir = workdir is None
+        self.workdir = workdir or tempfile.mkdtemp(prefix=prefix)
+        os.makedirs(self.workdir, exist_ok=True)
+        self.authorized_keys = authorized_keys or ""
+        self.port = port or sshd_support.free_port(probe_address)
+        self.internal_loopback = internal_loopback
+
+    def _keys(self, own_keys):
+        keys = self.authorized_keys
+        if keys and not keys.endswith("\n"):
+            keys += "\n"
+        if own_keys and own_keys.strip():
+            keys += own_keys.strip() + "\n"
+        return keys
+
+    def start(self, instance_id, addresses, key_pair_public_key=""):
+        """A started Sshd for the instance (raises RuntimeError if it does not come up)."""
+        keys = self._keys(key_pair_public_key)
+        # Each instance is a machine of its own: its own home (so login
+        # shells read no dotfiles of this machine's user, and files written
+        # to ~ stay apart), kept across stop/start as an EBS root would.
+        home = os.path.join(self.workdir, instance_id, "home")
+        os.makedirs(home, exist_ok=True)
+        host = sshd_support.Sshd(workdir=os.path.join(self.workdir, instance_id), addresses=addresses,
+                                 port=self.port, authorized_keys=keys, env={"HOME": home})
+        return host.start()
+
+    def set_keys(self, host, own_keys):
+        """Replaces the instance's own keys of a running host (sshd reads the
+        file at each login)."""
+        host.authorized_keys = self._keys(own_keys)
+        path = os.path.join(host.workdir, "authorized_keys")
+        with open(path + ".tmp", "w") as f:
+            f.write(host.authorized_keys)
+        os.chmod(path + ".tmp", 0o600)
+        os.replace(path + ".tmp", path)
+
+    @staticmethod
+    def stop(host):
+        host.stop()
+
+    def close(self):
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
