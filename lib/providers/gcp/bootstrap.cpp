@@ -217,9 +217,19 @@ void GcpProvider::ensure_firewalls(const EventSink& events, const CancelToken& c
     list.push(std::move(a));
     return list;
   };
-  Value internal = rule(net_tag_ + "-internal", "all traffic between the cluster's instances");
+  // Everything between the cluster's instances but the dashboard's port,
+  // which is reached through an SSH tunnel only.
+  Value internal = rule(net_tag_ + "-internal",
+                        "traffic between the cluster's instances, dashboard port excepted");
   internal.set("sourceTags", strings({net_tag_}));
-  internal.set("allowed", allow("all", {}));
+  const int dash = spec_.dashboard_port;
+  std::vector<std::string> ports;
+  if (dash > 0) ports.push_back("0-" + std::to_string(dash - 1));
+  if (dash < 65535) ports.push_back(std::to_string(dash + 1) + "-65535");
+  Value allowed = allow("tcp", ports);
+  allowed.push(allow("udp", {}).as_array()[0]);
+  allowed.push(allow("icmp", {}).as_array()[0]);
+  internal.set("allowed", std::move(allowed));
   ensure_firewall(internal, events, cancel);
   bool user_ssh = false;
   for (const auto& r : spec_.provider.firewall_rules) {

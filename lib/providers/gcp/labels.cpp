@@ -1,5 +1,8 @@
 #include "providers/gcp/labels.hpp"
 
+#include <cstring>
+#include <optional>
+
 #include "util/error.hpp"
 
 namespace raycluster::detail::gce {
@@ -13,12 +16,63 @@ int hex_digit(char c) {
   return -1;
 }
 
+bool is_hex(std::string_view s) {
+  if (s.size() % 2) return false;
+  for (char c : s)
+    if (hex_digit(c) < 0) return false;
+  return true;
+}
+
+constexpr const char* kBase32 = "abcdefghijklmnopqrstuvwxyz234567";
+
+// Lowercase hex as lowercase base32 (RFC 4648 alphabet, no padding).
+std::string hex_to_base32(std::string_view hex) {
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    buffer = (buffer << 8) | static_cast<unsigned>(hex_digit(hex[i]) * 16 + hex_digit(hex[i + 1]));
+    bits += 8;
+    while (bits >= 5) {
+      out += kBase32[(buffer >> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += kBase32[(buffer << (5 - bits)) & 31];
+  return out;
+}
+
+std::optional<std::string> base32_to_hex(std::string_view b32) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : b32) {
+    const char* at = std::strchr(kBase32, c);
+    if (c == '\0' || !at) return std::nullopt;
+    buffer = (buffer << 5) | static_cast<unsigned>(at - kBase32);
+    bits += 5;
+    if (bits >= 8) {
+      unsigned byte = (buffer >> (bits - 8)) & 255;
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string encode_label_value(std::string_view key, std::string_view value) {
-  bool fits = value.size() <= kMaxLabelLength && value.substr(0, 2) != "__";
+  bool fits = value.size() <= kMaxLabelLength && (value.empty() || value[0] != '_');
   for (char c : value) fits = fits && (plain(c) || c == '_');
   if (fits) return std::string(value);
+  // Long hashes (launch and runtime config hashes are 64 hex digits).
+  if (value.size() > kMaxLabelLength && is_hex(value)) {
+    std::string out = "_x" + hex_to_base32(value);
+    if (out.size() <= kMaxLabelLength) return out;
+  }
   static const char* kHex = "0123456789abcdef";
   std::string out = "__";
   for (unsigned char c : value) {
@@ -39,6 +93,8 @@ std::string encode_label_value(std::string_view key, std::string_view value) {
 }
 
 std::string decode_label_value(std::string_view label) {
+  if (label.substr(0, 2) == "_x")
+    if (auto hex = base32_to_hex(label.substr(2))) return *hex;
   if (label.substr(0, 2) != "__") return std::string(label);
   std::string out;
   for (std::size_t i = 2; i < label.size(); ++i) {

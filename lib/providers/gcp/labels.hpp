@@ -5,10 +5,12 @@
 // fit; values often do not ("ray.head.default", a cluster name with capitals).
 // The encoding is reversible and leaves every value that already fits as it
 // is, so labels written by Ray's own GCP provider read back unchanged:
-//   * a value of [a-z0-9_-] only, not starting with "__", is the label value;
+//   * a value of [a-z0-9_-] only, not starting with '_', is the label value;
+//   * lowercase hex longer than 63 characters (Ray's config hashes) becomes
+//     "_x" followed by its bytes in lowercase base32 (RFC 4648, no padding);
 //   * any other value becomes "__" followed by the value with each byte
 //     outside [a-z0-9-] written as '_' and two lowercase hex digits
-//     ("ray.head.default" -> "__ray_2ehead_2edefault", "_" -> "___5f").
+//     ("ray.head.default" -> "__ray_2ehead_2edefault", "_a" -> "___5fa").
 // A value whose encoding exceeds 63 characters cannot be a label: encoding
 // throws Error(invalid_argument) naming the key.
 #pragma once

@@ -52,7 +52,11 @@ TEST_CASE("gcp labels: values that fit stay, others are encoded reversibly") {
   CHECK(encode_label_value("k", "up-to-date") == "up-to-date");
   CHECK(encode_label_value("k", "ray.head.default") == "__ray_2ehead_2edefault");
   CHECK(encode_label_value("k", "__x") == "___5f_5fx");
-  for (std::string v : {"ray.head.default", "My Cluster", "__x", "_", "a_b", "", "ÄÖ", "x__5f"})
+  const std::string hash(64, 'f');
+  CHECK(encode_label_value("k", hash) == "_x" + std::string(51, '7') + "q");
+  CHECK(encode_label_value("k", "_xab") == "___5fxab");
+  for (std::string v : {"ray.head.default", "My Cluster", "__x", "_", "a_b", "", "ÄÖ", "x__5f", "_xab",
+                        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})
     CHECK(decode_label_value(encode_label_value("k", v)) == v);
   CHECK_THROWS_AS(encode_label_value("k", std::string(40, '.')), Error);
   CHECK(valid_label_key("ray-node-type"));
@@ -281,6 +285,12 @@ TEST_CASE("gcp bootstrap: firewall rules by network tag, SSH from the caller onl
   const Value& internal = h.gce.firewalls.at(tag + "-internal");
   CHECK(internal.find("sourceTags")->as_array()[0].as_string() == tag);
   CHECK(internal.find("sourceRanges") == nullptr);
+  // Open between the nodes, but not the dashboard's port.
+  std::vector<std::string> tcp;
+  for (const auto& a : internal.find("allowed")->as_array())
+    if (a.find("IPProtocol")->as_string() == "tcp")
+      for (const auto& p : a.find("ports")->as_array()) tcp.push_back(p.as_string());
+  CHECK(tcp == std::vector<std::string>{"0-8264", "8266-65535"});
   for (const auto& [n, fw] : h.gce.firewalls) CHECK(fw.to_json().find("0.0.0.0/0") == std::string::npos);
   // A second bootstrap changes nothing.
   h.gce.calls.clear();
