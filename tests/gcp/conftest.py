@@ -18,7 +18,7 @@ HERE = pathlib.Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1] / "support"))
 sys.path.insert(0, str(HERE.parents[1] / "emulators"))
 sys.path.insert(0, str(HERE.parents[1] / "aws"))
-from rctest import ROOT, raycluster_binary  # noqa: E402
+from rctest import ROOT, raycluster_binary  # noqa: E402,F401
 from gcp import GceEmulator  # noqa: E402
 from marked_config import write_config  # noqa: E402
 
