@@ -8,6 +8,7 @@
 #include "providers/common/launch.hpp"
 #include "providers/common/ssh_nodes.hpp"
 #include "providers/common/tag_filter.hpp"
+#include "providers/gcp/instance_list.hpp"
 #include "providers/gcp/labels.hpp"
 #include "ssh/ssh.hpp"
 #include "util/error.hpp"
@@ -197,7 +198,7 @@ std::vector<Instance> GcpProvider::list_zone(const std::string& zone, const std:
     std::string path = "zones/" + query_encode(zone) + "/instances?maxResults=500&filter=" +
                        query_encode(filter);
     if (!next.empty()) path += "&pageToken=" + query_encode(next);
-    auto page = parse_instances(client_->call("GET", path, nullptr, cancel));
+    auto page = parse_instance_list(client_->call_text("GET", path, nullptr, cancel));
     for (auto& in : page.instances) {
       if (in.zone.empty()) in.zone = zone;
       out.push_back(std::move(in));

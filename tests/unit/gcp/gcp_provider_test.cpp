@@ -4,6 +4,7 @@
 #include <set>
 
 #include "harness.hpp"
+#include "providers/gcp/instance_list.hpp"
 #include "providers/gcp/labels.hpp"
 #include "util/error.hpp"
 
@@ -392,4 +393,42 @@ TEST_CASE("gcp: the endpoint comes from CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE;
   CHECK(p.endpoint() == "http://compute.example/compute/v1/");
   REQUIRE(p.warnings().size() == 1);
   CHECK(p.warnings()[0].find("plain http") != std::string::npos);
+}
+
+TEST_CASE("gcp list parsing: the streaming parser reads what the JSON says, within bounds") {
+  const std::string text = R"({"kind":"compute#instanceList","items":[
+    {"name":"a","zone":"https://x/zones/z-a","status":"RUNNING","labelFingerprint":"fp=",
+     "creationTimestamp":"2026-12-03T05:14:00.123-08:00","labels":{"k":"v","n":"__x_2ey"},
+     "networkInterfaces":[{"networkIP":"10.0.0.1","accessConfigs":[{"name":"x"},{"natIP":"34.1.2.3"}],
+                           "extra":{"networkIP":"no"}},{"networkIP":"10.9.9.9"}],
+     "scheduling":{"preemptible":true},"disks":[{"labels":{"no":"no"},"name":"no"}]},
+    {"name":"b","status":"TERMINATED","scheduling":{"provisioningModel":"SPOT"},"metadata":{"items":[{"key":"name","value":"no"}]}}],
+    "nextPageToken":"next"})";
+  auto sax = parse_instance_list(text);
+  auto tree = parse_instances(Value::parse_json(text));
+  REQUIRE(sax.instances.size() == 2);
+  REQUIRE(tree.instances.size() == 2);
+  CHECK(sax.next_page_token == "next");
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& a = sax.instances[i];
+    const auto& b = tree.instances[i];
+    CHECK(a.name == b.name);
+    CHECK(a.zone == b.zone);
+    CHECK(a.status == b.status);
+    CHECK(a.labels == b.labels);
+    CHECK(a.label_fingerprint == b.label_fingerprint);
+    CHECK(a.internal_ip == b.internal_ip);
+    CHECK(a.external_ip == b.external_ip);
+    CHECK(a.creation == b.creation);
+    CHECK(a.preemptible == b.preemptible);
+  }
+  CHECK(sax.instances[0].zone == "z-a");
+  CHECK(sax.instances[0].internal_ip == "10.0.0.1");
+  CHECK(sax.instances[0].external_ip == "34.1.2.3");
+  CHECK(sax.instances[0].labels.size() == 2);
+  CHECK(sax.instances[1].preemptible);
+  CHECK(parse_instance_list("{}").instances.empty());
+  CHECK_THROWS_AS(parse_instance_list("{\"items\":["), Error);
+  std::string deep(100, '[');
+  CHECK_THROWS_WITH_AS(parse_instance_list(deep), doctest::Contains("nested deeper"), Error);
 }
