@@ -138,13 +138,13 @@ Value GcpProvider::instance_properties(const LaunchRequest& request, const std::
 }
 
 std::vector<Instance> GcpProvider::launch_in_zone(const LaunchRequest& request, int count,
-                                                  const std::string& token,
+                                                  const std::string& launch_seed,
+                                                  const std::string& label,
                                                   const std::string& zone) {
   const NodeTypeSpec& type = *request.node_type;
-  const std::string label = sha256_hex(token).substr(0, 16);
   // Same launch, zone and count: same names and requestId, so a call that is
   // sent again (its answer lost) never launches twice.
-  const std::string seed = token + "|" + zone + "|" + std::to_string(count);
+  const std::string seed = launch_seed + "|" + zone + "|" + std::to_string(count);
   const std::string suffix = sha256_hex(seed).substr(0, 8);
   const std::string base =
       "ray-" + name_part(spec_.cluster_name, 24) + "-" + node_kind_name(request.kind) + "-" + suffix;
@@ -176,7 +176,7 @@ std::vector<Instance> GcpProvider::launch_in_zone(const LaunchRequest& request, 
 }
 
 std::vector<Instance> GcpProvider::launch(const LaunchRequest& request, int count,
-                                          const std::string& token) {
+                                          const std::string& seed, const std::string& label) {
   const NodeTypeSpec& type = *request.node_type;
   const std::string machine = bare(str(type.node_config.find("machineType")));
   std::vector<std::string> order = zones_;
@@ -184,7 +184,7 @@ std::vector<Instance> GcpProvider::launch(const LaunchRequest& request, int coun
   std::vector<std::string> tried;
   for (const auto& zone : order) {
     try {
-      return launch_in_zone(request, count, token, zone);
+      return launch_in_zone(request, count, seed, label, zone);
     } catch (const GceError& e) {
       if (e.code() == ErrorCode::quota)
         throw Error(ErrorCode::quota,
@@ -239,12 +239,16 @@ std::vector<Node> GcpProvider::create(const LaunchRequest& request) {
       for (auto& n : restart) batch.add(restarted(std::move(n), request));
     }
   }
+  std::set<std::string> have;
+  for (const auto& in : existing) have.insert(in.name);
   for (int chunk = 0; batch.remaining() > 0; ++chunk) {
     const int n = std::min(batch.remaining(), kBulkLimit);
-    const std::string t = chunk == 0 ? token : token + "#" + std::to_string(chunk);
-    auto made = launch(request, n, t);
-    if (made.empty()) break;
-    for (const auto& in : made) batch.add(to_node(in));
+    const std::string seed = chunk == 0 ? token : token + "#" + std::to_string(chunk);
+    // The listing after a launch shows every instance of the request.
+    int added = 0;
+    for (const auto& in : launch(request, n, seed, label))
+      if (have.insert(in.name).second && batch.add(to_node(in))) ++added;
+    if (added == 0) break;
   }
   return batch.take();
 }

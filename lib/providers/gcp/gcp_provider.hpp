@@ -137,9 +137,13 @@ class GcpProvider : public Provider {
   std::optional<Instance> get_instance(const std::string& name);
   std::string zone_of(const std::string& name);
   Node to_node(const Instance& in) const;
-  std::vector<Instance> launch(const LaunchRequest& request, int count, const std::string& token);
+  // `seed` names this launch call (the request's token, plus a chunk number
+  // past the first 1,000); `label` the request (kLaunchLabel's value).
+  std::vector<Instance> launch(const LaunchRequest& request, int count, const std::string& seed,
+                               const std::string& label);
   std::vector<Instance> launch_in_zone(const LaunchRequest& request, int count,
-                                       const std::string& token, const std::string& zone);
+                                       const std::string& seed, const std::string& label,
+                                       const std::string& zone);
   void instance_action(const std::string& name, const std::string& action);
   void commit_tags(const std::vector<TagBatcher::Update>& batch);
   void set_labels(const std::string& name, const Tags& set, const std::vector<std::string>& remove);

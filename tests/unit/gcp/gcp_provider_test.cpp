@@ -432,3 +432,18 @@ TEST_CASE("gcp list parsing: the streaming parser reads what the JSON says, with
   std::string deep(100, '[');
   CHECK_THROWS_WITH_AS(parse_instance_list(deep), doctest::Contains("nested deeper"), Error);
 }
+
+TEST_CASE("gcp create: more than 1,000 nodes go out in bulkInserts of 1,000, retried as one request") {
+  GcpHarness h;
+  auto nodes = h.provider->create(h.request("ray.worker.default", 1001, "big"));
+  CHECK(nodes.size() == 1001);
+  auto bulks = h.gce.of("POST", "/bulkInsert");
+  REQUIRE(bulks.size() == 2);
+  CHECK(bulks[0].body.find("count")->as_string() == "1000");
+  CHECK(bulks[1].body.find("count")->as_string() == "1");
+  CHECK(bulks[0].query.at("requestId") != bulks[1].query.at("requestId"));
+  auto again = h.provider->create(h.request("ray.worker.default", 1001, "big"));
+  CHECK(again.size() == 1001);
+  CHECK(h.gce.of("POST", "/bulkInsert").size() == 2);
+  CHECK(h.gce.instances.size() == 1001);
+}
