@@ -8,6 +8,7 @@ project-wide ssh-keys were ever written, and no firewall rule admits
 0.0.0.0/0 or opens the dashboard's port.
 """
 import collections
+import time
 
 LAUNCH_METHODS = ("instances.insert", "instances.bulkInsert")
 
@@ -127,3 +128,22 @@ def test_quota_stops_up_with_the_quota_named(gcp):
     gcp.gce.set_faults({})
     gcp.run("down", cfg, "-y")
     check_clean(gcp, "quota")
+
+
+def test_cache_stopped_nodes_stops_workers_and_starts_them_again(gcp):
+    cfg = gcp.config("cached", workers=1, cache_stopped_nodes="true")
+    gcp.run("up", cfg, "-y")
+    gcp.run("scale", cfg, "--workers", "3", "-y")
+    gcp.run("scale", cfg, "--workers", "1", "-y")
+    stopped = cluster_instances(gcp.gce, "cached", states=("STOPPING", "TERMINATED"))
+    assert len(stopped) == 2
+    assert len(gcp.status(cfg)["nodes"]) == 2  # stopped workers are not nodes
+    deadline = time.time() + 30
+    while cluster_instances(gcp.gce, "cached", states=("STOPPING",)) and time.time() < deadline:
+        time.sleep(0.2)
+    gcp.run("scale", cfg, "--workers", "3", "-y")
+    assert any(c.get("method") == "instances.start" for c in gcp.gce.calls())
+    created = check_launches(gcp, "cached")
+    assert len(created) == 4  # the two stopped workers came back instead of two new ones
+    gcp.run("down", cfg, "-y")
+    check_clean(gcp, "cached")
