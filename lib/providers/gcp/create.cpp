@@ -182,10 +182,24 @@ std::vector<Instance> GcpProvider::launch(const LaunchRequest& request, int coun
   std::vector<std::string> order = zones_;
   cooldown_.order(order, machine, [](const std::string& z) -> const std::string& { return z; });
   std::vector<std::string> tried;
-  for (const auto& zone : order) {
+  for (std::size_t i = 0, rate_limited = 0; i < order.size();) {
+    const std::string& zone = order[i];
     try {
-      return launch_in_zone(request, count, seed, label, zone);
+      // An operation refused for its rate has no effect: the next try gets
+      // a requestId of its own.
+      const std::string attempt = rate_limited == 0 ? seed : seed + "~" + std::to_string(rate_limited);
+      return launch_in_zone(request, count, attempt, label, zone);
     } catch (const GceError& e) {
+      // RESOURCE_OPERATION_RATE_EXCEEDED on the operation, which the HTTP
+      // layer never sees: wait and try the same zone again, a few times.
+      if (e.code() == ErrorCode::throttled && e.status() == 0 && rate_limited < kOperationRetries) {
+        ++rate_limited;
+        if (!ctx_.sleep(std::chrono::milliseconds(1000) * (1 << rate_limited), {}))
+          throw Error(ErrorCode::cancelled, "cancelled");
+        continue;
+      }
+      ++i;
+      rate_limited = 0;
       if (e.code() == ErrorCode::quota)
         throw Error(ErrorCode::quota,
                     "GCP refused " + std::to_string(count) + " " + machine + " of type " +

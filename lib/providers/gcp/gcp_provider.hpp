@@ -46,6 +46,8 @@ namespace raycluster::detail::gce {
 inline constexpr int kBulkLimit = 1000;
 inline constexpr std::size_t kParallelCalls = 16;
 inline constexpr int kLabelAttempts = 5;
+// Launches again after RESOURCE_OPERATION_RATE_EXCEEDED on the operation.
+inline constexpr std::size_t kOperationRetries = 3;
 // The label naming the launch (idempotency token) an instance came from.
 inline constexpr const char* kLaunchLabel = "raycluster-launch";
 

@@ -447,3 +447,22 @@ TEST_CASE("gcp create: more than 1,000 nodes go out in bulkInserts of 1,000, ret
   CHECK(h.gce.of("POST", "/bulkInsert").size() == 2);
   CHECK(h.gce.instances.size() == 1001);
 }
+
+TEST_CASE("gcp create: a launch operation refused for its rate is sent again under a new requestId") {
+  GcpHarness h;
+  h.gce.op_error_code = "RESOURCE_OPERATION_RATE_EXCEEDED";
+  int launches = 0;
+  h.gce.faults.push_back({[&](const ComputeCall& c) {
+                            // The second bulkInsert's operation succeeds.
+                            if (c.path.find("bulkInsert") != std::string::npos && ++launches == 2)
+                              h.gce.op_error_code.clear();
+                            return false;
+                          },
+                          {}, false});
+  auto nodes = h.provider->create(h.request("ray.worker.default", 2, "rate"));
+  CHECK(nodes.size() == 2);
+  auto bulks = h.gce.of("POST", "/bulkInsert");
+  REQUIRE(bulks.size() == 2);
+  CHECK(bulks[0].query.at("requestId") != bulks[1].query.at("requestId"));
+  CHECK(h.gce.instances.size() == 2);
+}
