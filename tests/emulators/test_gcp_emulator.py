@@ -9,6 +9,7 @@ static or obtained with a service-account key through google-auth.
 """
 import getpass
 import http.client
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -202,6 +203,15 @@ def test_requests_outside_the_discovery_document_are_400_naming_the_field(emu, m
     assert error["code"] == 400 and error["errors"][0]["reason"] == reason
     assert field in error["message"] or error["errors"][0].get("location") == field, error
     assert emu.instances() == []
+
+
+def test_the_document_comes_from_the_pinned_client():
+    pins = dict(line.split("==") for line in (HERE.parents[1] / "requirements-dev.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    assert importlib.metadata.version("google-api-python-client") == pins["google-api-python-client"]
+    assert GceEmulator.__module__ == "gcp.emulator"
+    from gcp.discovery import document_path
+    assert pathlib.Path(document_path()).read_text() == DOCUMENT
 
 
 def test_answers_are_held_to_the_response_schema(emu):
@@ -413,6 +423,14 @@ def test_list_pages_over_more_than_500_instances(emu, gce):
     assert sorted(sum(pages, [])) == [f"many-{n:03d}" for n in range(1, 504)]
     answer = gce.instances().list(project=PROJECT, zone=ZONE, maxResults=7).execute()
     assert len(answer["items"]) == 7 and "nextPageToken" in answer
+    # Instances deleted between two pages shift nothing: the token names the last one given.
+    for name in ("many-001", "many-002", "many-009"):
+        gce.instances().delete(project=PROJECT, zone=ZONE, instance=name).execute()
+    wait_for(lambda: "many-009" not in names(emu))
+    second = gce.instances().list(project=PROJECT, zone=ZONE, maxResults=7, pageToken=answer["nextPageToken"])
+    assert [i["name"] for i in second.execute()["items"]] == [f"many-{n:03d}" for n in (8, 10, 11, 12, 13, 14, 15)]
+    newest = gce.instances().list(project=PROJECT, zone=ZONE, maxResults=2, orderBy="creationTimestamp desc")
+    assert [i["name"] for i in newest.execute()["items"]] == ["other-1", "many-503"]
     with pytest.raises(HttpError) as excinfo:
         gce.instances().list(project=PROJECT, zone=ZONE, pageToken="bogus").execute()
     assert http_error(excinfo)[:2] == (400, "invalid")
@@ -574,6 +592,24 @@ def test_control_endpoints_and_firewall_checks(emu, gce):
     with pytest.raises(AssertionError):
         emu.assert_firewalls_safe()
     gce.firewalls().delete(project=PROJECT, firewall="rc-dashboard").execute()
+    internal = dict(rule, name="rc-internal", allowed=[{"IPProtocol": "all"}], sourceTags=["rc-node"],
+                    targetTags=["rc-node"])
+    del internal["sourceRanges"]
+    gce.firewalls().insert(project=PROJECT, body=internal).execute()
+    emu.assert_firewalls_safe()  # all ports, 8265 too, but only between the cluster's instances
+    wider = {"sourceRanges": ["127.0.0.1/32", "127.0.0.2/32"]}
+    with pytest.raises(HttpError) as excinfo:  # the document marks name required for patch
+        gce.firewalls().patch(project=PROJECT, firewall="rc-ssh", body=wider).execute()
+    assert http_error(excinfo)[:2] == (400, "required") and "resource.name" in http_error(excinfo)[2]
+    op = gce.firewalls().patch(project=PROJECT, firewall="rc-ssh", body=dict(wider, name="rc-ssh")).execute()
+    assert gce.globalOperations().wait(project=PROJECT, operation=op["name"]).execute()["status"] == "DONE"
+    patched = gce.firewalls().get(project=PROJECT, firewall="rc-ssh").execute()
+    assert patched["sourceRanges"] == ["127.0.0.1/32", "127.0.0.2/32"] and patched["allowed"] == rule["allowed"]
+    with pytest.raises(HttpError) as excinfo:
+        gce.firewalls().patch(project=PROJECT, firewall="rc-ssh",
+                              body={"name": "rc-ssh", "sourceRanges": ["everyone"]}).execute()
+    assert http_error(excinfo)[:2] == (400, "invalid")
+    gce.firewalls().delete(project=PROJECT, firewall="rc-internal").execute()
     assert [f["name"] for f in gce.firewalls().list(project=PROJECT).execute()["items"]] == ["rc-ssh"]
     status, state = raw(emu, "GET", "/_emulator/state", token=None)
     assert status == 200 and [f["name"] for f in state["firewalls"]] == ["rc-ssh"]
@@ -582,8 +618,10 @@ def test_control_endpoints_and_firewall_checks(emu, gce):
                token=None)[0] == 200
     assert emu.faults.stockout(ZONE) == "ZONE_RESOURCE_POOL_EXHAUSTED"
     status, calls = raw(emu, "GET", "/_emulator/calls", token=None)
-    assert [c["method"] for c in calls] == ["firewalls.insert", "globalOperations.wait", "firewalls.get",
-                                            "firewalls.insert", "firewalls.delete", "firewalls.list"]
+    assert [c["method"] for c in calls][:6] == ["firewalls.insert", "globalOperations.wait", "firewalls.get",
+                                                "firewalls.insert", "firewalls.delete", "firewalls.insert"]
+    assert [c["status"] for c in calls if c["method"] == "firewalls.patch"] == [400, 200, 400]
+    assert calls[-1]["method"] == "firewalls.list" and calls[-1]["status"] == 200
 
 
 def test_catalog(gce):

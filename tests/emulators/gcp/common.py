@@ -113,13 +113,14 @@ def check_name(name, field):
 
 # -- lists ---------------------------------------------------------------------
 
-def _order(items, order_by):
+def _sort(order_by):
+    """(key function, descending) of an ``orderBy``; keys are unique per
+    list (name, then zone), so a page token can name the last item given."""
     if not order_by or order_by in ("name", "name asc"):
-        return sorted(items, key=lambda r: r.get("name", ""))
-    if order_by == "creationTimestamp desc":
-        return sorted(items, key=lambda r: (r.get("creationTimestamp", ""), r.get("name", "")), reverse=True)
-    if order_by == "creationTimestamp":
-        return sorted(items, key=lambda r: (r.get("creationTimestamp", ""), r.get("name", "")))
+        return (lambda r: [r.get("name", ""), r.get("zone", "")]), False
+    if order_by in ("creationTimestamp", "creationTimestamp desc"):
+        return (lambda r: [r.get("creationTimestamp", ""), r.get("name", ""), r.get("zone", "")],
+                order_by.endswith("desc"))
     raise invalid("orderBy", order_by, "Sorting is supported by 'name' and 'creationTimestamp desc' only.")
 
 
@@ -130,35 +131,40 @@ def select(items, query):
         predicate = filters.compile_filter(text)
     except ValueError as error:
         raise invalid("filter", text, f"Invalid list filter expression: {error}.") from None
-    return _order([r for r in items if predicate(r)], query.get("orderBy"))
+    key, descending = _sort(query.get("orderBy"))
+    return sorted((r for r in items if predicate(r)), key=key, reverse=descending)
 
 
 def page(items, query, kind, self_link, list_id):
-    """A list answer of the already selected ``items`` with maxResults/pageToken."""
+    """A list answer of the already selected ``items`` with maxResults/pageToken.
+
+    The token names the last item given, so items that come or go between
+    pages shift nothing, as with Compute's tokens."""
     max_results = query.get("maxResults", MAX_RESULTS)
     if max_results > MAX_RESULTS:
         raise invalid("maxResults", max_results, f"Must be less than or equal to {MAX_RESULTS}")
     if max_results == 0:
         max_results = MAX_RESULTS
-    offset = 0
+    key, descending = _sort(query.get("orderBy"))
+    scope = [query.get("filter"), query.get("orderBy"), list_id]
     token = query.get("pageToken")
-    scope = json.dumps([query.get("filter"), query.get("orderBy"), list_id])
     if token:
         try:
             decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-            offset = int(decoded["offset"])
-            if decoded["scope"] != scope or offset < 0:
+            if decoded["scope"] != scope or not isinstance(decoded["after"], list):
                 raise ValueError(token)
+            after = decoded["after"]
         except (ValueError, KeyError, TypeError):
             raise invalid("pageToken", token, "The page token does not belong to this list or is "
                                               "malformed.") from None
-    chunk = items[offset:offset + max_results]
+        items = [r for r in items if (key(r) < after if descending else key(r) > after)]
+    chunk = items[:max_results]
     out = {"kind": kind, "id": list_id, "selfLink": self_link}
     if chunk:
         out["items"] = chunk
-    if offset + max_results < len(items):
+    if len(items) > max_results:
         out["nextPageToken"] = base64.urlsafe_b64encode(
-            json.dumps({"offset": offset + max_results, "scope": scope}).encode()).decode()
+            json.dumps({"after": key(chunk[-1]), "scope": scope}).encode()).decode()
     return out
 
 

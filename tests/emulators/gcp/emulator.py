@@ -196,17 +196,19 @@ class GceEmulator:
     def firewall_problems(self, allow_world=False, closed_ports=(8265,)):
         """What is wrong with the firewall rules, as sentences: an ingress
         rule open to 0.0.0.0/0 (unless ``allow_world``), and any ingress rule
-        that allows one of ``closed_ports`` (the dashboard's 8265) at all."""
+        from addresses (``sourceRanges``) that allows one of ``closed_ports``
+        (the dashboard's 8265). Rules whose sources are only the cluster's
+        own instances (``sourceTags``, ``sourceServiceAccounts``) are fine."""
         problems = []
         for rule in self.firewalls():
             if rule.get("direction", "INGRESS") != "INGRESS" or rule.get("disabled") or not rule.get("allowed"):
                 continue
-            if "0.0.0.0/0" in (rule.get("sourceRanges") or []) and not allow_world:
+            ranges = rule.get("sourceRanges") or []
+            if "0.0.0.0/0" in ranges and not allow_world:
                 problems.append(f"firewall {rule['name']} admits 0.0.0.0/0")
             for port in closed_ports:
-                if _allows_port(rule["allowed"], port):
-                    problems.append(f"firewall {rule['name']} opens port {port} "
-                                    f"to {rule.get('sourceRanges') or rule.get('sourceTags')}")
+                if ranges and _allows_port(rule["allowed"], port):
+                    problems.append(f"firewall {rule['name']} opens port {port} to {ranges}")
         return problems
 
     def assert_firewalls_safe(self, allow_world=False, closed_ports=(8265,)):

@@ -1,6 +1,6 @@
 """Everything but instances: zones, regions, machineTypes, acceleratorTypes,
-zoneOperations, globalOperations, firewalls, networks, subnetworks, images
-and projects."""
+zoneOperations, globalOperations, firewalls (insert, get, list, patch,
+update, delete), networks, subnetworks, images and projects."""
 import re
 import zlib
 
@@ -229,6 +229,43 @@ def firewalls_list(api, params, query, body):
     world = api.world
     return _list(world, [firewall_json(world, r) for r in world.firewalls.values()], query,
                  "compute#firewallList", "global/firewalls")
+
+
+def _replace_firewall(api, params, query, resource, method_name):
+    world = api.world
+    request_id = check_request_id(query)
+    earlier = world.by_request_id(request_id)
+    if earlier is not None:
+        return world.operation_json(earlier)
+    rule = _firewall(world, params["firewall"])
+    if resource.get("name", rule.name) != rule.name:
+        raise invalid("resource.name", resource["name"], f"Must be the firewall's name '{rule.name}'.")
+    _, checked = _check_firewall(world, dict(resource, name=rule.name))
+    rule.resource = checked
+    op = world.new_operation(method_name, method_name.split(".")[1], world.link(f"global/firewalls/{rule.name}"),
+                             rule.id, delay=api.faults.operation_delay(method_name), request_id=request_id,
+                             quick=True)
+    return world.operation_json(op)
+
+
+@method("firewalls.patch")
+def firewalls_patch(api, params, query, body):
+    """JSON merge patch (RFC 7396) of the rule: given fields replace the
+    rule's, null removes them."""
+    current = dict(_firewall(api.world, params["firewall"]).resource)
+    for key, value in body.items():
+        if value is None:
+            current.pop(key, None)
+        else:
+            current[key] = value
+    if "sourceRanges" in body and body["sourceRanges"] is not None and not body["sourceRanges"]:
+        current.pop("sourceRanges")
+    return _replace_firewall(api, params, query, current, "firewalls.patch")
+
+
+@method("firewalls.update")
+def firewalls_update(api, params, query, body):
+    return _replace_firewall(api, params, query, body, "firewalls.update")
 
 
 @method("firewalls.delete")
