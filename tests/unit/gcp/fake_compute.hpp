@@ -51,6 +51,7 @@ struct FakeCompute : raycluster::HttpTransport {
   std::string op_error_code;                           // every launch op fails with it
   std::set<std::string> refused_tokens;                // "Bearer X" answered 401
   std::size_t page_size = 500;
+  std::string checkip = "203.0.113.9";  // what the checkip service answers
   int next_op = 0, next_ip = 10, fingerprint = 0;
   // Scripted faults: tried in order for every call; the first that answers wins
   // (and is removed when `once`).
@@ -142,7 +143,7 @@ struct FakeCompute : raycluster::HttpTransport {
     if (request.url.find("checkip") != std::string::npos) {
       raycluster::HttpResponse r;
       r.status = 200;
-      r.body = "203.0.113.9\n";
+      r.body = checkip + "\n";
       return r;
     }
     ComputeCall c;

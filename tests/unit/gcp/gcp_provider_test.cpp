@@ -466,3 +466,17 @@ TEST_CASE("gcp create: a launch operation refused for its rate is sent again und
   CHECK(bulks[0].query.at("requestId") != bulks[1].query.at("requestId"));
   CHECK(h.gce.instances.size() == 2);
 }
+
+TEST_CASE("gcp bootstrap: a new caller address is added to the SSH rule, the old one kept") {
+  GcpHarness h;
+  h.bootstrap();
+  h.gce.checkip = "198.51.100.20";
+  h.make();
+  h.bootstrap();
+  auto patches = h.gce.of("PATCH", "-ssh");
+  REQUIRE(patches.size() == 1);
+  const auto& ranges = h.gce.firewalls.at(h.provider->network_tag() + "-ssh").find("sourceRanges")->as_array();
+  REQUIRE(ranges.size() == 2);
+  CHECK(ranges[0].as_string() == "203.0.113.9/32");
+  CHECK(ranges[1].as_string() == "198.51.100.20/32");
+}
