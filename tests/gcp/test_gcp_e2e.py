@@ -8,6 +8,7 @@ project-wide ssh-keys were ever written, and no firewall rule admits
 0.0.0.0/0 or opens the dashboard's port.
 """
 import collections
+import json
 import time
 
 LAUNCH_METHODS = ("instances.insert", "instances.bulkInsert")
@@ -147,3 +148,50 @@ def test_cache_stopped_nodes_stops_workers_and_starts_them_again(gcp):
     assert len(created) == 4  # the two stopped workers came back instead of two new ones
     gcp.run("down", cfg, "-y")
     check_clean(gcp, "cached")
+
+
+def test_a_new_state_folder_takes_over_a_cluster_whose_folder_was_lost(gcp, tmp_path):
+    cfg = gcp.config("lost", workers=1)
+    gcp.run("up", cfg, "-y")
+    launched = {i["name"] for i in cluster_instances(gcp.gce, "lost")}
+    assert len(launched) == 2
+    cloud_id = {i["labels"]["raycluster-id"] for i in cluster_instances(gcp.gce, "lost")}
+    assert len(cloud_id) == 1
+
+    gcp.env["RAYCLUSTER_HOME"] = str(tmp_path / "fresh-state")
+    out = gcp.run("status", cfg, "--json")
+    assert "takes it over" in out.stderr, out.stderr
+    st = json.loads(out.stdout)
+    assert {n["id"] for n in st["nodes"]} == launched
+    assert st["cluster_id"] == cloud_id.pop()
+
+    gcp.run("down", cfg, "-y")
+    check_clean(gcp, "lost")
+    gcp.env["RAYCLUSTER_HOME"] = str(gcp.home)
+    gcp.run("down", cfg, "-y")
+
+
+def test_two_clusters_of_one_name_keep_their_own_instances_and_firewalls(gcp, tmp_path):
+    cfg = gcp.config("twins", workers=0)
+    second = str(tmp_path / "second-state")
+    gcp.env["RAYCLUSTER_HOME"] = second
+    gcp.run("status", cfg)
+    gcp.env["RAYCLUSTER_HOME"] = str(gcp.home)
+    gcp.run("up", cfg, "-y")
+    gcp.env["RAYCLUSTER_HOME"] = second
+    gcp.run("up", cfg, "-y")
+    heads = cluster_instances(gcp.gce, "twins")
+    assert len(heads) == 2
+    ids = {i["labels"]["raycluster-id"] for i in heads}
+    assert len(ids) == 2
+    assert len(gcp.gce.firewalls()) == 4
+
+    gcp.run("down", cfg, "-y")  # the second folder's cluster only
+    left = cluster_instances(gcp.gce, "twins")
+    assert len(left) == 1
+    (first_id,) = {i["labels"]["raycluster-id"] for i in left}
+    assert sorted(f["name"] for f in gcp.gce.firewalls()) == [
+        f"raycluster-{first_id}-internal", f"raycluster-{first_id}-ssh"]
+    gcp.env["RAYCLUSTER_HOME"] = str(gcp.home)
+    gcp.run("down", cfg, "-y")
+    check_clean(gcp, "twins")
