@@ -480,3 +480,59 @@ TEST_CASE("gcp bootstrap: a new caller address is added to the SSH rule, the old
   CHECK(ranges[0].as_string() == "203.0.113.9/32");
   CHECK(ranges[1].as_string() == "198.51.100.20/32");
 }
+
+TEST_CASE("gcp create: node_config passes through, metadata, tags and labels merged with ours") {
+  GcpHarness h(R"(
+cluster_name: t
+provider: {type: gcp, region: r, availability_zone: r-a, project_id: p, use_internal_ips: true}
+auth: {ssh_user: ubuntu, ssh_public_key: @DIR@/id.pub}
+available_node_types:
+  head:
+    node_config: {machineType: n1-standard-2}
+  gpu:
+    max_workers: 2
+    node_config:
+      machineType: projects/p/zones/r-a/machineTypes/a2-highgpu-1g
+      guestAccelerators: [{acceleratorType: nvidia-tesla-a100, acceleratorCount: 1}]
+      scheduling: {provisioningModel: SPOT, instanceTerminationAction: DELETE}
+      serviceAccounts: [{email: sa@p.iam.gserviceaccount.com, scopes: [x]}]
+      metadata: {items: [{key: startup-script, value: echo hi}, {key: ssh-keys, value: "alice:ssh-rsa AAA alice"}]}
+      tags: {items: [web]}
+      labels: {team: ml, ray-cluster-name: spoofed}
+      networkInterfaces: [{subnetwork: regions/r/subnetworks/s}]
+head_node_type: head
+)");
+  h.provider->create(h.request("gpu", 2, "g"));
+  auto bulks = h.gce.of("POST", "/bulkInsert");
+  REQUIRE(bulks.size() == 1);
+  const Value& p = *bulks[0].body.find("instanceProperties");
+  CHECK(p.find("machineType")->as_string() == "a2-highgpu-1g");
+  CHECK(p.find("guestAccelerators")->as_array()[0].find("acceleratorCount")->as_int() == 1);
+  CHECK(p.find("scheduling")->find("provisioningModel")->as_string() == "SPOT");
+  CHECK(p.find("serviceAccounts")->as_array()[0].find("email")->as_string() == "sa@p.iam.gserviceaccount.com");
+  // The user's network interface as written: no external address added.
+  CHECK(p.find("networkInterfaces")->to_json() == R"([{"subnetwork":"regions/r/subnetworks/s"}])");
+  std::map<std::string, std::string> md;
+  for (const auto& item : p.find("metadata")->find("items")->as_array())
+    md[item.find("key")->as_string()] = item.find("value")->as_string();
+  CHECK(md["startup-script"] == "echo hi");
+  CHECK(md["ssh-keys"].rfind("alice:ssh-rsa AAA alice\nubuntu:ssh-ed25519 ", 0) == 0);
+  std::vector<std::string> tags;
+  for (const auto& t : p.find("tags")->find("items")->as_array()) tags.push_back(t.as_string());
+  CHECK(tags == std::vector<std::string>{"web", h.provider->network_tag()});
+  CHECK(label(p, "team") == "ml");
+  CHECK(label(p, "ray-cluster-name") == "t");  // ours win
+}
+
+TEST_CASE("gcp create: without a node_config network interface, one on the default network; internal IPs only when asked") {
+  std::string yaml = rctest::kGcpConfig;
+  yaml.replace(yaml.find("  project_id: p\n"), 15, "  project_id: p\n  network: vpc1\n  subnetwork: sub1\n");
+  GcpHarness h(yaml);
+  h.provider->create(h.request("ray.worker.default", 1, "n"));
+  auto bulks = h.gce.of("POST", "/bulkInsert");
+  REQUIRE(bulks.size() == 1);
+  const Value& nic = bulks[0].body.find("instanceProperties")->find("networkInterfaces")->as_array()[0];
+  CHECK(nic.find("network")->as_string() == "global/networks/vpc1");
+  CHECK(nic.find("subnetwork")->as_string() == "regions/us-central1/subnetworks/sub1");
+  CHECK(nic.find("accessConfigs")->as_array()[0].find("type")->as_string() == "ONE_TO_ONE_NAT");
+}
