@@ -334,23 +334,23 @@ void GcpProvider::teardown(const EventSink& events, const CancelToken& cancel) {
         msg += "\n  " + in.name + " (" + (refused.count(in.name) ? refused[in.name] : in.status) + ")";
       throw Error(refused.size() == left.size() ? ErrorCode::invalid_request : ErrorCode::timeout, msg);
     }
-    std::vector<std::string> todo;
+    std::vector<std::string> to_delete;
     for (const auto& in : left)
       if (!refused.count(in.name) && (!asked.count(in.name) || now - asked[in.name] > std::chrono::seconds(60)))
-        todo.push_back(in.name);
-    if (!todo.empty())
-      note(events, LogLevel::info, "deleting " + std::to_string(todo.size()) + " remaining instance(s)");
+        to_delete.push_back(in.name);
+    if (!to_delete.empty())
+      note(events, LogLevel::info, "deleting " + std::to_string(to_delete.size()) + " remaining instance(s)");
     std::mutex mu;
-    parallel_for(todo.size(), kParallelCalls, [&](std::size_t i) {
+    parallel_for(to_delete.size(), kParallelCalls, [&](std::size_t i) {
       try {
-        instance_action(todo[i], "delete");
+        instance_action(to_delete[i], "delete");
       } catch (const Error& e) {
         if (e.retryable() || e.code() == ErrorCode::cancelled) return;
         std::lock_guard<std::mutex> lock(mu);
-        refused[todo[i]] = e.what();
+        refused[to_delete[i]] = e.what();
       }
     });
-    for (const auto& n : todo) asked[n] = now;
+    for (const auto& n : to_delete) asked[n] = now;
     if (!ctx_.sleep(delay, cancel)) throw Error(ErrorCode::cancelled, "down cancelled");
     delay = std::min(delay * 2, milliseconds(15000));
   }

@@ -284,9 +284,9 @@ void GcpProvider::instance_action(const std::string& name, const std::string& ac
 
 void GcpProvider::terminate(const std::vector<std::string>& node_ids) {
   if (node_ids.empty()) return;
-  std::vector<std::pair<std::string, std::string>> todo;  // name, action
+  std::vector<std::pair<std::string, std::string>> actions;  // name, action
   if (!cache_stopped_) {
-    for (const auto& id : node_ids) todo.emplace_back(id, "delete");
+    for (const auto& id : node_ids) actions.emplace_back(id, "delete");
   } else {
     // cache_stopped_nodes: workers are stopped for a later create() to
     // start again; heads are deleted.
@@ -295,12 +295,12 @@ void GcpProvider::terminate(const std::vector<std::string>& node_ids) {
       if (!wanted.count(in.name)) continue;
       auto kind = in.labels.find(tags::node_kind);
       bool worker = kind != in.labels.end() && kind->second == "worker";
-      if (!worker) todo.emplace_back(in.name, "delete");
-      else if (in.status != "TERMINATED" && in.status != "STOPPING") todo.emplace_back(in.name, "stop");
+      if (!worker) actions.emplace_back(in.name, "delete");
+      else if (in.status != "TERMINATED" && in.status != "STOPPING") actions.emplace_back(in.name, "stop");
     }
   }
-  parallel_for(todo.size(), kParallelCalls,
-               [&](std::size_t i) { instance_action(todo[i].first, todo[i].second); });
+  parallel_for(actions.size(), kParallelCalls,
+               [&](std::size_t i) { instance_action(actions[i].first, actions[i].second); });
 }
 
 void GcpProvider::set_tags(const std::vector<std::string>& node_ids, const Tags& tags) {
