@@ -20,7 +20,7 @@ namespace rctest {
 
 struct ComputeCall {
   std::string method;
-  std::string path;   // after /projects/<p>/, without the query
+  std::string path;   // after /projects/<project>/, without the query
   std::map<std::string, std::string> query;  // decoded
   raycluster::Value body;
   std::string authorization;
@@ -152,8 +152,9 @@ struct FakeCompute : raycluster::HttpTransport {
     auto q = url.find('?');
     std::string query = q == std::string::npos ? "" : url.substr(q + 1);
     url = url.substr(0, q);
-    auto p = url.find("/projects/p/");
-    c.path = p == std::string::npos ? url : url.substr(p + 12);
+    auto p = url.find("/projects/");
+    auto slash = p == std::string::npos ? std::string::npos : url.find('/', p + 10);
+    c.path = slash == std::string::npos ? url : url.substr(slash + 1);
     for (std::size_t i = 0; i < query.size();) {
       auto amp = query.find('&', i);
       std::string kv = query.substr(i, amp == std::string::npos ? std::string::npos : amp - i);

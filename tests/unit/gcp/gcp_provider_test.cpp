@@ -536,3 +536,31 @@ TEST_CASE("gcp create: without a node_config network interface, one on the defau
   CHECK(nic.find("subnetwork")->as_string() == "regions/us-central1/subnetworks/sub1");
   CHECK(nic.find("accessConfigs")->as_array()[0].find("type")->as_string() == "ONE_TO_ONE_NAT");
 }
+
+TEST_CASE("gcp examples: the tutorial's flat and Ray-schema configs launch as written") {
+  for (const char* name : {"flat.yaml", "cluster.yaml"}) {
+    CAPTURE(name);
+    GcpHarness h;
+    h.spec = load_spec_file(std::string(RC_EXAMPLES) + "/gcp/" + name);
+    h.make();
+    h.bootstrap();
+    const std::string head = h.spec.head_node_type;
+    std::string worker;
+    for (const auto& t : h.spec.node_types)
+      if (t.name != head) worker = t.name;
+    REQUIRE(h.provider->create(h.request(head, 1, "h", NodeKind::head)).size() == 1);
+    REQUIRE(h.provider->create(h.request(worker, 2, "w")).size() == 2);
+    auto inserts = h.gce.of("POST", "/instances");
+    REQUIRE(inserts.size() == 1);
+    CHECK(inserts[0].path == "zones/europe-west1-b/instances");
+    CHECK(inserts[0].body.find("machineType")->as_string() == "zones/europe-west1-b/machineTypes/n1-standard-4");
+    auto bulks = h.gce.of("POST", "/bulkInsert");
+    REQUIRE(bulks.size() == 1);
+    CHECK(bulks[0].body.find("instanceProperties")->find("machineType")->as_string() == "n1-standard-4");
+    CHECK(h.gce.firewalls.size() == 2);
+    if (std::string(name) == "flat.yaml")
+      CHECK(label(*bulks[0].body.find("instanceProperties"), "team") == "research");
+    else
+      CHECK(bulks[0].body.find("instanceProperties")->find("scheduling")->find("preemptible")->as_bool());
+  }
+}
