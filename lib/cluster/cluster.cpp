@@ -402,7 +402,6 @@ Cluster::Cluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Cluster::~Cluster() = default;
 
 std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options) {
-  detail::require_supported(spec);  // before any state is written
   auto impl = std::make_unique<Impl>();
   impl->identity = open_identity(spec, options);
   impl->spec = std::move(spec);

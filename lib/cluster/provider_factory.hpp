@@ -11,8 +11,6 @@
 
 namespace raycluster::detail {
 
-// Throws Error(unsupported) for providers this build cannot drive yet.
-void require_supported(const ClusterSpec& spec);
 // The provider of spec.provider.kind, built on `context`.
 std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterIdentity& identity,
                                         const ProviderContext& context);

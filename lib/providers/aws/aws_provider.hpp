@@ -102,7 +102,6 @@ class AwsProvider : public Provider {
                                        const CancelToken& cancel);
   std::string ensure_security_group(const std::string& vpc_id, const EventSink& events,
                                      const CancelToken& cancel);
-  std::vector<std::string> ssh_cidrs(const CancelToken& cancel);
   void ensure_key_pair(const EventSink& events, const CancelToken& cancel);
   void create_key_pair(const std::string& name, const std::string& file, bool replace,
                        const Tags& key_tags, const CancelToken& cancel);

@@ -5,9 +5,10 @@
 #include <set>
 
 #include "providers/aws/aws_provider.hpp"
-#include "providers/aws/base64.hpp"
+#include "providers/common/base64.hpp"
 #include "providers/aws/query_names.hpp"
-#include "providers/aws/ssh_key.hpp"
+#include "providers/common/caller_address.hpp"
+#include "providers/common/ssh_key.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"
@@ -16,7 +17,6 @@ namespace raycluster::detail::ec2 {
 namespace {
 
 constexpr const char* kCanonicalOwner = "099720109477";
-constexpr const char* kDefaultCheckIp = "https://checkip.amazonaws.com";
 
 std::vector<std::string> strings_of(const Value* v) {
   std::vector<std::string> out;
@@ -26,14 +26,6 @@ std::vector<std::string> strings_of(const Value* v) {
     for (const auto& x : v->as_array())
       if (x.is_string()) out.push_back(x.as_string());
   return out;
-}
-
-bool valid_ipv4(std::string_view s) {
-  unsigned a, b, c, d;
-  char tail;
-  std::string t(s);
-  if (std::sscanf(t.c_str(), "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4) return false;
-  return a < 256 && b < 256 && c < 256 && d < 256;
 }
 
 // Graviton families (m6g, c7gn, t4g, ...) need arm64 images.
@@ -258,36 +250,6 @@ std::vector<Subnet> AwsProvider::describe_subnets(const std::vector<std::string>
   return parse_subnets(body);
 }
 
-std::vector<std::string> AwsProvider::ssh_cidrs(const CancelToken& cancel) {
-  if (!spec_.provider.ssh_allowed_cidrs.empty()) return spec_.provider.ssh_allowed_cidrs;
-  // Only this machine may reach port 22: ask what address it has outside
-  // (RAYCLUSTER_CHECKIP_URL names another service that answers the same).
-  std::string url = kDefaultCheckIp;
-  if (auto env = ctx_.env.get("RAYCLUSTER_CHECKIP_URL"); env && !env->empty())
-    url = *env;
-  HttpRequest req;
-  req.method = "GET";
-  req.url = url;
-  HttpResponse resp;
-  try {
-    resp = retrying_->send(req, cancel);
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::cancelled) throw;
-    throw Error(ErrorCode::unavailable,
-                "cannot learn this machine's address from " + url + " (" + e.what() +
-                    "): set provider.ssh_allowed_cidrs to the addresses allowed to reach SSH",
-                true);
-  }
-  std::string ip(trim(resp.body));
-  if (resp.status != 200 || !valid_ipv4(ip) || ip == "0.0.0.0")
-    throw Error(ErrorCode::unavailable,
-                url + " answered HTTP " + std::to_string(resp.status) +
-                    " without an IPv4 address: set provider.ssh_allowed_cidrs to the addresses "
-                    "allowed to reach SSH",
-                true);
-  return {ip + "/32"};
-}
-
 std::string AwsProvider::ensure_security_group(const std::string& vpc_id, const EventSink& events,
                                                const CancelToken& cancel) {
   const std::string name = "raycluster-" + spec_.cluster_name;
@@ -335,7 +297,7 @@ std::string AwsProvider::ensure_security_group(const std::string& vpc_id, const 
   }
 
   const int port = spec_.auth.ssh_port;
-  const auto cidrs = ssh_cidrs(cancel);
+  const auto cidrs = caller_ssh_cidrs(spec_, ctx_.env, *retrying_, cancel);
   bool self_rule = false;
   std::vector<std::string> missing;
   for (const auto& perm : group->ingress)

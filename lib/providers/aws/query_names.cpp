@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "providers/aws/base64.hpp"
+#include "providers/common/base64.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
 

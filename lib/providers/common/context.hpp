@@ -48,6 +48,9 @@ struct ProviderSettings {
   std::chrono::milliseconds teardown_timeout{std::chrono::minutes(10)};
   // How long command_runner() waits for a new node's address.
   std::chrono::milliseconds address_timeout{std::chrono::minutes(5)};
+  // How long a cloud operation (GCP's zone and global operations) may run
+  // before the provider gives up waiting for it.
+  std::chrono::milliseconds operation_timeout{std::chrono::minutes(15)};
 };
 
 struct ProviderContext {

@@ -6,11 +6,12 @@
 #include <sstream>
 
 #include "harness.hpp"
-#include "providers/aws/base64.hpp"
-#include "providers/aws/ssh_key.hpp"
+#include "providers/common/base64.hpp"
+#include "providers/common/ssh_key.hpp"
 #include "util/error.hpp"
 
 using namespace raycluster;
+using namespace raycluster::detail;
 using namespace raycluster::detail::ec2;
 using rctest::AwsHarness;
 using rctest::FakeEc2;

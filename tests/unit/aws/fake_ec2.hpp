@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "providers/aws/base64.hpp"
+#include "providers/common/base64.hpp"
 #include "util/error.hpp"
 #include "http/http.hpp"
 #include "auth/sigv4.hpp"
@@ -453,7 +453,7 @@ class FakeEc2 : public raycluster::HttpTransport {
     if (a == "ImportKeyPair") {
       if (key_pairs.count(c.at("KeyName")))
         return fail(400, "InvalidKeyPair.Duplicate", "The keypair already exists");
-      auto line = raycluster::detail::ec2::base64_decode(c.at("PublicKeyMaterial"));
+      auto line = raycluster::detail::base64_decode(c.at("PublicKeyMaterial"));
       if (!line) return fail(400, "InvalidKeyPair.Format", "Key is not in valid OpenSSH public key format");
       key_pairs[c.at("KeyName")] = *line;
       return ok(wrap(a, "<keyName>" + c.at("KeyName") + "</keyName><keyFingerprint>aa:bb</keyFingerprint>"));

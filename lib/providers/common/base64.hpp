@@ -5,10 +5,10 @@
 #include <string>
 #include <string_view>
 
-namespace raycluster::detail::ec2 {
+namespace raycluster::detail {
 
 std::string base64_encode(std::string_view bytes);
 // nullopt when `text` is not valid base64 (white space is ignored).
 std::optional<std::string> base64_decode(std::string_view text);
 
-}  // namespace raycluster::detail::ec2
+}  // namespace raycluster::detail

@@ -1,4 +1,4 @@
-#include "providers/aws/ssh_key.hpp"
+#include "providers/common/ssh_key.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -7,12 +7,15 @@
 #include <openssl/pem.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <fcntl.h>
+#include <unistd.h>
 #include <memory>
 
-#include "providers/aws/base64.hpp"
+#include "providers/common/base64.hpp"
 #include "util/error.hpp"
 
-namespace raycluster::detail::ec2 {
+namespace raycluster::detail {
 namespace {
 
 [[noreturn]] void bad(const std::string& name, const std::string& why) {
@@ -115,7 +118,7 @@ std::string from_pem(const std::string& text, const std::string& name) {
     put_string(blob, std::string(reinterpret_cast<char*>(pub), len));
     return "ssh-ed25519 " + base64_encode(blob);
   }
-  bad(name, "EC2 imports RSA and Ed25519 keys only");
+  bad(name, "only RSA and Ed25519 keys are supported");
 }
 
 }  // namespace
@@ -127,4 +130,24 @@ std::string ssh_public_key(const std::string& text, const std::string& name) {
   bad(name, "not a private key in OpenSSH or PEM format");
 }
 
-}  // namespace raycluster::detail::ec2
+void generate_ssh_key(const std::string& path) {
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(3072), EVP_PKEY_free);
+  if (!key) throw Error(ErrorCode::internal, "cannot generate an RSA key");
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (!bio || !PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr))
+    throw Error(ErrorCode::internal, "cannot encode the new RSA key");
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(ErrorCode::io, "cannot create " + tmp);
+  bool ok = ::write(fd, data, static_cast<std::size_t>(len)) == len;
+  ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(ErrorCode::io, "cannot write the private key " + path);
+  }
+}
+
+}  // namespace raycluster::detail

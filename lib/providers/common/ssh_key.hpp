@@ -1,9 +1,11 @@
-// The public half of an SSH private key, for EC2's ImportKeyPair.
+// SSH keys of cloud nodes: the public half of the user's private key (for
+// EC2's ImportKeyPair, GCP's ssh-keys metadata), and a new key pair when the
+// config names none.
 #pragma once
 
 #include <string>
 
-namespace raycluster::detail::ec2 {
+namespace raycluster::detail {
 
 // "ssh-rsa AAAA..." / "ssh-ed25519 AAAA..." for a private key in OpenSSH
 // format ("BEGIN OPENSSH PRIVATE KEY", whose public half is stored in the
@@ -13,4 +15,8 @@ namespace raycluster::detail::ec2 {
 // imports RSA and Ed25519 only). Key material never appears in messages.
 std::string ssh_public_key(const std::string& private_key_text, const std::string& name);
 
-}  // namespace raycluster::detail::ec2
+// Writes a new RSA 3072 private key (PEM, PKCS#8) to `path`, mode 0600, via a
+// temporary file renamed into place. Throws Error(io) when it cannot.
+void generate_ssh_key(const std::string& path);
+
+}  // namespace raycluster::detail

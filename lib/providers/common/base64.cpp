@@ -1,10 +1,10 @@
-#include "providers/aws/base64.hpp"
+#include "providers/common/base64.hpp"
 
 #include <openssl/evp.h>
 
 #include <cctype>
 
-namespace raycluster::detail::ec2 {
+namespace raycluster::detail {
 
 std::string base64_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
@@ -35,4 +35,4 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
-}  // namespace raycluster::detail::ec2
+}  // namespace raycluster::detail
