@@ -163,6 +163,14 @@ def test_command_timeout_fails_the_node(rc):
     assert "timed out" in out.stderr
 
 
+def command_line(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def start_slow_up(rc, name):
     """Starts `up` with workers whose setup takes a minute; returns once both
     workers are in setting-up (the moment to kill or interrupt it)."""
@@ -174,8 +182,14 @@ def start_slow_up(rc, name):
         if proc.poll() is not None:
             raise AssertionError(f"up exited early: {proc.communicate()}")
         recs = rc.node_records(name)
-        return len([r for r in recs if r["kind"] == "worker"
-                    and r["tags"].get("ray-node-status") == "setting-up"]) >= 2
+        if len([r for r in recs if r["kind"] == "worker"
+                and r["tags"].get("ray-node-status") == "setting-up"]) < 2:
+            return False
+        # The setup commands themselves run (each after its keeper is recorded).
+        workers = [r["id"] for r in recs if r["kind"] == "worker"]
+        cid = rc.cluster_id(name)
+        return all(any(command_line(p) == b"sleep\x0060\x00"
+                       for p in processes_with_marker(f"{cid}/{w}")) for w in workers)
     rc.wait_for(busy, timeout=120, what="workers in setting-up")
     return cfg, proc
 
