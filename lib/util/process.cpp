@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,6 +162,12 @@ void close_all_but(int* keep, int n) {
   }
 }
 
+// fork() without the atfork handlers and sanitizer interceptors it runs,
+// for forks inside an already forked child of a threaded program: a lock
+// another thread of that program held when it forked stays held there
+// forever, and a handler that takes it hangs.
+pid_t raw_fork() { return static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, nullptr, nullptr, 0)); }
+
 void write_all(int fd, const void* data, std::size_t n) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
@@ -219,7 +226,7 @@ struct KeeperPipes {
   char go = 0;
   if (!read_all(p.go[0], &go, 1)) ::_exit(0);  // run_process gave up: run nothing
   ::close(p.go[0]);
-  pid_t cmd = ::fork();
+  pid_t cmd = raw_fork();
   if (cmd == 0) exec_child(image, cwd, p.devnull, p.out[1], p.err[1]);
   if (p.devnull >= 0)
     for (int fd = 0; fd < 3; ++fd) ::dup2(p.devnull, fd);
@@ -253,7 +260,7 @@ pid_t start_contained(const ProcessSpec& spec, const ChildImage& image, int& out
   pid_t middle = ::fork();
   if (middle < 0) throw Error(ErrorCode::io, std::string("fork failed: ") + std::strerror(errno));
   if (middle == 0) {
-    pid_t k = ::fork();
+    pid_t k = raw_fork();
     if (k == 0) keeper_main(image, cwd, p);
     ::_exit(k < 0 ? 1 : 0);
   }
