@@ -39,7 +39,9 @@ struct ProcessSpec {
   // processes_in_scope() finds them. The keeper reaps them and exits when it
   // has none left; on_started gets its pid (= the session id) before the
   // command runs, so a caller that records it before returning never loses
-  // a process, even if it is killed itself right after.
+  // a process, even if it is killed itself right after. The keeper shares
+  // the forking program's memory copy-on-write; what it still holds after
+  // that program exits stays with it until the processes it keeps end.
   bool contain = false;
 };
 

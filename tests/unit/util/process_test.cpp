@@ -87,9 +87,9 @@ TEST_CASE("a successful command's daemons survive and end_sessions ends them") {
 
 namespace {
 
-// Pids of live processes that carry RC_PROCESS_TEST_CONTAIN=<tag> in argv or
-// environment would be lost to `env -i`; the tests mark their sleeps by an
-// odd duration instead and look them up by command line.
+// Live `sleep SECONDS` processes. A marker in the environment would be lost
+// to `env -i`, so the tests mark their sleeps by an odd duration instead and
+// find them by command line.
 std::vector<pid_t> sleeps_of(const std::string& seconds) {
   std::vector<pid_t> out;
   for (const auto& p : list_processes()) {
