@@ -68,9 +68,11 @@ def run_lifecycle(aws, name):
     groups = [g for g in aws.ec2.security_groups() if g["name"] == f"raycluster-{name}"]
     assert len(groups) == 1
     for rule in groups[0]["ingress"]:
-        assert rule["peer"] != "0.0.0.0/0"
+        assert rule["peer"] not in ("0.0.0.0/0", "::/0")
         if rule["peer_kind"] != "group":
             assert rule["peer"].endswith("/32") and rule["from_port"] == rule["to_port"]
+            # The dashboard is reached through `raycluster dashboard`'s tunnel only.
+            assert rule["from_port"] != 8265, rule
 
 
 def test_up_scale_status_down(aws):

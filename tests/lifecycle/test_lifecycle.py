@@ -163,6 +163,14 @@ def test_command_timeout_fails_the_node(rc):
     assert "timed out" in out.stderr
 
 
+def command_line(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def start_slow_up(rc, name):
     """Starts `up` with workers whose setup takes a minute; returns once both
     workers are in setting-up (the moment to kill or interrupt it)."""
@@ -174,8 +182,14 @@ def start_slow_up(rc, name):
         if proc.poll() is not None:
             raise AssertionError(f"up exited early: {proc.communicate()}")
         recs = rc.node_records(name)
-        return len([r for r in recs if r["kind"] == "worker"
-                    and r["tags"].get("ray-node-status") == "setting-up"]) >= 2
+        if len([r for r in recs if r["kind"] == "worker"
+                and r["tags"].get("ray-node-status") == "setting-up"]) < 2:
+            return False
+        # The setup commands themselves run (each after its keeper is recorded).
+        workers = [r["id"] for r in recs if r["kind"] == "worker"]
+        cid = rc.cluster_id(name)
+        return all(any(command_line(p) == b"sleep\x0060\x00"
+                       for p in processes_with_marker(f"{cid}/{w}")) for w in workers)
     rc.wait_for(busy, timeout=120, what="workers in setting-up")
     return cfg, proc
 
@@ -244,6 +258,108 @@ def test_second_operation_on_a_busy_cluster_is_refused(rc):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
+
+
+def state_files_parse(rc, name):
+    for path in rc.cluster_dir(name).rglob("*.json"):
+        json.loads(path.read_text())  # raises on a torn or corrupted file
+
+
+def start_slow_scale(rc, name, workers):
+    """Brings a cluster up, then starts `scale --workers N` whose new
+    workers' setup takes a minute; returns once a new worker is setting up."""
+    cfg = shell_config(rc, name=name)
+    rc.run("up", cfg, "-y")
+    rc.env["RC_TEST_SETUP_DELAY"] = "60"
+    proc = rc.popen("scale", cfg, "--workers", str(workers), "-y")
+    rc.wait_for(lambda: len([r for r in rc.node_records(name) if r["kind"] == "worker"]) >= workers
+                or proc.poll() is not None, timeout=60, what="the new worker")
+    assert proc.poll() is None, proc.communicate()
+    del rc.env["RC_TEST_SETUP_DELAY"]
+    return cfg, proc
+
+
+def test_second_scale_up_or_down_during_a_scale_is_refused_and_the_cluster_converges(rc):
+    cfg, proc = start_slow_scale(rc, "busyscale", 3)
+    try:
+        for other in (["scale", cfg, "--workers", "1", "-y"], ["up", cfg, "-y"],
+                      ["down", cfg, "-y"]):
+            r = rc.run(*other, check=False)
+            assert r.returncode == 1, (other, r.stdout, r.stderr)
+            assert "another raycluster process is changing this cluster" in r.stderr
+            state_files_parse(rc, "busyscale")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    state_files_parse(rc, "busyscale")
+    # The refused commands changed nothing; the interrupted scale resumes.
+    rc.run("scale", cfg, "--workers", "3", "-y")
+    _, workers = nodes_by_kind(rc.status(cfg))
+    assert len(workers) == 3 and all(w["status"] == "up-to-date" for w in workers)
+    rc.run("down", cfg, "-y")
+    assert rc.node_records("busyscale") == []
+
+
+def start_monitor(rc, cfg):
+    proc = rc.popen("monitor", cfg, "--interval", "0.2", "--json")
+    rc.wait_for(lambda: proc.poll() is not None or rc.cluster_dir(cfg.stem).exists(),
+                timeout=30, what="the monitor")
+    time.sleep(1)  # a few ticks
+    assert proc.poll() is None, proc.communicate()
+    return proc
+
+
+def run_waiting_out_the_monitor(rc, *args):
+    """A command that meets a monitor tick holding the lock is refused with
+    the lock's message; the same command a moment later goes through."""
+    for _ in range(20):
+        r = rc.run(*args, check=False)
+        if r.returncode == 0:
+            return r
+        assert r.returncode == 1 and "another raycluster process" in r.stderr, r.stderr
+        time.sleep(0.3)
+    raise AssertionError(f"{args[0]} never got past the monitor")
+
+
+def stop_monitor(proc):
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130), err
+    return out
+
+
+def test_down_while_monitor_runs_leaves_nothing_and_monitor_relaunches_nothing(rc):
+    cfg = shell_config(rc, name="mondown")
+    rc.run("up", cfg, "-y")
+    cid = rc.cluster_id("mondown")
+    mon = start_monitor(rc, cfg)
+    try:
+        run_waiting_out_the_monitor(rc, "down", cfg, "-y")
+        time.sleep(2)  # ticks after down: the cluster has no head, nothing starts
+        assert rc.node_records("mondown") == []
+        assert processes_with_marker(cid + "/") == []
+    finally:
+        out = stop_monitor(mon)
+    for line in out.splitlines():
+        json.loads(line)
+    state_files_parse(rc, "mondown")
+
+
+def test_scale_while_monitor_runs_converges(rc):
+    cfg = shell_config(rc, name="monscale")
+    rc.run("up", cfg, "-y")
+    mon = start_monitor(rc, cfg)
+    try:
+        run_waiting_out_the_monitor(rc, "scale", cfg, "--workers", "3", "-y")
+        time.sleep(1.5)
+        _, workers = nodes_by_kind(rc.status(cfg))
+        assert len(workers) == 3 and all(w["status"] == "up-to-date" for w in workers)
+        state_files_parse(rc, "monscale")
+    finally:
+        stop_monitor(mon)
+    rc.run("down", cfg, "-y")
+    assert rc.node_records("monscale") == []
 
 
 def test_confirmation_is_required_without_a_terminal(rc):

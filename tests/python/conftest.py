@@ -16,6 +16,12 @@ sys.path.insert(0, str(ROOT / "bindings" / "python"))
 if "RAYCLUSTER_LIBRARY" not in os.environ and os.environ.get("RAYCLUSTER_LIB"):
     os.environ["RAYCLUSTER_LIBRARY"] = os.environ["RAYCLUSTER_LIB"]
 os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"
+# In a sanitizer build the interpreter starts with ASan's runtime preloaded
+# (tests/meson.build, python-asan); the processes the library starts for the
+# nodes (bash, uptime, ...) are not under test and some hang under it, so
+# they get the environment without it.
+if os.environ.pop("RAYCLUSTER_TEST_UNPRELOAD_CHILDREN", None):
+    os.environ.pop("LD_PRELOAD", None)
 
 # Shell-command nodes: fast, no Ray. Worker setup sleeps RC_TEST_SETUP_DELAY.
 SHELL_CLUSTER = """

@@ -29,6 +29,7 @@ CommandResult LocalRunner::run(const std::string& command, const CommandOptions&
   spec.cancel = options.cancel;
   spec.on_line = options.on_line;
   spec.on_started = on_session_;
+  spec.contain = true;
   auto r = run_process(spec);
   CommandResult out;
   out.exit_status = r.exit_status;

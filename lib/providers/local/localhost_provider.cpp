@@ -228,36 +228,66 @@ std::vector<Node> LocalhostProvider::list(const Tags& filter) {
   return select_nodes(std::move(out), filter);
 }
 
-void LocalhostProvider::record_session(const std::string& id, pid_t sid) {
+namespace {
+
+// A node record's "sessions": each {"pid", "start"} is a keeper (see
+// ProcessSpec::contain) and the session it leads; a bare number is a session
+// recorded before nodes had keepers.
+void add_to_scope(ProcessScope& scope, const Value& v) {
+  if (v.is_integer()) {
+    scope.sessions.insert(static_cast<pid_t>(v.as_int()));
+  } else if (v.is_object() && v.find("pid") && v.find("start")) {
+    Keeper k{static_cast<pid_t>(v.find("pid")->as_int()),
+             static_cast<unsigned long long>(v.find("start")->as_int())};
+    scope.keepers.push_back(k);
+    scope.sessions.insert(k.pid);
+  }
+}
+
+ProcessScope recorded_scope(const Value& rec) {
+  ProcessScope scope;
+  if (auto* s = rec.find("sessions"); s && s->is_array())
+    for (const auto& v : s->as_array()) add_to_scope(scope, v);
+  return scope;
+}
+
+}  // namespace
+
+void LocalhostProvider::record_session(const std::string& id, pid_t keeper) {
+  // Read before the lock: the keeper waits for this record to be written.
+  const auto start = static_cast<std::int64_t>(process_start(keeper));
   std::lock_guard<std::mutex> lock(mu_);
   Value rec = load_record(id);
   if (rec.is_null()) return;
-  auto* sessions = rec.find("sessions");
-  if (!sessions || !sessions->is_array()) sessions = &rec.set("sessions", Value::array());
-  // Keep the list short: sessions that ended need no remembering.
-  std::set<pid_t> live;
-  for (const auto& p : list_processes()) live.insert(p.session);
-  auto& arr = sessions->as_array();
-  arr.erase(std::remove_if(arr.begin(), arr.end(),
-                           [&](const Value& s) { return !live.count(static_cast<pid_t>(s.as_int())); }),
-            arr.end());
-  arr.emplace_back(static_cast<std::int64_t>(sid));
+  // Keep the list short: keepers and sessions with nothing left need no remembering.
+  Value kept = Value::array();
+  if (auto* s = rec.find("sessions"); s && s->is_array()) {
+    const auto snapshot = list_processes();
+    for (const auto& v : s->as_array()) {
+      ProcessScope one;
+      add_to_scope(one, v);
+      if (!processes_in_scope(one, snapshot).empty()) kept.as_array().push_back(v);
+    }
+  }
+  Value entry = Value::object();
+  entry.set("pid", static_cast<std::int64_t>(keeper));
+  entry.set("start", start);
+  kept.as_array().push_back(entry);
+  rec.set("sessions", kept);
   save_record(rec);
 }
 
-std::set<pid_t> LocalhostProvider::node_sessions(const Value& rec) {
+ProcessScope LocalhostProvider::node_scope(const Value& rec) {
   const std::string id = rec.find("id")->as_string();
-  std::set<pid_t> sessions;
-  if (auto* s = rec.find("sessions"))
-    for (const auto& v : s->as_array()) sessions.insert(static_cast<pid_t>(v.as_int()));
+  ProcessScope scope = recorded_scope(rec);
   // Processes that left their session but kept the marker.
   auto marked = find_by_environment("RAYCLUSTER_NODE", identity_.id + "/" + id, false);
   if (!marked.empty()) {
     std::set<pid_t> m(marked.begin(), marked.end());
     for (const auto& p : list_processes())
-      if (m.count(p.pid)) sessions.insert(p.session);
+      if (m.count(p.pid)) scope.sessions.insert(p.session);
   }
-  return sessions;
+  return scope;
 }
 
 void LocalhostProvider::terminate(const std::vector<std::string>& node_ids) {
@@ -275,20 +305,21 @@ void LocalhostProvider::terminate(const std::vector<std::string>& node_ids) {
   // All nodes' processes at once, as a cloud ends instances: SIGTERM, then
   // SIGKILL for what is left after the grace period (Ray's gcs_server and
   // monitor ignore SIGTERM for longer than is worth waiting).
-  std::vector<std::set<pid_t>> sessions;
-  std::set<pid_t> all;
+  std::vector<ProcessScope> scopes;
+  ProcessScope all;
   for (const auto& rec : recs) {
-    sessions.push_back(node_sessions(rec));
-    all.insert(sessions.back().begin(), sessions.back().end());
+    scopes.push_back(node_scope(rec));
+    all.sessions.insert(scopes.back().sessions.begin(), scopes.back().sessions.end());
+    all.keepers.insert(all.keepers.end(), scopes.back().keepers.begin(), scopes.back().keepers.end());
   }
-  end_sessions(all, kStopGrace);
+  end_scope(all, kStopGrace);
 
   std::vector<std::string> failed;
   bool head_ended = false;
   std::lock_guard<std::mutex> lock(mu_);
   for (std::size_t i = 0; i < recs.size(); ++i) {
     const std::string id = recs[i].find("id")->as_string();
-    auto left = processes_in_sessions(sessions[i]);
+    auto left = processes_in_scope(scopes[i]);
     if (!left.empty()) {
       failed.push_back(id + " (" + std::to_string(left.size()) + " processes did not end)");
       continue;
@@ -402,7 +433,7 @@ void LocalhostProvider::reset_runtime(const Node& node) {
     rec = load_record(node.id);
   }
   if (rec.is_null()) return;
-  if (end_sessions(node_sessions(rec), kStopGrace) > 0)
+  if (end_scope(node_scope(rec), kStopGrace) > 0)
     throw Error(ErrorCode::io, "node " + node.id + ": its earlier processes did not end");
 }
 

@@ -6,9 +6,28 @@
 //   localhost.json      address block and head ports of the cluster
 //   nodes/<id>.json     one record per node (written atomically)
 //   nodes/<id>/         the node's working folder
-// Every command of a node runs with RAYCLUSTER_NODE=<cluster id>/<node id>, so
-// terminate() finds all of the node's processes even after a crash of the
-// process that started them.
+// Containment: every process started for a node (its setup and start
+// commands, `ray start` and Ray's daemons, anything else run through
+// command_runner(node)) is found and ended by terminate(), by down and on
+// scale-down, even after a crash of the process that started it:
+//   * each command runs under a keeper (ProcessSpec::contain): a child
+//     subreaper leading the command's session, so a descendant that detaches
+//     (setsid, double fork, nohup, env -i) re-parents to the keeper and stays
+//     in its tree. The keeper's pid and start time go into the node's record
+//     before the command runs; terminate() ends the keeper's descendants,
+//     then the keeper;
+//   * as fallbacks, every member of a recorded session, and every process
+//     whose environment still has RAYCLUSTER_NODE=<cluster id>/<node id>
+//     (with its session), should a keeper have been killed from outside.
+// A process found only as a descendant of a node's own keeper, in a session
+// the node's commands made, or by the node's marker belongs to the node, so
+// nothing of another node or of the user is touched.
+// Why not a cgroup per node: a non-root user has one only where systemd
+// delegates a subtree (cgroup v2), not on cgroup v1 or hybrid hosts nor in
+// most containers, so a fallback for every case would be needed anyway; the
+// subreaper needs no privilege and works on every Linux since 3.4. What it
+// cannot hold: a process that makes itself a subreaper's child elsewhere
+// (ptrace re-parenting, a daemon handed to systemd through D-Bus).
 #pragma once
 
 #include <sys/types.h>
@@ -20,6 +39,7 @@
 #include "providers/common/context.hpp"
 #include "providers/common/identity.hpp"
 #include "providers/common/provider.hpp"
+#include "util/process.hpp"
 #include "util/value.hpp"
 
 namespace raycluster::detail {
@@ -54,9 +74,11 @@ class LocalhostProvider : public Provider {
   Value load_record(const std::string& id);  // null when absent
   void save_record(const Value& rec);
   Node to_node(const Value& rec) const;
-  void record_session(const std::string& id, pid_t sid);
-  // The sessions of the node's processes, recorded or found by marker.
-  std::set<pid_t> node_sessions(const Value& rec);
+  // Records a keeper of the node (its pid and start time) before it runs its command.
+  void record_session(const std::string& id, pid_t keeper);
+  // The node's processes: its recorded keepers and their descendants, their
+  // sessions, and the sessions of processes found by marker.
+  ProcessScope node_scope(const Value& rec);
 
   const ClusterSpec& spec_;
   ClusterIdentity identity_;

@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "util/process.hpp"
@@ -81,4 +83,83 @@ TEST_CASE("a successful command's daemons survive and end_sessions ends them") {
       if (p.pid == m) sessions.insert(p.session);
   CHECK(end_sessions(sessions, 2s) == 0);
   CHECK(find_by_environment("RC_PROCESS_TEST_MARK", std::to_string(getpid()), false).empty());
+}
+
+namespace {
+
+// Live `sleep SECONDS` processes. A marker in the environment would be lost
+// to `env -i`, so the tests mark their sleeps by an odd duration instead and
+// find them by command line.
+std::vector<pid_t> sleeps_of(const std::string& seconds) {
+  std::vector<pid_t> out;
+  for (const auto& p : list_processes()) {
+    FILE* f = std::fopen(("/proc/" + std::to_string(p.pid) + "/cmdline").c_str(), "rb");
+    if (!f) continue;
+    char buf[256] = {0};
+    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    std::string cmd(buf, n);
+    for (auto& c : cmd)
+      if (c == '\0') c = ' ';
+    if (cmd.rfind("sleep " + seconds, 0) == 0) out.push_back(p.pid);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a contained command's detached descendants stay in its scope until ended") {
+  const std::string secs = std::to_string(1000 + getpid() % 1000);
+  ProcessSpec spec;
+  spec.contain = true;
+  spec.argv = {"bash", "-c",
+               "setsid env -i sh -c 'sleep " + secs + "' >/dev/null 2>&1 < /dev/null &"
+               " (sh -c 'sleep " + secs + " >/dev/null 2>&1 &') ;"
+               " nohup sleep " + secs + " >/dev/null 2>&1 & echo started"};
+  pid_t keeper = 0;
+  spec.on_started = [&](pid_t p) {
+    keeper = p;
+    // The command has not started yet: it waits for this callback.
+    CHECK(sleeps_of(secs).empty());
+  };
+  std::string out;
+  spec.on_line = [&](std::string_view l, bool) { out += l; };
+  auto r = run_process(spec);
+  CHECK(r.exit_status == 0);
+  CHECK(out == "started");
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (sleeps_of(secs).size() != 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  auto sleeps = sleeps_of(secs);
+  REQUIRE(sleeps.size() == 3);
+  ProcessScope scope{{}, {{keeper, process_start(keeper)}}};
+  auto members = processes_in_scope(scope);
+  for (pid_t s : sleeps) CHECK(std::count(members.begin(), members.end(), s) == 1);
+  // A keeper recorded with another start time is a different process.
+  CHECK(processes_in_scope(ProcessScope{{}, {{keeper, process_start(keeper) + 1}}}).empty());
+  CHECK(end_scope(scope, 2s) == 0);
+  CHECK(sleeps_of(secs).empty());
+  CHECK(processes_in_scope(scope).empty());
+}
+
+TEST_CASE("a contained command that times out leaves nothing behind, detached or not") {
+  const std::string secs = std::to_string(2000 + getpid() % 1000);
+  ProcessSpec spec;
+  spec.contain = true;
+  spec.argv = {"bash", "-c", "setsid env -i sleep " + secs + " & sleep " + secs};
+  spec.timeout = 500ms;
+  auto r = run_process(spec);
+  CHECK(r.timed_out);
+  CHECK(sleeps_of(secs).empty());
+}
+
+TEST_CASE("a contained command's exit status and output come through its keeper") {
+  ProcessSpec spec;
+  spec.contain = true;
+  spec.argv = {"bash", "-c", "echo one; exit 7"};
+  std::string got;
+  spec.on_line = [&](std::string_view l, bool) { got += l; };
+  auto r = run_process(spec);
+  CHECK(r.exit_status == 7);
+  CHECK(got == "one");
 }
