@@ -535,6 +535,7 @@ int run_request_resources(Cluster& cluster, const Args& a) {
   std::int64_t total = 0;
   for (const auto& d : requested) total += d.count;
   write_resource_request(cluster.state_dir(), requested);
+  cluster.share_with_head_autoscaler("requested_resources.json");
   std::printf("requested %lld bundle(s) for cluster %s\n", static_cast<long long>(total),
               safe(cluster.spec().cluster_name).c_str());
   return 0;

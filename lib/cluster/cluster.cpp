@@ -180,7 +180,15 @@ struct Cluster::Impl {
     auto service = head_service();
     if (placement.site == detail::AutoscalerSite::head) {
       if (!shared_state_file().empty()) service.push_state_file(link->access, shared_state_file());
-      service.install(link->access, cancel);
+      try {
+        service.install(link->access, cancel);
+      } catch (const Error& e) {
+        // The cluster is up; only scaling by itself is missing: say so and how.
+        if (e.code() != ErrorCode::not_found && e.code() != ErrorCode::unsupported) throw;
+        info(std::string(e.what()) + "; the cluster will not scale by itself until this is fixed "
+                 "and `up` runs again (or run `raycluster monitor` where raycluster is)",
+             LogLevel::warning);
+      }
       return;
     }
     if (service.installed_from_here() && service.stop(link->access))
@@ -902,6 +910,12 @@ int Cluster::autoscaler_log(bool follow, const ExecOptions& options, const Cance
   eo.node_id = head->id;
   const bool local = impl_->spec.provider.kind == ProviderKind::localhost;
   return exec(impl_->head_service().log_command(local, follow), eo, cancel);
+}
+
+void Cluster::share_with_head_autoscaler(const std::string& name) {
+  auto head = Impl::head_of(impl_->nodes());
+  if (!head || impl_->callers_provider) return;
+  impl_->push_head_state(*head, name);
 }
 
 const std::string& Cluster::state_dir() const { return impl_->identity.state_dir; }

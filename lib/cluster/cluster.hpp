@@ -155,6 +155,10 @@ class Cluster {
   // lines; with `follow`, then what it writes until cancel). Returns the
   // command's exit status (non-zero when the head has no such log).
   int autoscaler_log(bool follow, const ExecOptions& options, const CancelToken& cancel = {});
+  // Sends the state folder's file `name` (e.g. requested_resources.json) to
+  // the autoscaler on the head, which keeps a state folder of its own there;
+  // nothing when it runs elsewhere or shares this folder (localhost).
+  void share_with_head_autoscaler(const std::string& name);
 
   // A runner for commands on the node (`attach` uses it for a shell).
   std::unique_ptr<CommandRunner> command_runner(const Node& node);
