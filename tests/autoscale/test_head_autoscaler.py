@@ -69,9 +69,12 @@ def test_up_runs_the_autoscaler_on_the_head(rc):
     assert (folder / "monitor.log").exists()
 
     # Its first tick, read from the status file next to its log.
-    first = rc.wait_for(lambda: (rc.status(cfg)["autoscaler"]["report"] or {}).get("last_tick"),
-                        30, "the head autoscaler's first tick")
-    figures("head autoscaler", first_tick_after_up_s=max(0.0, first - up_returned))
+    report = rc.wait_for(lambda: (lambda r: r if r and r.get("last_tick") else None)(
+                             rc.status(cfg)["autoscaler"]["report"]),
+                         30, "the head autoscaler's first tick")
+    # Negative: it ticked while `up` was still printing the cluster's status.
+    figures("head autoscaler", first_tick_after_up_returned_s=report["last_tick"] - up_returned,
+            first_tick_after_its_start_s=report["last_tick"] - report["started"])
     text = rc.run("status", cfg).stdout
     assert "autoscaler: head" in text and "alive" in text and "last tick" in text
 
@@ -86,6 +89,12 @@ def test_up_runs_the_autoscaler_on_the_head(rc):
     assert launches and launches[0]["reason"] == "demand", log_events(folder)
     launched = {i for e in launches for i in e["node_ids"]}
     assert set(out["ips"]) <= {n["internal_ip"] for n in rc.status(cfg)["nodes"]} | set(out["ips"])
+
+    # Its log, from the head; and no second autoscaler may start beside it.
+    log = rc.run("monitor", cfg, "--log").stdout
+    assert '"event":"launch"' in log
+    beside = rc.run("monitor", cfg, "--once", check=False)
+    assert beside.returncode == 2 and "runs on the head" in beside.stderr
 
     # Idle past idle_timeout_minutes (0.25): released again.
     rc.wait_for(lambda: not workers(rc.status(cfg)), 90, "the idle workers to go")
