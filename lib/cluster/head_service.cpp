@@ -302,8 +302,14 @@ void HeadAutoscalerService::install(HeadAccess& head, const CancelToken& cancel)
     const std::string id_file = "/home/" + spec_.cluster_name + "/cluster.json";
     head.runner.upload(stage_ + id_file, rdir + id_file);
     if (!spec_.auth.ssh_private_key.empty()) head.runner.upload(stage_ + "/ssh_key", rdir + "/ssh_key");
-    if (path_exists(state_dir_ + "/known_hosts"))
-      head.runner.upload(state_dir_ + "/known_hosts", rdir + "/home/" + spec_.cluster_name + "/known_hosts");
+    // What the cluster's folder here keeps that the provider on the head
+    // reads from its own: pinned host keys, a key pair `up` made (*.pem),
+    // the image chosen for the cluster (images.json).
+    for (const auto& f : list_dir(state_dir_)) {
+      const bool pem = f.size() > 4 && f.compare(f.size() - 4, 4, ".pem") == 0;
+      if (pem || f == "known_hosts" || f == "images.json")
+        head.runner.upload(state_dir_ + "/" + f, rdir + "/home/" + spec_.cluster_name + "/" + f);
+    }
   }
   for (const char* f : {"cluster.yaml", "start.sh", "ctl.sh"}) head.runner.upload(stage_ + "/" + f, rdir + "/" + f);
   cancel.throw_if_cancelled();
