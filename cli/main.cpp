@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "monitor/autoscaler_loop.hpp"
+#include "monitor/head_status.hpp"
 #include "cluster/cluster.hpp"
 #include "util/error.hpp"
 #include "http/http.hpp"
@@ -56,6 +57,7 @@ commands:
                                       terminate the cluster's nodes
   monitor CONFIG [--interval S] [--once] [--json] [--dashboard-url URL]
                                       run the autoscaler in the foreground (Ctrl-C stops)
+  monitor CONFIG --follow | --log     the head autoscaler's log (--follow: until Ctrl-C)
   request-resources CONFIG [--cpus N] [--bundles JSON]
                                       ask the autoscaler for at least this capacity
                                       (replaces the previous request; --cpus 0 withdraws it)
@@ -96,6 +98,9 @@ struct Args {
   long long cpus = -1;  // -1: not given
   std::optional<std::string> bundles;  // --bundles JSON
   std::string dashboard_url;
+  std::string on_head;  // monitor --on-head DIR: the autoscaler `up` runs on the head
+  bool follow = false;
+  bool log = false;
   int port = 0;
   int remote_port = 0;
 };
@@ -201,6 +206,12 @@ Args parse(int argc, char** argv) {
       a.port = parse_int(s, value(s));
     } else if (s == "--remote-port") {
       a.remote_port = parse_int(s, value(s));
+    } else if (s == "--on-head") {
+      a.on_head = value(s);
+    } else if (s == "--follow") {
+      a.follow = true;
+    } else if (s == "--log") {
+      a.log = true;
     } else if (s == "--dashboard-url") {
       a.dashboard_url = value(s);
     } else if (s == "--command-timeout") {
@@ -275,6 +286,34 @@ void print_cluster_event_json(const Event& e) {
   std::fflush(stdout);
 }
 
+void print_autoscaler_status(const AutoscalerStatus& a) {
+  if (a.site != "head") {
+    std::printf("autoscaler: %s\n", a.site == "local" ? "local (runs where `raycluster monitor` runs)"
+                                                       : "off");
+    return;
+  }
+  if (!a.error.empty()) {
+    std::printf("autoscaler: head, unknown (%s)\n", safe(a.error).c_str());
+    return;
+  }
+  if (!a.installed) {
+    std::printf("autoscaler: head, not installed (run `raycluster up`)\n");
+    return;
+  }
+  std::printf("autoscaler: head %s, %s (%s)\n", safe(a.where).c_str(), a.alive ? "alive" : "NOT RUNNING",
+              safe(a.service).c_str());
+  const Value* tick = a.report.is_object() ? a.report.find("last_tick") : nullptr;
+  if (tick && tick->is_number()) {
+    const double ago = std::chrono::duration<double>(
+                           std::chrono::system_clock::now().time_since_epoch()).count() - tick->as_number();
+    std::printf("  last tick %.0f s ago\n", ago < 0 ? 0 : ago);
+  } else {
+    std::printf("  no tick yet\n");
+  }
+  const Value* d = a.report.is_object() ? a.report.find("last_decision") : nullptr;
+  std::printf("  last decision: %s\n", d && d->is_string() ? safe(d->as_string()).c_str() : "none");
+}
+
 void print_status(const ClusterStatus& st) {
   std::printf("cluster %s (%s, id %s)\n", safe(st.cluster_name).c_str(),
               safe(st.provider).c_str(), safe(st.cluster_id).c_str());
@@ -293,6 +332,7 @@ void print_status(const ClusterStatus& st) {
       std::printf("    %s\n", safe(f->second, true).c_str());
   }
   if (!st.dashboard.empty()) std::printf("dashboard: %s\n", safe(st.dashboard).c_str());
+  print_autoscaler_status(st.autoscaler);
 }
 
 // The node named by --node (its id or an address), else the head.
@@ -495,6 +535,7 @@ int run_request_resources(Cluster& cluster, const Args& a) {
   std::int64_t total = 0;
   for (const auto& d : requested) total += d.count;
   write_resource_request(cluster.state_dir(), requested);
+  cluster.share_with_head_autoscaler("requested_resources.json");
   std::printf("requested %lld bundle(s) for cluster %s\n", static_cast<long long>(total),
               safe(cluster.spec().cluster_name).c_str());
   return 0;
@@ -519,11 +560,44 @@ void print_autoscaler_event(const AutoscalerEvent& e, const Args& a, cli::Render
                          e.type == "load_error");
 }
 
+// `monitor --log/--follow`: the head autoscaler's log, from the head.
+int run_autoscaler_log(Cluster& cluster, const Args& a, const CancelToken& cancel) {
+  ExecOptions eo;
+  const bool out_tty = ::isatty(1);
+  eo.on_output = [out_tty](std::string_view raw, bool is_stderr) {
+    std::FILE* f = is_stderr ? stderr : stdout;
+    const std::string shown = out_tty ? safe(raw) : std::string(raw);
+    std::fwrite(shown.data(), 1, shown.size(), f);
+    std::fputc('\n', f);
+    std::fflush(f);
+  };
+  int rc = cluster.autoscaler_log(a.follow, eo, cancel);
+  if (cancel.cancelled()) return 0;
+  return rc == 0 ? 0 : kExitFailed;
+}
+
 int run_monitor(Cluster& cluster, const Args& a, const CancelToken& cancel, cli::Renderer& renderer) {
+  if (a.follow || a.log) return run_autoscaler_log(cluster, a, cancel);
   AutoscalerOptions ao;
   ao.interval = std::chrono::milliseconds(static_cast<long long>(a.interval_s * 1000));
   ao.dashboard_url = a.dashboard_url;
-  ao.on_event = [&](const AutoscalerEvent& e) { print_autoscaler_event(e, a, renderer); };
+  std::unique_ptr<detail::HeadStatusWriter> head_status;
+  if (!a.on_head.empty()) {
+    ao.on_head = true;
+    head_status = std::make_unique<detail::HeadStatusWriter>(a.on_head);
+  } else if (auto st = cluster.status(); st.autoscaler.site == "head" && st.autoscaler.alive) {
+    std::fprintf(stderr,
+                 "raycluster: the autoscaler of cluster %s runs on the head (%s); a second one here "
+                 "would fight it. Watch it with `raycluster monitor %s --follow`, or set "
+                 "`autoscaler: local` in the config and run `up` again.\n",
+                 safe(cluster.spec().cluster_name).c_str(), safe(st.autoscaler.where).c_str(),
+                 safe(a.config).c_str());
+    return kExitUsage;
+  }
+  ao.on_event = [&](const AutoscalerEvent& e) {
+    if (head_status) head_status->on_event(e);
+    print_autoscaler_event(e, a, renderer);
+  };
   Autoscaler autoscaler(cluster, ao);
   if (a.once) {
     autoscaler.tick(cancel);

@@ -9,6 +9,8 @@
 
 #include "autoscaler/bounds.hpp"
 #include "cluster/hashes.hpp"
+#include "cluster/head_service.hpp"
+#include "cluster/worker_targets.hpp"
 #include "cluster/provider_factory.hpp"
 #include "util/error.hpp"
 #include "updater/updater.hpp"
@@ -129,6 +131,90 @@ struct Cluster::Impl {
   bool identity_settled = false;
   bool warned = false;  // the provider's warnings() were reported
   std::vector<std::unique_ptr<Provider>> retired;  // references may outlive a swap
+  detail::AutoscalerPlacement placement;
+  bool callers_provider = false;  // open() with a provider object: never on the head
+  std::vector<std::string> start_command_warnings;  // --autoscaling-config dropped
+
+  // ---- the head autoscaler (head_service.hpp) ----
+  detail::HeadAutoscalerService head_service() {
+    return detail::HeadAutoscalerService(spec, identity.id, state_root(options), identity.state_dir,
+                                         [this](const std::string& m, LogLevel l) { info(m, l); });
+  }
+  struct HeadLink {
+    std::unique_ptr<CommandRunner> runner;
+    detail::HeadAccess access;
+  };
+  std::unique_ptr<HeadLink> head_link(const Node& head) {
+    auto runner = provider->command_runner(head);
+    auto* r = runner.get();
+    return std::unique_ptr<HeadLink>(new HeadLink{
+        std::move(runner),
+        detail::HeadAccess{*r, provider->node_environment(head),
+                           spec.provider.kind == ProviderKind::localhost}});
+  }
+  // The state file the head autoscaler changes too (on-prem: the claimed
+  // machines); empty where the cloud keeps the nodes or the folder is shared.
+  std::string shared_state_file() const {
+    return spec.provider.kind == ProviderKind::onprem ? "onprem.json" : "";
+  }
+  // While a head autoscaler runs, its copy of the shared state is the newer one.
+  void pull_head_state(const Node& head) {
+    if (shared_state_file().empty() || placement.site != detail::AutoscalerSite::head) return;
+    try {
+      auto link = head_link(head);
+      head_service().pull_state_file(link->access, shared_state_file());
+    } catch (const Error& e) {
+      info("head autoscaler: could not read its node records from the head: " + std::string(e.what()),
+           LogLevel::warning);
+    }
+  }
+  void push_head_state(const Node& head, const std::string& name) {
+    if (placement.site != detail::AutoscalerSite::head || name.empty()) return;
+    auto link = head_link(head);
+    head_service().push_state_file(link->access, name);
+  }
+  // Installs (or updates) the head autoscaler, or stops one the config no longer wants.
+  void settle_head_autoscaler(const Node& head, const CancelToken& cancel) {
+    if (callers_provider) return;
+    auto link = head_link(head);
+    auto service = head_service();
+    if (placement.site == detail::AutoscalerSite::head) {
+      if (!shared_state_file().empty()) service.push_state_file(link->access, shared_state_file());
+      try {
+        service.install(link->access, cancel);
+      } catch (const Error& e) {
+        // The cluster is up; only scaling by itself is missing: say so and how.
+        if (e.code() != ErrorCode::not_found && e.code() != ErrorCode::unsupported) throw;
+        info(std::string(e.what()) + "; the cluster will not scale by itself until this is fixed "
+                 "and `up` runs again (or run `raycluster monitor` where raycluster is)",
+             LogLevel::warning);
+      }
+      return;
+    }
+    if (service.installed_from_here() && service.stop(link->access))
+      info("head autoscaler stopped: the config runs the autoscaler " +
+           std::string(detail::autoscaler_site_name(placement.site) == std::string("off")
+                           ? "nowhere (autoscaler: off, or nothing can scale)"
+                           : "only where `raycluster monitor` runs (autoscaler: local)"));
+  }
+  // `down` first: no worker may be launched while the cluster goes.
+  void stop_head_autoscaler(const std::optional<Node>& head) {
+    if (!head || callers_provider) return;
+    if (placement.site != detail::AutoscalerSite::head && !head_service().installed_from_here()) return;
+    try {
+      auto link = head_link(*head);
+      info("stopping the head autoscaler");
+      if (head_service().stop(link->access)) info("head autoscaler stopped");
+      if (!shared_state_file().empty()) {
+        // Ours is the truth again until the next `up` sends it back.
+        head_service().pull_state_file(link->access, shared_state_file());
+        head_service().drop_state_file(link->access, shared_state_file());
+      }
+    } catch (const Error& e) {
+      info("head autoscaler: could not reach the head to stop it: " + std::string(e.what()),
+           LogLevel::warning);
+    }
+  }
 
   void settle_identity(const CancelToken& cancel) {
     std::lock_guard<std::mutex> lock(identity_mu);
@@ -404,6 +490,10 @@ Cluster::~Cluster() = default;
 std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->identity = open_identity(spec, options);
+  impl->placement = detail::place_autoscaler(
+      spec, detail::path_exists(impl->identity.state_dir + "/requested_resources.json"));
+  if (impl->placement.site == detail::AutoscalerSite::head)
+    impl->start_command_warnings = detail::strip_autoscaling_config(spec.head_start_ray_commands);
   impl->spec = std::move(spec);
   impl->options = std::move(options);
   impl->provider = impl->make_provider();
@@ -419,6 +509,11 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options,
   impl->options = std::move(options);
   impl->provider = std::move(provider);
   impl->identity_settled = true;  // the caller's provider: no swapping it
+  // A provider object of the caller's cannot be made again on the head: the
+  // autoscaler runs where the caller runs it (raycluster::Autoscaler).
+  impl->callers_provider = true;
+  if (impl->spec.autoscaler != "off" && detail::cluster_can_scale(impl->spec, false))
+    impl->placement.site = detail::AutoscalerSite::local;
   return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
 }
 
@@ -444,10 +539,14 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   auto lock = I.lock_cluster();
   const auto& spec = I.spec;
   I.settle_identity(cancel);
+  for (const auto& w : I.start_command_warnings) I.info(w, LogLevel::warning);
+  if (!I.placement.warning.empty()) I.info(I.placement.warning, LogLevel::warning);
+  detail::clear_worker_targets(I.identity.state_dir);
   I.info("bootstrapping " + I.provider->name() + " resources for cluster " + spec.cluster_name);
   I.provider->bootstrap(I.sink(), cancel);
   cancel.throw_if_cancelled();
 
+  if (auto h = Impl::head_of(I.nodes())) I.pull_head_state(*h);
   auto nodes = I.nodes();
   // Nodes of types the config no longer has, and extra heads, go first.
   std::vector<Node> stale;
@@ -529,6 +628,7 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
     auto failures = I.setup_all(todo, *head, cancel, head_restarted);
     if (!failures.empty()) I.throw_failures(failures);
   }
+  I.settle_head_autoscaler(*head, cancel);
   auto url = I.provider->dashboard_url(*head);
   I.info("cluster " + spec.cluster_name + " is up: head " + I.ip_of(*head) + ", " +
          std::to_string(I.nodes().size() - 1) + " worker(s)");
@@ -585,6 +685,13 @@ void Cluster::scale(const ScaleOptions& options, const CancelToken& cancel) {
   if (!head)
     throw Error(ErrorCode::not_found,
                 "cluster " + spec.cluster_name + " has no head node: run `raycluster up` first");
+  I.pull_head_state(*head);
+  nodes = I.nodes();
+  if (I.placement.site == detail::AutoscalerSite::head) {
+    // The autoscaler on the head keeps this count as the type's floor.
+    detail::write_worker_target(I.identity.state_dir, type->name, options.workers);
+    I.push_head_state(*head, detail::kWorkerTargetsFile);
+  }
   int others = 0;
   std::vector<Node> mine;
   for (const auto& n : nodes) {
@@ -630,12 +737,14 @@ void Cluster::scale(const ScaleOptions& options, const CancelToken& cancel) {
     auto failures = I.setup_all(todo, *head, cancel);
     if (!failures.empty()) I.throw_failures(failures);
   }
+  if (!I.shared_state_file().empty()) I.push_head_state(*head, I.shared_state_file());
   I.info("cluster " + spec.cluster_name + " has " + std::to_string(options.workers) + " " +
          type->name + " worker(s)");
 }
 
 void Cluster::down(const DownOptions& options, const CancelToken& cancel) {
   auto& I = *impl_;
+  I.stop_head_autoscaler(Impl::head_of(I.nodes()));
   auto lock = I.lock_cluster();
   cancel.throw_if_cancelled();
   auto nodes = I.nodes();
@@ -677,6 +786,24 @@ ClusterStatus Cluster::status() {
   st.provider = I.provider->name();
   std::stable_partition(nodes.begin(), nodes.end(),
                         [](const Node& n) { return n.kind == NodeKind::head; });
+  st.autoscaler.site = detail::autoscaler_site_name(I.placement.site);
+  if (auto head = Impl::head_of(nodes); head && I.placement.site == detail::AutoscalerSite::head) {
+    I.pull_head_state(*head);
+    nodes = I.nodes();
+    std::stable_partition(nodes.begin(), nodes.end(),
+                          [](const Node& n) { return n.kind == NodeKind::head; });
+    try {
+      auto link = I.head_link(*head);
+      auto hs = I.head_service().read(link->access);
+      st.autoscaler.installed = hs.installed;
+      st.autoscaler.service = hs.service;
+      st.autoscaler.alive = hs.alive && hs.monitor_alive;
+      st.autoscaler.where = head->id + ":" + hs.dir;
+      st.autoscaler.report = hs.status;
+    } catch (const Error& e) {
+      st.autoscaler.error = e.what();
+    }
+  }
   if (auto head = Impl::head_of(nodes)) {
     st.head_ip = I.ip_of(*head);
     st.dashboard = I.provider->dashboard_url(*head);
@@ -772,6 +899,22 @@ std::unique_ptr<Tunnel> Cluster::dashboard(int local_port) {
                                       std::stoi(hostport.substr(colon + 1)), nullptr);
   }
   return tunnel(impl_->spec.dashboard_port, local_port);
+}
+
+int Cluster::autoscaler_log(bool follow, const ExecOptions& options, const CancelToken& cancel) {
+  auto head = Impl::head_of(impl_->nodes());
+  if (!head)
+    throw Error(ErrorCode::not_found, "cluster " + impl_->spec.cluster_name + " has no head node");
+  ExecOptions eo = options;
+  eo.node_id = head->id;
+  const bool local = impl_->spec.provider.kind == ProviderKind::localhost;
+  return exec(impl_->head_service().log_command(local, follow), eo, cancel);
+}
+
+void Cluster::share_with_head_autoscaler(const std::string& name) {
+  auto head = Impl::head_of(impl_->nodes());
+  if (!head || impl_->callers_provider) return;
+  impl_->push_head_state(*head, name);
 }
 
 const std::string& Cluster::state_dir() const { return impl_->identity.state_dir; }

@@ -62,6 +62,17 @@ struct ExecOptions {
   std::function<void(std::string_view line, bool is_stderr)> on_output;
 };
 
+// Where the cluster's autoscaler runs and, on the head, how it does.
+struct AutoscalerStatus {
+  std::string site = "off";  // "head", "local" or "off" (the config's choice, see README)
+  bool installed = false;    // head: its folder is on the head
+  std::string service;       // head: "systemd-user", "systemd-system", "loop" or "none"
+  bool alive = false;        // head: its service and the autoscaler itself run
+  std::string where;         // head: "<head id>:<its folder>"
+  Value report;              // head: its status.json (pid, ticks, last_tick, last_decision) or null
+  std::string error;         // head: why the head could not be asked
+};
+
 struct ClusterStatus {
   std::string cluster_name;
   std::string cluster_id;
@@ -69,10 +80,12 @@ struct ClusterStatus {
   std::vector<Node> nodes;  // head first, then workers by launch time
   std::string head_ip;
   std::string dashboard;  // how to reach the dashboard
+  AutoscalerStatus autoscaler;
 
   // JSON shape: {"cluster_name","cluster_id","provider","head_ip","dashboard",
   //  "nodes":[{"id","kind","node_type","state","status","internal_ip",
-  //  "external_ip","launch_time","tags"}]}
+  //  "external_ip","launch_time","tags"}],
+  //  "autoscaler":{"site","installed","service","alive","where","report","error"}}
   Value to_value() const;
 };
 
@@ -138,6 +151,14 @@ class Cluster {
   // The head's Ray dashboard: the provider's direct URL when it has one,
   // else a tunnel to the config's dashboard_port (8265).
   std::unique_ptr<Tunnel> dashboard(int local_port = 0);
+  // Prints the head autoscaler's log through `on_output` (the last 200
+  // lines; with `follow`, then what it writes until cancel). Returns the
+  // command's exit status (non-zero when the head has no such log).
+  int autoscaler_log(bool follow, const ExecOptions& options, const CancelToken& cancel = {});
+  // Sends the state folder's file `name` (e.g. requested_resources.json) to
+  // the autoscaler on the head, which keeps a state folder of its own there;
+  // nothing when it runs elsewhere or shares this folder (localhost).
+  void share_with_head_autoscaler(const std::string& name);
 
   // A runner for commands on the node (`attach` uses it for a shell).
   std::unique_ptr<CommandRunner> command_runner(const Node& node);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 
@@ -19,20 +20,22 @@ Value strings(const std::vector<std::string>& v) {
   return a;
 }
 
-void hash_path(const std::string& path, std::string& acc) {
+// Names inside a mount are hashed relative to it: the head's copy of a
+// mount (what its autoscaler sets workers up from) hashes as the original.
+void hash_path(const std::string& path, const std::string& name, std::string& acc) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    acc += "missing:" + path + "\n";
+    acc += "missing:" + name + "\n";
     return;
   }
   if (S_ISDIR(st.st_mode)) {
     auto names = list_dir(path);
     std::sort(names.begin(), names.end());
-    acc += "dir:" + path + ":" + std::to_string(st.st_mode & 07777) + "\n";
-    for (const auto& n : names) hash_path(path + "/" + n, acc);
+    acc += "dir:" + name + ":" + std::to_string(st.st_mode & 07777) + "\n";
+    for (const auto& n : names) hash_path(path + "/" + n, name + "/" + n, acc);
     return;
   }
-  acc += "file:" + path + ":" + std::to_string(st.st_mode & 07777) + ":" +
+  acc += "file:" + name + ":" + std::to_string(st.st_mode & 07777) + ":" +
          sha256_hex(read_file(path)) + "\n";
 }
 
@@ -56,7 +59,17 @@ std::string launch_hash(const ClusterSpec& spec, const NodeTypeSpec& type, NodeK
   v.set("node_config", type.node_config);
   Value auth = Value::object();
   auth.set("ssh_user", spec.auth.ssh_user);
-  auth.set("ssh_private_key", spec.auth.ssh_private_key);
+  // The key itself, not its path (as Ray hashes it): the autoscaler on the
+  // head reads the same key from another path, and must see the same hash.
+  std::string key = spec.auth.ssh_private_key;
+  if (!key.empty()) {
+    try {
+      key = "sha256:" + sha256_hex(read_file(key, 1 << 20));
+    } catch (const Error&) {
+      // Unreadable here: the path stands for it (setup will say what is wrong).
+    }
+  }
+  auth.set("ssh_private_key", key);
   v.set("auth", auth);
   return sha256_hex(v.to_json());
 }
@@ -65,7 +78,7 @@ std::string file_mounts_hash(const ClusterSpec& spec) {
   std::string acc;
   for (const auto& [remote, local] : spec.file_mounts) {
     acc += "mount:" + remote + "\n";
-    hash_path(local, acc);
+    hash_path(local, ".", acc);
   }
   return sha256_hex(acc);
 }

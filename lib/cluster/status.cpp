@@ -41,6 +41,15 @@ Value ClusterStatus::to_value() const {
     list.push(o);
   }
   v.set("nodes", list);
+  Value a = Value::object();
+  a.set("site", autoscaler.site);
+  a.set("installed", autoscaler.installed);
+  a.set("service", autoscaler.service);
+  a.set("alive", autoscaler.alive);
+  a.set("where", autoscaler.where);
+  a.set("report", autoscaler.report);
+  a.set("error", autoscaler.error);
+  v.set("autoscaler", a);
   return v;
 }
 

@@ -32,6 +32,9 @@
 // since launch. Idle workers are released before the idle timeout only when
 // the config sets idle_release_after_startups.
 //
+// Worker targets: each tick reads the counts `raycluster scale` set
+// (cluster/worker_targets.hpp) and keeps each as its type's floor.
+//
 // The spec is the one the Cluster was opened with: as in Ray, workers whose
 // launch config hash differs from it are terminated (outdated). After
 // editing the config, restart the loop (Ray's monitor re-reads it each round;
@@ -107,6 +110,7 @@ struct AutoscalerEvent {
   // "load_error"    the head's report could not be read (detail)
   // "tunnel"        an SSH tunnel to the head's dashboard was opened to read
   //                 its report (detail: the local URL and the head's port)
+  // "target"        the worker counts `scale` set changed (detail: them)
   // "skipped"       the tick did nothing (detail: why)
   // "tick"          a tick finished (detail: figures)
   std::string type;
@@ -133,6 +137,10 @@ struct AutoscalerOptions {
   // dashboard_url(head) where it has one (localhost), else an SSH tunnel the
   // loop opens to the head (Cluster::dashboard) and keeps while it answers.
   std::string dashboard_url;
+  // The loop runs on the head itself (`raycluster monitor --on-head`): where
+  // the provider gives no direct URL, the dashboard is read at
+  // http://127.0.0.1:<dashboard_port>, without a tunnel.
+  bool on_head = false;
   // Replaces the head as the load source (tests, hosts without Ray's head).
   std::shared_ptr<LoadSource> load_source;
   // Transport for the head's dashboard; empty: libcurl.

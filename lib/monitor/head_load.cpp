@@ -8,6 +8,8 @@ ClusterLoad HeadLoadReader::read(Cluster& cluster, const Node& head, const Cance
   if (options_.load_source) return options_.load_source->read(cancel);
   std::string url = options_.dashboard_url;
   if (url.empty()) url = cluster.dashboard_url(head);
+  if (url.empty() && options_.on_head)
+    url = "http://127.0.0.1:" + std::to_string(cluster.spec().dashboard_port);
   if (url.empty()) {
     // A cloud head keeps its dashboard port closed: go through SSH.
     if (!dashboard_tunnel_ || tunnel_head_id_ != head.id) {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "monitor/autoscaler_loop.hpp"
+#include "cluster/worker_targets.hpp"
 #include "monitor/event_emitter.hpp"
 #include "monitor/head_load.hpp"
 #include "monitor/launch_history.hpp"
@@ -70,6 +71,7 @@ struct Autoscaler::Impl {
   detail::StartupEstimates startups;
   detail::SetupPool setups{cluster, options, events, startups};
   std::string last_demand, last_infeasible, last_skip;
+  std::map<std::string, int> last_targets;
   bool bootstrapped = false;
 
   // The loop thread.
@@ -87,7 +89,7 @@ struct Autoscaler::Impl {
   // ---- one tick ----
   PlannerInput planner_input(const std::vector<Node>& nodes, const ClusterLoad& load,
                              const std::vector<ResourceDemand>& requested, Clock::time_point now) {
-    PlannerInput in = inputs.build(cluster.spec(), nodes, load, now, setups, startups);
+    PlannerInput in = inputs.build(with_targets(), nodes, load, now, setups, startups);
     {
       std::lock_guard<std::mutex> lock(demand_mu);
       in.demands.insert(in.demands.end(), pushed.begin(), pushed.end());
@@ -95,6 +97,23 @@ struct Autoscaler::Impl {
     in.resource_requests.insert(in.resource_requests.end(), requested.begin(), requested.end());
     in.cooldowns = cooldowns.active(now);
     return in;
+  }
+
+  // The spec with the worker counts `scale` asked for as floors.
+  ClusterSpec with_targets() {
+    std::map<std::string, int> targets;
+    try {
+      targets = detail::read_worker_targets(cluster.state_dir());
+    } catch (const Error& e) {
+      events.emit("load_error", std::string("worker targets: ") + e.what());
+    }
+    if (targets != last_targets && !targets.empty()) {
+      std::string d;
+      for (const auto& [t, n] : targets) d += (d.empty() ? "" : ", ") + t + " >= " + std::to_string(n);
+      events.emit("target", "worker counts set by `scale`: " + d);
+    }
+    last_targets = targets;
+    return detail::with_worker_targets(cluster.spec(), targets);
   }
 
   void note_demand(const PlannerInput& in, const ClusterLoad& load) {

@@ -105,6 +105,7 @@ void Parser::parse_common() {
   if (YAML::Node n = top("idle_release_after_startups"); present(n))
     if (auto v = r_.number(n, "idle_release_after_startups", 0))
       s_.idle_release_after_startups = *v;
+  if (YAML::Node n = top("autoscaler"); present(n)) parse_autoscaler_site(n);
   if (YAML::Node n = top("docker"); present(n)) s_.docker = parse_docker(n, "docker");
   if (YAML::Node n = top("file_mounts"); present(n)) {
     if (auto m = r_.str_map(n, "file_mounts")) {
@@ -130,6 +131,19 @@ void Parser::parse_common() {
   if (YAML::Node n = top("rsync_filter"); present(n))
     if (auto v = r_.str_list(n, "rsync_filter")) s_.rsync_filter = *v;
   parse_commands();
+}
+
+void Parser::parse_autoscaler_site(const YAML::Node& n) {
+  auto v = r_.str(n, "autoscaler");
+  if (!v) return;
+  const std::vector<std::string> sites(std::begin(kAutoscalerSites), std::end(kAutoscalerSites));
+  if (std::find(sites.begin(), sites.end(), *v) != sites.end()) {
+    s_.autoscaler = *v;
+    return;
+  }
+  auto near = closest_match(*v, sites);
+  r_.error(n, "autoscaler", "autoscaler must be 'head', 'local' or 'off', not '" + *v + "'",
+           near ? "did you mean '" + *near + "'?" : std::string());
 }
 
 void Parser::parse_commands() {

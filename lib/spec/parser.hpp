@@ -29,6 +29,8 @@ inline const Strings kCommonKeys = {
     "head_start_ray_commands", "worker_start_ray_commands",
     // raycluster's own (see ClusterSpec::idle_release_after_startups)
     "idle_release_after_startups",
+    // raycluster's own (see ClusterSpec::autoscaler)
+    "autoscaler",
 };
 inline const Strings kRayKeys = {"provider", "auth", "available_node_types", "head_node_type",
                           "target_utilization_fraction", "autoscaling_mode",
@@ -113,6 +115,7 @@ class Parser {
 
   void parse_common();
   void parse_commands();
+  void parse_autoscaler_site(const YAML::Node& n);
   std::optional<DockerSpec> parse_docker(const YAML::Node& n, const std::string& path);
   void parse_provider(const YAML::Node& n);
   void parse_auth(const YAML::Node& n);

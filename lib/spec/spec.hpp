@@ -52,6 +52,9 @@ class ConfigError : public Error {
 };
 
 enum class Dialect { ray, ray_legacy, flat };
+
+// The values of the top-level `autoscaler` key.
+inline constexpr const char* kAutoscalerSites[] = {"head", "local", "off"};
 const char* dialect_name(Dialect d) noexcept;  // "ray", "ray-legacy", "flat"
 
 enum class ProviderKind {
@@ -157,6 +160,11 @@ struct ClusterSpec {
   // known (PlannerPolicy::keep_idle_startups). 0 (default): Ray's plain idle
   // timeout.
   double idle_release_after_startups = 0;
+  // raycluster's own: where the autoscaler runs when a node type can scale.
+  // "head" (default): `up` installs and supervises it on the head, as `ray up`
+  // does Ray's; "local": only where `raycluster monitor` (or a host program)
+  // runs; "off": nowhere. Values: kAutoscalerSites.
+  std::string autoscaler = "head";
 
   ProviderSpec provider;
   AuthSpec auth;
@@ -250,6 +258,7 @@ ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name
 //   { "source_file": str, "dialect": "ray"|"ray-legacy"|"flat",
 //     "cluster_name": str, "max_workers": int, "upscaling_speed": num,
 //     "idle_timeout_minutes": num, "idle_release_after_startups": num,
+//     "autoscaler": "head"|"local"|"off",
 //     "gcs_port": int, "dashboard_port": int,
 //     "provider": { "kind": "aws"|"gcp"|"localhost"|"onprem", "type": str,
 //       "region": str, "availability_zone": str, "project_id": str,

@@ -76,7 +76,8 @@ class Env:
 
     def config(self):
         path = self.tmp / "autoscale.yaml"
-        shutil.copy(EXAMPLE, path)
+        # These tests run `raycluster monitor` here: no autoscaler on the head.
+        path.write_text(EXAMPLE.read_text() + "\nautoscaler: local\n")
         self.configs.append(path)
         return path
 

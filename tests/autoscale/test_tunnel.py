@@ -65,6 +65,8 @@ def tunnel_config(rc, m):
     low = free_port()
     text = textwrap.dedent(f"""
         cluster_name: tunnel-scale
+        # This test runs `raycluster monitor` here, through the tunnel.
+        autoscaler: local
         max_workers: 1
         idle_timeout_minutes: 0.25
         provider:

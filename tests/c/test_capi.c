@@ -70,6 +70,7 @@ static rc_spec *shell_spec(const char *name, int workers, int delay) {
            "cluster_name: %s\n"
            "provider:\n"
            "  type: localhost\n"
+           "autoscaler: local\n" /* no Ray: no load for a head autoscaler */
            "max_workers: 4\n"
            "head_node_type: head\n"
            "available_node_types:\n"

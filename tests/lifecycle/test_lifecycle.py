@@ -12,6 +12,8 @@ SHELL_CLUSTER = """
 cluster_name: {name}
 provider:
   type: localhost
+# The nodes run no Ray, so there is no load for an autoscaler on the head to read.
+autoscaler: local
 max_workers: 4
 head_node_type: head
 available_node_types:

@@ -4,6 +4,7 @@ import getpass
 import os
 import pathlib
 import random
+import signal
 import subprocess
 import sys
 import textwrap
@@ -41,6 +42,21 @@ class Machines:
     def close(self):
         for s in self.servers.values():
             s.close()
+        # A test that failed before `down` leaves a head autoscaler running
+        # (it outlives the SSH session): end it, by its folder on a machine.
+        mine = str(self.tmp / "machines") + "/"
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                argv = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if mine in argv and "/.raycluster/autoscaler/" in argv:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 @pytest.fixture

@@ -218,3 +218,96 @@ def test_attach_gives_a_shell_on_the_head(cli, machines, user):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and f"on-{m.home(m.ips[1])}" in r.stdout
     cli.run("down", cfg, "-y")
+
+
+def test_head_autoscaler_bundle_is_sent_once_and_runs_on_the_head(cli, machines, user):
+    """`up` sends the head a self-contained bundle over SFTP (checked by hash:
+    a second `up` sends nothing), the spec without secrets and the workers'
+    key, and starts the autoscaler there under its supervisor loop; its status
+    file shows ticks; `down` stops it before it releases any machine."""
+    import hashlib
+    import time
+
+    m = machines(2)
+    head = m.ips[0]
+    cfg = onprem_config(cli, m, user, m.ips[1:], extra="""
+        available_node_types:
+          local.cluster.node:
+            resources: {}
+            node_config: {}
+            min_workers: 0
+            max_workers: 1
+            initial_workers: 0
+        head_node_type: local.cluster.node
+        """)
+    up = cli.run("up", cfg, "-y")
+    up_returned = time.time()
+    assert "head autoscaler: bundle sent (" in up.stdout + up.stderr
+    folder = m.home(head) / ".raycluster" / "autoscaler" / "onprem-test"
+    bundle = folder / "bundle"
+
+    # The manifest is sha256sum's format and matches every file sent.
+    names = []
+    for line in (bundle / "MANIFEST").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest, name
+        names.append(name)
+    assert names[0] == "raycluster"
+    # The binary under test (without its debug sections), and it runs there.
+    version = subprocess.run([raycluster_binary(), "--version"], capture_output=True, text=True).stdout
+    sent = subprocess.run([str(bundle / "raycluster"), "--version"], capture_output=True, text=True,
+                          env={"LD_LIBRARY_PATH": str(bundle / "lib")}).stdout
+    assert sent == version and sent
+    libs = {n.split("/", 1)[1] for n in names[1:]}
+    # What ldd says the binary loads, less the C library's own parts, is there.
+    ldd = subprocess.run(["ldd", raycluster_binary()], capture_output=True, text=True).stdout
+    loaded = {l.split()[0] for l in ldd.splitlines() if "=>" in l}
+    assert any(l.startswith("libyaml-cpp") for l in libs) and any(l.startswith("libssh") for l in libs)
+    assert not any(l.startswith(("libc.so", "libm.so", "ld-linux")) for l in libs)
+    assert libs <= loaded
+    size = sum((bundle / n).stat().st_size for n in names)
+    print(f"\n[figures] head autoscaler bundle: {{\"files\": {len(names)}, \"bytes\": {size}}}")
+
+    # The workers' key (0600), and a spec that names it but holds no secret.
+    key = folder / "ssh_key"
+    assert key.read_bytes() == open(m.key, "rb").read()
+    assert (key.stat().st_mode & 0o777) == 0o600
+    spec = (folder / "cluster.yaml").read_text()
+    assert open(m.key).read().strip().splitlines()[1] not in spec
+    assert json.loads(spec)["auth"]["ssh_private_key"].endswith("/onprem-test/ssh_key")
+
+    # It runs there: its status file shows ticks, and `status` says so.
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        st = json.loads((folder / "status.json").read_text()) if (folder / "status.json").exists() else {}
+        if st.get("ticks", 0) >= 1:
+            break
+        time.sleep(0.1)
+    assert st.get("ticks", 0) >= 1, (folder / "monitor.log").read_text()
+    print(f"\n[figures] on-prem head autoscaler: first tick {st['last_tick'] - up_returned:.2f} s "
+          f"after `up` returned")
+    a = status(cli, cfg)["autoscaler"]
+    assert a["site"] == "head" and a["alive"] and a["service"] == "loop", a
+    assert a["report"]["ticks"] >= 1
+    pid = int((folder / "monitor.pid").read_text())
+    assert str(bundle / "raycluster") in open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
+
+    # A second `up`: nothing sent, nothing restarted.
+    before = {p: p.stat().st_mtime_ns for p in bundle.rglob("*")}
+    again = cli.run("up", cfg, "-y")
+    assert "bundle sent" not in again.stdout + again.stderr
+    assert "head autoscaler unchanged" in again.stdout + again.stderr
+    assert {p: p.stat().st_mtime_ns for p in bundle.rglob("*")} == before
+    assert int((folder / "monitor.pid").read_text()) == pid
+
+    down = cli.run("down", cfg, "-y")
+    lines = (down.stdout + down.stderr).splitlines()
+    stop_at = next(i for i, l in enumerate(lines) if "stopping the head autoscaler" in l)
+    end_at = next(i for i, l in enumerate(lines) if "terminating" in l)
+    assert stop_at < end_at, lines
+    assert not (folder / "supervisor.pid").exists()
+    try:  # gone, or a zombie nobody reaped yet
+        alive = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        alive = False
+    assert not alive

@@ -28,6 +28,8 @@ SHELL_CLUSTER = """
 cluster_name: {name}
 provider:
   type: localhost
+# No Ray on these nodes: no load for an autoscaler on the head to read.
+autoscaler: local
 max_workers: 4
 head_node_type: head
 available_node_types:

@@ -112,3 +112,22 @@ TEST_CASE("autoscaler keys: a misspelling gets a did-you-mean") {
   CHECK(d[1].where.line == 11);
   CHECK(d[1].hint == "did you mean 'startup_seconds'?");
 }
+
+TEST_CASE("autoscaler key: where the autoscaler runs, head by default") {
+  CHECK(load_spec_string(config_with("", ""), "k.yaml").autoscaler == "head");
+  for (std::string site : {"head", "local", "off"}) {
+    ClusterSpec s = load_spec_string(config_with("autoscaler: " + site + "\n", ""), "k.yaml");
+    CHECK(s.autoscaler == site);
+    CHECK(spec_to_value(s).find("autoscaler")->as_string() == site);
+  }
+}
+
+TEST_CASE("autoscaler key: another value is an error naming file, line and key") {
+  auto d = errors_of(config_with("autoscaler: haed\n", ""), "bad.yaml");
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].key_path == "autoscaler");
+  CHECK(d[0].where.file == "bad.yaml");
+  CHECK(d[0].where.line == 3);
+  CHECK(d[0].message.find("'haed'") != std::string::npos);
+  CHECK(d[0].hint == "did you mean 'head'?");
+}
