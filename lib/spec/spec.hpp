@@ -121,6 +121,7 @@ struct DockerSpec {
   std::vector<std::string> worker_run_options;
   bool disable_automatic_runtime_detection = false;
   bool disable_shm_size_detection = false;
+  bool use_podman = false;  // Ray's docker.use_podman: podman instead of docker
 };
 
 struct NodeTypeSpec {
@@ -139,8 +140,10 @@ struct NodeTypeSpec {
   // tasks (boot plus setup). Feeds the autoscaler's startup-aware rules; when
   // absent the reconcile loop learns it from the launches it watches.
   std::optional<double> startup_seconds;
-  // Per-type override of the cluster's worker_setup_commands (Ray allows it).
+  // Per-type overrides, as Ray's: a worker of this type runs these instead of
+  // the cluster's (merged) worker setup / initialization commands.
   std::optional<std::vector<std::string>> worker_setup_commands;
+  std::optional<std::vector<std::string>> initialization_commands;
   std::optional<DockerSpec> docker;
 };
 
@@ -187,12 +190,32 @@ struct ClusterSpec {
 
   // Where each key path came from (only keys present in the file).
   std::map<std::string, SourceLocation> origins;
+  // Keys Ray accepts that have no effect here, each named with why (in file
+  // order). A config with warnings is valid.
+  std::vector<Diagnostic> warnings;
 
   const NodeTypeSpec* find_node_type(std::string_view name) const;
   const NodeTypeSpec& head_type() const;  // throws Error(internal) if absent
   // The location of a key path, or an empty location with the file name.
   SourceLocation origin(std::string_view key_path) const;
 };
+
+// The commands a node of `type` runs, as Ray resolves them: the head runs
+// the cluster's initialization_commands, setup_commands + head_setup_commands
+// and head_start_ray_commands; a worker runs its type's
+// initialization_commands (else the cluster's), its type's
+// worker_setup_commands (else setup_commands + worker_setup_commands; a
+// type's own list replaces both) and worker_start_ray_commands.
+struct NodeCommands {
+  std::vector<std::string> initialization;
+  std::vector<std::string> setup;
+  std::vector<std::string> start;
+};
+NodeCommands node_commands(const ClusterSpec& spec, const NodeTypeSpec& type, bool head);
+
+// A GCP node_config for a TPU VM (Ray's acceleratorType/acceleratorConfig
+// in place of machineType).
+bool is_gcp_tpu_node_config(const Value& node_config);
 
 struct SpecOptions {
   // Files larger than this are refused before parsing (a config is small).
