@@ -266,11 +266,12 @@ struct Cluster::Impl {
     const auto& type = type_of(node);
     detail::SetupPlan plan;
     for (const auto& [remote, local] : spec.file_mounts) plan.file_mounts.emplace_back(remote, local);
-    plan.initialization_commands = spec.initialization_commands;
-    plan.setup_commands = spec.setup_commands;
-    const auto& node_setup = detail::setup_commands_for(spec, type, node.kind);
-    plan.setup_commands.insert(plan.setup_commands.end(), node_setup.begin(), node_setup.end());
-    plan.start_commands = detail::start_commands_for(spec, node.kind);
+    // As Ray resolves them: a type's own worker_setup_commands replace the
+    // cluster's setup_commands + worker_setup_commands.
+    NodeCommands commands = node_commands(spec, type, node.kind == NodeKind::head);
+    plan.initialization_commands = std::move(commands.initialization);
+    plan.setup_commands = std::move(commands.setup);
+    plan.start_commands = std::move(commands.start);
     plan.env = command_env(node, head);
     plan.runtime_hash = detail::runtime_hash(spec, type, node.kind);
     plan.file_mounts_hash = detail::file_mounts_hash(spec);

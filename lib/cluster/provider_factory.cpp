@@ -24,6 +24,16 @@ std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterId
 
 void require_supported(const ClusterSpec& spec) {
   if (spec.provider.kind != ProviderKind::gcp) return;
+  for (const auto& t : spec.node_types) {
+    if (!is_gcp_tpu_node_config(t.node_config)) continue;
+    auto at = spec.origin("available_node_types." + t.name + ".node_config");
+    throw Error(ErrorCode::unsupported,
+                (at.file.empty() ? std::string() : at.file + ":" + std::to_string(at.line) + ": ") +
+                    "node type " + t.name +
+                    " is a TPU node (acceleratorType/acceleratorConfig in its node_config): "
+                    "TPU nodes are not supported yet; `validate` accepts the config, `up` "
+                    "cannot launch it");
+  }
   auto where = spec.origin("provider.type");
   std::string at = where.file.empty() ? std::string()
                                       : where.file + ":" + std::to_string(where.line) + ": ";
