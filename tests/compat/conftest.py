@@ -65,11 +65,12 @@ class Compat:
                               capture_output=True, text=True, timeout=60)
         return Validated(proc)
 
-    def ray(self, text):
+    def ray(self, text, schema=True):
         """Ray's view: prepare_config, then its schema check, as `ray up` does."""
         config = yaml.safe_load(textwrap.dedent(text))
         prepared = ray_util.prepare_config(copy.deepcopy(config))
-        ray_util.validate_config(copy.deepcopy(prepared))
+        if schema:
+            ray_util.validate_config(copy.deepcopy(prepared))
         return prepared
 
 
