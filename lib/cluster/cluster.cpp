@@ -85,6 +85,8 @@ std::string resources_json(const NodeTypeSpec& type) {
 
 struct Cluster::Impl {
   ClusterSpec spec;
+  std::mutex resources_mu;
+  bool resources_filled = false;
   ClusterOptions options;
   ClusterIdentity identity;
   std::unique_ptr<Provider> provider;
@@ -436,6 +438,17 @@ std::map<std::string, std::string> Cluster::node_environment(const Node& node) {
 
 std::string Cluster::dashboard_url(const Node& head) { return impl_->provider->dashboard_url(head); }
 
+void Cluster::fill_node_type_resources(const CancelToken& cancel) {
+  auto& I = *impl_;
+  std::lock_guard<std::mutex> lock(I.resources_mu);
+  if (I.resources_filled) return;
+  for (auto& t : I.spec.node_types) {
+    auto found = I.provider->node_type_resources(t, t.name == I.spec.head_node_type, cancel);
+    for (const auto& [name, amount] : found) t.resources.emplace(name, amount);
+  }
+  I.resources_filled = true;
+}
+
 void Cluster::bootstrap(const CancelToken& cancel) {
   impl_->settle_identity(cancel);
   impl_->provider->bootstrap(impl_->sink(), cancel);
@@ -449,6 +462,7 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   I.info("bootstrapping " + I.provider->name() + " resources for cluster " + spec.cluster_name);
   I.provider->bootstrap(I.sink(), cancel);
   cancel.throw_if_cancelled();
+  fill_node_type_resources(cancel);
 
   auto nodes = I.nodes();
   // Nodes of types the config no longer has, and extra heads, go first.
@@ -686,6 +700,13 @@ ClusterStatus Cluster::status() {
       st.dashboard = "ssh tunnel: raycluster dashboard " + I.spec.source_file;
   }
   st.nodes = std::move(nodes);
+  try {
+    fill_node_type_resources();
+  } catch (const Error& e) {
+    // The config's resources are still worth showing; say why no more.
+    I.info(std::string("node type resources from the cloud: ") + e.what(), LogLevel::warning);
+  }
+  for (const auto& t : I.spec.node_types) st.node_type_resources[t.name] = t.resources;
   return st;
 }
 

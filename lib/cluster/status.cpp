@@ -41,6 +41,15 @@ Value ClusterStatus::to_value() const {
     list.push(o);
   }
   v.set("nodes", list);
+  Value types = Value::object();
+  for (const auto& [name, resources] : node_type_resources) {
+    Value r = Value::object();
+    for (const auto& [k, amount] : resources) r.set(k, amount);
+    Value t = Value::object();
+    t.set("resources", r);
+    types.set(name, t);
+  }
+  v.set("node_types", types);
   return v;
 }
 
