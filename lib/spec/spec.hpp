@@ -228,8 +228,9 @@ struct SpecOptions {
 //
 // Normalisation, beyond Ray's defaults (max_workers 2, upscaling_speed 1,
 // idle_timeout_minutes 5, ports 6379/8265):
-//   * legacy: head_node/worker_nodes become node types "ray.head.default" /
-//     "ray.worker.default" (a `resources` key in them is lifted out of
+//   * legacy: head_node/worker_nodes become node types
+//     "ray-legacy-head-node-type" / "ray-legacy-worker-node-type", Ray's
+//     names (a `resources` key in them is lifted out of
 //     node_config); global min_workers/initial_workers go to the worker type;
 //     upscaling_speed, unless given, is 99999 for autoscaling_mode aggressive,
 //     else 1/f - 1 for target_utilization_fraction f (as Ray does).
@@ -244,7 +245,11 @@ struct SpecOptions {
 //   * Ray schema: KeyName, SecurityGroupIds, SubnetIds/SubnetId (AWS) and
 //     networkInterfaces[0].network/subnetwork (GCP) of the head type's
 //     node_config fill the matching empty ProviderSpec fields.
-//   * no node types given: "ray.head.default" + "ray.worker.default" with the
+//   * Ray's keys with no effect here are accepted and listed in
+//     ClusterSpec::warnings; YAML merge keys are resolved; a missing
+//     head_node_type is Ray's default name when a type has it.
+//   * no node types given: "ray.head.default" + "ray.worker.default" (GCP:
+//     "ray_head_default" + "ray_worker_small", {CPU: 2} each) with the
 //     provider's default node_config (AWS m5.large; GCP n1-standard-2 with
 //     Ray's default image), {CPU: 1} each on localhost; on-prem one type
 //     "local.cluster.node" with min = max = initial = number of worker_ips,
@@ -292,19 +297,23 @@ ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name
 //       "resources": {str: num}, "labels": {str: str}, "min_workers": int,
 //       "max_workers": int, "initial_workers": int,
 //       "idle_timeout_minutes": null|num, "cost_per_hour": null|num,
-//       "worker_setup_commands": null|[str], "docker": null|DOCKER,
-//       "startup_seconds": null|num } ],
+//       "worker_setup_commands": null|[str],
+//       "initialization_commands": null|[str],
+//       "commands": {"initialization_commands", "setup_commands",
+//                    "start_ray_commands": [str]}  (node_commands()),
+//       "docker": null|DOCKER, "startup_seconds": null|num } ],
 //     "file_mounts": {remote: local}, "cluster_synced_files": [str],
 //     "file_mounts_sync_continuously": bool, "rsync_exclude": [str],
 //     "rsync_filter": [str], "initialization_commands": [str],
 //     "setup_commands": [str], "head_setup_commands": [str],
 //     "worker_setup_commands": [str], "head_start_ray_commands": [str],
-//     "worker_start_ray_commands": [str], "tags": {str: str} }
+//     "worker_start_ray_commands": [str], "tags": {str: str},
+//     "warnings": [{"file", "line", "column", "key", "message", "hint"}] }
 //
 // DOCKER = { "image", "head_image", "worker_image", "container_name": str,
 //   "pull_before_run": bool, "run_options", "head_run_options",
 //   "worker_run_options": [str], "disable_automatic_runtime_detection": bool,
-//   "disable_shm_size_detection": bool }
+//   "disable_shm_size_detection", "use_podman": bool }
 // Secrets are never in a spec (key fields are paths), so the output is safe to log.
 Value spec_to_value(const ClusterSpec& spec);
 
