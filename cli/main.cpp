@@ -270,6 +270,12 @@ void print_config_error(const ConfigError& e, bool json) {
   std::fprintf(stderr, "%zu problem(s) found\n", e.diagnostics().size());
 }
 
+// Keys Ray accepts that do nothing here: one "warning:" line each, on stderr.
+void print_config_warnings(const ClusterSpec& spec) {
+  for (const auto& d : spec.warnings)
+    std::fprintf(stderr, "warning: %s\n", safe(d.to_string(), true).c_str());
+}
+
 // `monitor --json`: the lifecycle's own events, one JSON line each (node
 // status changes only; command output stays out of the event stream).
 void print_cluster_event_json(const Event& e) {
@@ -391,6 +397,7 @@ int dashboard(Cluster& cluster, const Args& a) {
 int run_validate(const Args& a) {
   try {
     auto spec = load_spec_file(a.config);
+    if (!a.json) print_config_warnings(spec);
     if (a.json)
       std::puts(spec_to_value(spec).to_json(2).c_str());
     else
@@ -651,6 +658,7 @@ int run(const Args& a) {
   ClusterSpec spec;
   try {
     spec = load_spec_file(a.config);
+    if (a.command == "up") print_config_warnings(spec);
   } catch (const ConfigError& e) {
     print_config_error(e, false);
     return kExitUsage;

@@ -87,6 +87,8 @@ std::string resources_json(const NodeTypeSpec& type) {
 
 struct Cluster::Impl {
   ClusterSpec spec;
+  std::mutex resources_mu;
+  bool resources_filled = false;
   ClusterOptions options;
   ClusterIdentity identity;
   std::unique_ptr<Provider> provider;
@@ -352,11 +354,12 @@ struct Cluster::Impl {
     const auto& type = type_of(node);
     detail::SetupPlan plan;
     for (const auto& [remote, local] : spec.file_mounts) plan.file_mounts.emplace_back(remote, local);
-    plan.initialization_commands = spec.initialization_commands;
-    plan.setup_commands = spec.setup_commands;
-    const auto& node_setup = detail::setup_commands_for(spec, type, node.kind);
-    plan.setup_commands.insert(plan.setup_commands.end(), node_setup.begin(), node_setup.end());
-    plan.start_commands = detail::start_commands_for(spec, node.kind);
+    // As Ray resolves them: a type's own worker_setup_commands replace the
+    // cluster's setup_commands + worker_setup_commands.
+    NodeCommands commands = node_commands(spec, type, node.kind == NodeKind::head);
+    plan.initialization_commands = std::move(commands.initialization);
+    plan.setup_commands = std::move(commands.setup);
+    plan.start_commands = std::move(commands.start);
     plan.env = command_env(node, head);
     plan.runtime_hash = detail::runtime_hash(spec, type, node.kind);
     plan.file_mounts_hash = detail::file_mounts_hash(spec);
@@ -529,6 +532,17 @@ std::map<std::string, std::string> Cluster::node_environment(const Node& node) {
 
 std::string Cluster::dashboard_url(const Node& head) { return impl_->provider->dashboard_url(head); }
 
+void Cluster::fill_node_type_resources(const CancelToken& cancel) {
+  auto& I = *impl_;
+  std::lock_guard<std::mutex> lock(I.resources_mu);
+  if (I.resources_filled) return;
+  for (auto& t : I.spec.node_types) {
+    auto found = I.provider->node_type_resources(t, t.name == I.spec.head_node_type, cancel);
+    for (const auto& [name, amount] : found) t.resources.emplace(name, amount);
+  }
+  I.resources_filled = true;
+}
+
 void Cluster::bootstrap(const CancelToken& cancel) {
   impl_->settle_identity(cancel);
   impl_->provider->bootstrap(impl_->sink(), cancel);
@@ -545,6 +559,7 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   I.info("bootstrapping " + I.provider->name() + " resources for cluster " + spec.cluster_name);
   I.provider->bootstrap(I.sink(), cancel);
   cancel.throw_if_cancelled();
+  fill_node_type_resources(cancel);
 
   if (auto h = Impl::head_of(I.nodes())) I.pull_head_state(*h);
   auto nodes = I.nodes();
@@ -811,6 +826,13 @@ ClusterStatus Cluster::status() {
       st.dashboard = "ssh tunnel: raycluster dashboard " + I.spec.source_file;
   }
   st.nodes = std::move(nodes);
+  try {
+    fill_node_type_resources();
+  } catch (const Error& e) {
+    // The config's resources are still worth showing; say why no more.
+    I.info(std::string("node type resources from the cloud: ") + e.what(), LogLevel::warning);
+  }
+  for (const auto& t : I.spec.node_types) st.node_type_resources[t.name] = t.resources;
   return st;
 }
 

@@ -81,11 +81,15 @@ struct ClusterStatus {
   std::string head_ip;
   std::string dashboard;  // how to reach the dashboard
   AutoscalerStatus autoscaler;
+  // Each node type's resources: the config's, plus what the cloud says its
+  // machines have (see Cluster::fill_node_type_resources).
+  std::map<std::string, std::map<std::string, double>> node_type_resources;
 
   // JSON shape: {"cluster_name","cluster_id","provider","head_ip","dashboard",
   //  "nodes":[{"id","kind","node_type","state","status","internal_ip",
   //  "external_ip","launch_time","tags"}],
-  //  "autoscaler":{"site","installed","service","alive","where","report","error"}}
+  //  "autoscaler":{"site","installed","service","alive","where","report","error"},
+  //  "node_types":{name:{"resources":{name:amount}}}}
   Value to_value() const;
 };
 
@@ -176,6 +180,14 @@ class Cluster {
   // Creates (or reuses) what nodes need before the first launch, as up()
   // does first; its events go to ClusterOptions::events.
   void bootstrap(const CancelToken& cancel = {});
+
+  // Adds to each node type the resources the cloud says its machines have
+  // (Provider::node_type_resources: CPU, GPU, accelerator_type:*, memory for
+  // workers, as Ray's AWS provider fills them); the config's own values win.
+  // Asks the provider once per Cluster (later calls return at once); up()
+  // calls it after bootstrap, the autoscaler before its first plan. Call it
+  // while no other operation on this Cluster is in flight: it changes spec().
+  void fill_node_type_resources(const CancelToken& cancel = {});
 
   // The cluster's state folder (~/.raycluster/<cluster_name>).
   const std::string& state_dir() const;

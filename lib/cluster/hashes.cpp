@@ -89,6 +89,8 @@ std::string runtime_hash(const ClusterSpec& spec, const NodeTypeSpec& type, Node
   v.set("initialization_commands", strings(spec.initialization_commands));
   v.set("setup_commands", strings(spec.setup_commands));
   v.set("node_setup_commands", strings(setup_commands_for(spec, type, kind)));
+  if (type.initialization_commands && kind == NodeKind::worker)
+    v.set("node_initialization_commands", strings(*type.initialization_commands));
   v.set("start_commands", strings(start_commands_for(spec, kind)));
   Value res = Value::object();
   for (const auto& [k, n] : type.resources) res.set(k, n);

@@ -8,6 +8,24 @@
 
 namespace raycluster::detail {
 
+namespace {
+
+// TPU node types validate (Ray accepts them) but cannot be launched yet.
+void refuse_tpu_node_types(const ClusterSpec& spec) {
+  for (const auto& t : spec.node_types) {
+    if (!is_gcp_tpu_node_config(t.node_config)) continue;
+    auto at = spec.origin("available_node_types." + t.name + ".node_config");
+    throw Error(ErrorCode::unsupported,
+                (at.file.empty() ? std::string() : at.file + ":" + std::to_string(at.line) + ": ") +
+                    "node type " + t.name +
+                    " is a TPU node (acceleratorType/acceleratorConfig in its node_config): "
+                    "TPU nodes are not supported yet; `validate` accepts the config, `up` "
+                    "cannot launch it");
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterIdentity& identity,
                                         const ProviderContext& context) {
   switch (spec.provider.kind) {
@@ -16,6 +34,7 @@ std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterId
     case ProviderKind::onprem:
       return std::make_unique<OnpremProvider>(spec, identity, context);
     case ProviderKind::gcp:
+      refuse_tpu_node_types(spec);
       return std::make_unique<gce::GcpProvider>(spec, identity, context);
     case ProviderKind::localhost:
       break;

@@ -50,6 +50,15 @@ Value ClusterStatus::to_value() const {
   a.set("report", autoscaler.report);
   a.set("error", autoscaler.error);
   v.set("autoscaler", a);
+  Value types = Value::object();
+  for (const auto& [name, resources] : node_type_resources) {
+    Value r = Value::object();
+    for (const auto& [k, amount] : resources) r.set(k, amount);
+    Value t = Value::object();
+    t.set("resources", r);
+    types.set(name, t);
+  }
+  v.set("node_types", types);
   return v;
 }
 

@@ -301,6 +301,14 @@ struct Autoscaler::Impl {
     ClusterLoad load = read_load(*head, cancel, res);
     std::vector<ResourceDemand> requested = requested_resources();
     const auto now = options.now();
+    // What the cloud says each type's machine has, so that a type that has
+    // never run (its resources left out of the config) can take demand.
+    try {
+      cluster.fill_node_type_resources(cancel);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::cancelled) throw;
+      events.emit("load_error", std::string("node type resources: ") + e.what());
+    }
     PlannerInput in = planner_input(nodes, load, requested, now);
     note_demand(in, load);
     try {

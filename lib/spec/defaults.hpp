@@ -10,6 +10,12 @@ namespace raycluster::detail {
 
 inline constexpr const char* kLegacyHeadType = "ray.head.default";
 inline constexpr const char* kLegacyWorkerType = "ray.worker.default";
+// Ray's names for the two types of a legacy (head_node/worker_nodes) config.
+inline constexpr const char* kRayLegacyHeadType = "ray-legacy-head-node-type";
+inline constexpr const char* kRayLegacyWorkerType = "ray-legacy-worker-node-type";
+// The head type of Ray's GCP defaults (defaults.yaml), and its worker type.
+inline constexpr const char* kGcpDefaultHeadType = "ray_head_default";
+inline constexpr const char* kGcpDefaultWorkerType = "ray_worker_small";
 inline constexpr const char* kOnpremNodeType = "local.cluster.node";
 
 inline constexpr const char* kAwsDefaultInstanceType = "m5.large";

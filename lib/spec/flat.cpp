@@ -68,6 +68,7 @@ bool Parser::parse_flat_provider() {
     p.kind = ProviderKind::aws;
   } else if (type == "gcp") {
     p.kind = ProviderKind::gcp;
+    p.cache_stopped_nodes = false;  // Ray's GCP default, as in its schema
   } else {
     auto m = closest_match(type, {"aws", "gcp"});
     r_.error(pn, "provider", "unknown provider '" + type + "' in the flat dialect",

@@ -58,21 +58,26 @@ void Parser::default_node_types() {
     s_.head_node_type = kOnpremNodeType;
     return;
   }
+  // The names (and, on GCP, the resources) of Ray's defaults file.
+  const bool gcp = kind == ProviderKind::gcp;
   NodeTypeSpec head;
-  head.name = kLegacyHeadType;
+  head.name = gcp ? kGcpDefaultHeadType : kLegacyHeadType;
   head.node_config = default_node_config(kind);
   NodeTypeSpec worker;
-  worker.name = kLegacyWorkerType;
+  worker.name = gcp ? kGcpDefaultWorkerType : kLegacyWorkerType;
   worker.node_config = default_node_config(kind);
   if (kind == ProviderKind::localhost) {
     head.resources = {{"CPU", 1}};
     worker.resources = {{"CPU", 1}};
+  } else if (gcp) {
+    head.resources = {{"CPU", 2}};
+    worker.resources = {{"CPU", 2}};
   }
+  s_.head_node_type = head.name;
   s_.node_types.push_back(std::move(head));
   meta_.push_back(TypeMeta{YAML::Node(), "", false, false, true});
   s_.node_types.push_back(std::move(worker));
   meta_.push_back(TypeMeta{YAML::Node(), "", false, false, true});
-  s_.head_node_type = kLegacyHeadType;
 }
 
 void Parser::fill_defaults() {
@@ -230,11 +235,13 @@ void Parser::validate() {
       r_.error(at("node_config"), key("node_config"),
                "node type " + t.name + " has no InstanceType in node_config",
                "add 'InstanceType: m5.large' (or a LaunchTemplate)");
+    // A TPU node type (Ray's GCP TPU VMs) names acceleratorType or
+    // acceleratorConfig instead of a machine type.
     if (p.kind == ProviderKind::gcp && !t.node_config.find("machineType") &&
-        !t.node_config.find("sourceInstanceTemplate"))
+        !t.node_config.find("sourceInstanceTemplate") && !is_gcp_tpu_node_config(t.node_config))
       r_.error(at("node_config"), key("node_config"),
                "node type " + t.name + " has no machineType in node_config",
-               "add 'machineType: n1-standard-2'");
+               "add 'machineType: n1-standard-2' (or acceleratorType for a TPU node)");
   }
   if (min_sum > s_.max_workers) {
     YAML::Node mw = top("max_workers");

@@ -17,6 +17,7 @@ namespace raycluster::detail {
 ClusterSpec Parser::run(const YAML::Node& root) {
   root_ = root;
   s_.source_file = r_.file();
+  r_.resolve_merge_keys(root_);
   r_.record_origins(root_, "");
   if (r_.over_budget()) return s_;
 
@@ -42,6 +43,7 @@ ClusterSpec Parser::run(const YAML::Node& root) {
   }
 
   parse_common();
+  warn_ray_only_keys();
   if (s_.dialect == Dialect::flat) {
     parse_flat();
   } else {
@@ -189,6 +191,7 @@ std::optional<DockerSpec> Parser::parse_docker(const YAML::Node& n, const std::s
   list("worker_run_options", d.worker_run_options);
   flag("disable_automatic_runtime_detection", d.disable_automatic_runtime_detection);
   flag("disable_shm_size_detection", d.disable_shm_size_detection);
+  flag("use_podman", d.use_podman);
   // As in Ray: docker is on only when an image is named.
   if (d.image.empty() && d.head_image.empty() && d.worker_image.empty()) return std::nullopt;
   if (d.container_name.empty()) d.container_name = "ray_container";
@@ -228,8 +231,15 @@ void Parser::parse_provider(const YAML::Node& n) {
     return;
   }
   provider_ok_ = true;
-  static const Strings kNone;
-  r_.check_keys(n, "provider", concat({&kProviderCommon, extra ? extra : &kNone}));
+  (void)extra;
+  // Every provider key of Ray's schema is known; those this provider does not
+  // act on are warnings (warn_provider_keys), anything else is an error.
+  r_.check_keys(n, "provider", concat({&kProviderCommon, &kProviderAws, &kProviderGcp,
+                                       &kProviderOnprem, &kProviderRayOnly}));
+  warn_provider_keys(n);
+  // Ray's GCP provider keeps stopped nodes only when asked (its default is
+  // false); its AWS provider does by default.
+  if (p.kind == ProviderKind::gcp) p.cache_stopped_nodes = false;
 
   auto str = [&](const char* k, std::string& out) {
     if (YAML::Node v = n[k]; present(v))
@@ -290,6 +300,11 @@ void Parser::parse_auth(const YAML::Node& n) {
   str("ssh_private_key", s_.auth.ssh_private_key);
   str("ssh_public_key", s_.auth.ssh_public_key);
   str("ssh_proxy_command", s_.auth.ssh_proxy_command);
+  if (YAML::Node v = n["ssh_proxy_use_node_id"]; present(v))
+    if (r_.boolean(v, "auth.ssh_proxy_use_node_id") == true)
+      warn_no_effect("auth.ssh_proxy_use_node_id", v,
+                     "ssh_proxy_command is given the node's address, not its id",
+                     "use %h in ssh_proxy_command");
   s_.auth.ssh_private_key = expand(s_.auth.ssh_private_key);
   s_.auth.ssh_public_key = expand(s_.auth.ssh_public_key);
   if (YAML::Node v = n["ssh_port"]; present(v)) {
@@ -353,6 +368,21 @@ void Parser::parse_node_types(const YAML::Node& n) {
     }
     if (YAML::Node x = v["idle_timeout_minutes"]; present(x))
       t.idle_timeout_minutes = r_.number(x, p("idle_timeout_minutes"), 0);
+    // Ray's per-type idle_timeout_s (its v2 autoscaler's), in minutes here.
+    if (YAML::Node x = v["idle_timeout_s"]; present(x)) {
+      if (present(v["idle_timeout_minutes"]))
+        r_.error(x, p("idle_timeout_s"),
+                 "node type " + t.name + " gives both idle_timeout_s and idle_timeout_minutes",
+                 "keep one of them");
+      else if (auto sec = r_.number(x, p("idle_timeout_s"), 0))
+        t.idle_timeout_minutes = *sec / 60.0;
+    }
+    if (YAML::Node x = v["priority"]; present(x))
+      if (r_.count(x, p("priority")))
+        warn_no_effect(p("priority"), x,
+                       "node types are chosen by how well they fit the demand, not by priority");
+    if (YAML::Node x = v["initialization_commands"]; x.IsDefined())
+      t.initialization_commands = r_.str_list(x, p("initialization_commands"));
     if (YAML::Node x = v["startup_seconds"]; present(x))
       t.startup_seconds = r_.number(x, p("startup_seconds"), 0);
     if (YAML::Node x = v["worker_setup_commands"]; x.IsDefined())
@@ -363,6 +393,8 @@ void Parser::parse_node_types(const YAML::Node& n) {
   }
 
   YAML::Node h = top("head_node_type");
+  if (!present(h)) take_default_head_type();
+  if (!present(h) && !s_.head_node_type.empty()) return;
   if (!present(h)) {
     Strings names;
     for (const auto& t : s_.node_types) names.push_back(t.name);
@@ -403,8 +435,9 @@ void Parser::parse_legacy_types() {
     }
     return std::make_pair(std::move(t), std::move(m));
   };
-  auto [head, hm] = make("head_node", kLegacyHeadType);
-  auto [worker, wm] = make("worker_nodes", kLegacyWorkerType);
+  // Ray names a legacy config's types so (they end up in node tags).
+  auto [head, hm] = make("head_node", kRayLegacyHeadType);
+  auto [worker, wm] = make("worker_nodes", kRayLegacyWorkerType);
   head.max_workers = 0;
   hm.max_given = true;
   worker.min_workers = min_workers;
@@ -418,7 +451,7 @@ void Parser::parse_legacy_types() {
   meta_.push_back(std::move(hm));
   s_.node_types.push_back(std::move(worker));
   meta_.push_back(std::move(wm));
-  s_.head_node_type = kLegacyHeadType;
+  s_.head_node_type = kRayLegacyHeadType;
 }
 
 void Parser::parse_autoscaling_legacy() {
@@ -503,6 +536,12 @@ ClusterSpec parse_spec(std::string_view text, const std::string& name, const std
     throw ConfigError(std::move(diags));
   }
   spec.origins = std::move(parser.reader().origins());
+  spec.warnings = std::move(parser.reader().warnings());
+  std::stable_sort(spec.warnings.begin(), spec.warnings.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::make_pair(a.where.line, a.where.column) <
+                            std::make_pair(b.where.line, b.where.column);
+                   });
   return spec;
 }
 

@@ -32,12 +32,16 @@ inline const Strings kCommonKeys = {
     // raycluster's own (see ClusterSpec::autoscaler)
     "autoscaler",
 };
+// "metadata" and a top-level "min_workers" are in Ray's schema (or dropped by
+// Ray's fillout_defaults); they are accepted with a warning.
 inline const Strings kRayKeys = {"provider", "auth", "available_node_types", "head_node_type",
                           "target_utilization_fraction", "autoscaling_mode",
-                          "worker_default_node_type", "no_restart", "head_node", "worker_nodes"};
+                          "worker_default_node_type", "no_restart", "head_node", "worker_nodes",
+                          "metadata", "min_workers"};
 inline const Strings kLegacyKeys = {"provider",        "auth",           "head_node",
                              "worker_nodes",    "min_workers",    "initial_workers",
-                             "target_utilization_fraction", "autoscaling_mode", "no_restart"};
+                             "target_utilization_fraction", "autoscaling_mode", "no_restart",
+                             "metadata"};
 inline const Strings kFlatAwsKeys = {"image_id", "tags", "security_group_ids", "subnet_id", "key_name"};
 inline const Strings kFlatGcpKeys = {"image",   "labels",     "gcp_service_account_key", "project_id",
                               "network", "subnetwork", "firewall_rules"};
@@ -62,8 +66,23 @@ inline const Strings kProviderGcp = {"project_id", "network", "subnetwork", "fir
                               "service_account_key", "gcp_credentials"};
 inline const Strings kProviderOnprem = {"head_ip", "worker_ips", "coordinator_address",
                                  "external_head_ip", "stop_commands"};
+// Provider keys of Ray's schema (and Ray's AWS provider) that no provider
+// here acts on: accepted with a warning naming them.
+inline const Strings kProviderRayOnly = {"module",
+                                  "namespace",
+                                  "location",
+                                  "resource_group",
+                                  "tags",
+                                  "subscription_id",
+                                  "msi_identity_id",
+                                  "msi_identity_principal_id",
+                                  "autoscaler_service_account",
+                                  "autoscaler_role",
+                                  "autoscaler_role_binding",
+                                  "cloudwatch",
+                                  "aws_credentials"};
 inline const Strings kAuthKeys = {"ssh_user", "ssh_private_key", "ssh_public_key", "ssh_proxy_command",
-                           "ssh_port"};
+                           "ssh_port", "ssh_proxy_use_node_id"};
 inline const Strings kDockerKeys = {"image",
                              "head_image",
                              "worker_image",
@@ -73,10 +92,12 @@ inline const Strings kDockerKeys = {"image",
                              "head_run_options",
                              "worker_run_options",
                              "disable_automatic_runtime_detection",
-                             "disable_shm_size_detection"};
+                             "disable_shm_size_detection",
+                             "use_podman"};
 inline const Strings kNodeTypeKeys = {"node_config",           "resources", "labels",
                                "min_workers",           "max_workers", "initial_workers",
                                "worker_setup_commands", "docker",      "idle_timeout_minutes",
+                               "idle_timeout_s", "initialization_commands", "priority",
                                // raycluster's own (see NodeTypeSpec::startup_seconds)
                                "startup_seconds"};
 inline const Strings kFirewallKeys = {"name", "ports", "allowed_sources"};
@@ -134,6 +155,12 @@ class Parser {
   void fill_defaults();
   void fill_provider_from_node_configs();
   void validate();
+  // Ray's keys that do nothing here: a warning naming the key and why.
+  void warn_no_effect(const std::string& path, const YAML::Node& at, const std::string& why,
+                      const std::string& hint = {});
+  void warn_provider_keys(const YAML::Node& n);
+  void warn_ray_only_keys();
+  void take_default_head_type();
   void require(bool ok, const std::string& key, const std::string& message,
                const std::string& hint);
 

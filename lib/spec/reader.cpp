@@ -101,6 +101,59 @@ void SpecReader::error(const SourceLocation& where, std::string path, std::strin
   diags_.push_back(Diagnostic{where, std::move(path), std::move(message), std::move(hint)});
 }
 
+void SpecReader::warn(const SourceLocation& where, std::string path, std::string message,
+                      std::string hint) {
+  warnings_.push_back(Diagnostic{where, std::move(path), std::move(message), std::move(hint)});
+}
+
+void SpecReader::resolve_merge_keys(YAML::Node n, int depth) {
+  // Every visit is charged: aliases make a small file a huge tree to walk.
+  if (!within_depth(n, depth) || !spend(n.IsScalar() ? n.Scalar().size() : 0)) return;
+  if (n.IsSequence()) {
+    for (std::size_t i = 0; i < n.size() && !over_budget(); ++i)
+      resolve_merge_keys(n[i], depth + 1);
+    return;
+  }
+  if (!n.IsMap()) return;
+  std::vector<YAML::Node> sources;  // the `<<` values, in order
+  std::vector<std::pair<YAML::Node, YAML::Node>> entries;
+  for (auto it = n.begin(); it != n.end(); ++it) entries.emplace_back(it->first, it->second);
+  bool has_merge = false;
+  for (auto& [k, v] : entries) {
+    if (!k.IsScalar() || k.Scalar() != "<<" || k.Tag() == "!") continue;
+    has_merge = true;
+    if (v.IsMap()) {
+      sources.push_back(v);
+    } else if (v.IsSequence()) {
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i].IsMap())
+          sources.push_back(v[i]);
+        else
+          error(v[i], "<<", "a merge key ('<<') takes a mapping or a list of mappings, got " +
+                                shown(v[i]),
+                "write '<<: *anchor' or '<<: [*a, *b]' with anchors on mappings");
+      }
+    } else {
+      error(v, "<<", "a merge key ('<<') takes a mapping or a list of mappings, got " + shown(v),
+            "write '<<: *anchor' or '<<: [*a, *b]' with anchors on mappings");
+    }
+  }
+  if (has_merge) {
+    n.remove("<<");
+    for (const YAML::Node& src : sources) {
+      resolve_merge_keys(src, depth + 1);
+      for (auto it = src.begin(); it != src.end(); ++it) {
+        if (!it->first.IsScalar()) continue;
+        const std::string& key = it->first.Scalar();
+        if (!spend(key.size())) return;
+        if (!n[key].IsDefined()) n[key] = it->second;
+      }
+    }
+  }
+  for (auto& [k, v] : entries)
+    if (!(k.IsScalar() && k.Scalar() == "<<")) resolve_merge_keys(v, depth + 1);
+}
+
 SourceLocation SpecReader::where(const std::string& path, const YAML::Node& fallback) const {
   auto it = origins_.find(path);
   if (it != origins_.end()) return it->second;
@@ -140,7 +193,10 @@ void SpecReader::record_origins(const YAML::Node& n, const std::string& path, in
       const auto kv = *it;
       if (!kv.first.IsScalar()) continue;
       std::string p = join_path(path, kv.first.Scalar());
-      origins_.emplace(p, loc(kv.first));
+      // A key a merge (`<<`) brought in has no position of its own: use its value's.
+      SourceLocation at = loc(kv.first);
+      if (at.line == 0) at = loc(kv.second);
+      origins_.emplace(p, at);
       record_origins(kv.second, p, depth + 1);
       if (over_budget()) return;
     }
@@ -203,6 +259,12 @@ std::optional<int> SpecReader::count(const YAML::Node& v, const std::string& pat
     return std::nullopt;
   }
   auto i = parse_int(v.Scalar());
+  if (!i) {
+    // 4.0 is a whole number (jsonschema's "integer" takes it, so Ray does).
+    if (auto d = parse_double(v.Scalar());
+        d && std::isfinite(*d) && *d == std::floor(*d) && std::fabs(*d) <= 1e15)
+      i = static_cast<std::int64_t>(*d);
+  }
   if (!i) {
     if (auto d = parse_double(v.Scalar()))
       error(v, path, "expected a whole number, got " + shown(v),

@@ -30,6 +30,16 @@ class SpecReader {
     error(loc(at), std::move(path), std::move(message), std::move(hint));
   }
 
+  // A key Ray accepts that has no effect here: a warning, the config stays valid.
+  void warn(const SourceLocation& where, std::string path, std::string message,
+            std::string hint = {});
+
+  // Resolves YAML merge keys (`<<: *anchor`, `<<: [*a, *b]`) in place, as
+  // PyYAML does for Ray: keys written in the mapping win, then the merged
+  // mappings in list order. A `<<` whose value is not a mapping (or a list
+  // of them) is an error. Bounded by the nesting limit.
+  void resolve_merge_keys(YAML::Node n, int depth = 0);
+
   // Where a key path is (the key's own position when recorded), else `fallback`.
   SourceLocation where(const std::string& path, const YAML::Node& fallback) const;
 
@@ -45,7 +55,7 @@ class SpecReader {
   // Each returns nullopt after reporting when the value has the wrong shape.
   bool expect_map(const YAML::Node& v, const std::string& path);
   std::optional<std::string> str(const YAML::Node& v, const std::string& path);
-  // A whole number >= 0.
+  // A whole number >= 0 (4.0 reads as 4, as Ray's schema takes it).
   std::optional<int> count(const YAML::Node& v, const std::string& path);
   // A number >= min (and <= max).
   std::optional<double> number(const YAML::Node& v, const std::string& path, double min,
@@ -62,6 +72,7 @@ class SpecReader {
   Value to_value(const YAML::Node& v, int depth = 0);
 
   std::vector<Diagnostic>& diagnostics() { return diags_; }
+  std::vector<Diagnostic>& warnings() { return warnings_; }
   std::map<std::string, SourceLocation>& origins() { return origins_; }
   bool over_budget() const { return budget_ < 0; }
 
@@ -73,6 +84,7 @@ class SpecReader {
 
   std::string file_;
   std::vector<Diagnostic> diags_;
+  std::vector<Diagnostic> warnings_;
   std::map<std::string, SourceLocation> origins_;
   // Bytes of keys, paths and scalars that record_origins/to_value may visit:
   // aliases repeat what they point at, so a small file can expand to a huge

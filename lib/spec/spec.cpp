@@ -45,6 +45,30 @@ Value docker_value(const std::optional<DockerSpec>& d) {
   o.set("worker_run_options", strings(d->worker_run_options));
   o.set("disable_automatic_runtime_detection", d->disable_automatic_runtime_detection);
   o.set("disable_shm_size_detection", d->disable_shm_size_detection);
+  o.set("use_podman", d->use_podman);
+  return o;
+}
+
+Value diagnostics_value(const std::vector<Diagnostic>& list) {
+  Value out = Value::array();
+  for (const auto& d : list) {
+    Value o = Value::object();
+    o.set("file", d.where.file);
+    o.set("line", d.where.line);
+    o.set("column", d.where.column);
+    o.set("key", d.key_path);
+    o.set("message", d.message);
+    o.set("hint", d.hint);
+    out.push(std::move(o));
+  }
+  return out;
+}
+
+Value commands_value(const NodeCommands& c) {
+  Value o = Value::object();
+  o.set("initialization_commands", strings(c.initialization));
+  o.set("setup_commands", strings(c.setup));
+  o.set("start_ray_commands", strings(c.start));
   return o;
 }
 
@@ -100,6 +124,33 @@ SourceLocation ClusterSpec::origin(std::string_view key_path) const {
   auto it = origins.find(std::string(key_path));
   if (it != origins.end()) return it->second;
   return SourceLocation{source_file, 0, 0};
+}
+
+bool is_gcp_tpu_node_config(const Value& node_config) {
+  return node_config.is_object() &&
+         (node_config.find("acceleratorType") || node_config.find("acceleratorConfig"));
+}
+
+NodeCommands node_commands(const ClusterSpec& spec, const NodeTypeSpec& type, bool head) {
+  NodeCommands c;
+  if (head) {
+    c.initialization = spec.initialization_commands;
+    c.setup = spec.setup_commands;
+    c.setup.insert(c.setup.end(), spec.head_setup_commands.begin(), spec.head_setup_commands.end());
+    c.start = spec.head_start_ray_commands;
+    return c;
+  }
+  c.initialization = type.initialization_commands ? *type.initialization_commands
+                                                  : spec.initialization_commands;
+  if (type.worker_setup_commands) {
+    c.setup = *type.worker_setup_commands;
+  } else {
+    c.setup = spec.setup_commands;
+    c.setup.insert(c.setup.end(), spec.worker_setup_commands.begin(),
+                   spec.worker_setup_commands.end());
+  }
+  c.start = spec.worker_start_ray_commands;
+  return c;
 }
 
 ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name,
@@ -199,6 +250,9 @@ Value spec_to_value(const ClusterSpec& spec) {
     tv.set("cost_per_hour", t.cost_per_hour ? Value(*t.cost_per_hour) : Value());
     tv.set("worker_setup_commands",
            t.worker_setup_commands ? strings(*t.worker_setup_commands) : Value());
+    tv.set("initialization_commands",
+           t.initialization_commands ? strings(*t.initialization_commands) : Value());
+    tv.set("commands", commands_value(node_commands(spec, t, t.name == spec.head_node_type)));
     tv.set("docker", docker_value(t.docker));
     tv.set("startup_seconds", t.startup_seconds ? Value(*t.startup_seconds) : Value());
     types.push(std::move(tv));
@@ -217,6 +271,7 @@ Value spec_to_value(const ClusterSpec& spec) {
   v.set("head_start_ray_commands", strings(spec.head_start_ray_commands));
   v.set("worker_start_ray_commands", strings(spec.worker_start_ray_commands));
   v.set("tags", string_map(spec.tags));
+  v.set("warnings", diagnostics_value(spec.warnings));
   return v;
 }
 

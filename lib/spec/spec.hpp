@@ -124,6 +124,7 @@ struct DockerSpec {
   std::vector<std::string> worker_run_options;
   bool disable_automatic_runtime_detection = false;
   bool disable_shm_size_detection = false;
+  bool use_podman = false;  // Ray's docker.use_podman: podman instead of docker
 };
 
 struct NodeTypeSpec {
@@ -142,8 +143,10 @@ struct NodeTypeSpec {
   // tasks (boot plus setup). Feeds the autoscaler's startup-aware rules; when
   // absent the reconcile loop learns it from the launches it watches.
   std::optional<double> startup_seconds;
-  // Per-type override of the cluster's worker_setup_commands (Ray allows it).
+  // Per-type overrides, as Ray's: a worker of this type runs these instead of
+  // the cluster's (merged) worker setup / initialization commands.
   std::optional<std::vector<std::string>> worker_setup_commands;
+  std::optional<std::vector<std::string>> initialization_commands;
   std::optional<DockerSpec> docker;
 };
 
@@ -195,12 +198,32 @@ struct ClusterSpec {
 
   // Where each key path came from (only keys present in the file).
   std::map<std::string, SourceLocation> origins;
+  // Keys Ray accepts that have no effect here, each named with why (in file
+  // order). A config with warnings is valid.
+  std::vector<Diagnostic> warnings;
 
   const NodeTypeSpec* find_node_type(std::string_view name) const;
   const NodeTypeSpec& head_type() const;  // throws Error(internal) if absent
   // The location of a key path, or an empty location with the file name.
   SourceLocation origin(std::string_view key_path) const;
 };
+
+// The commands a node of `type` runs, as Ray resolves them: the head runs
+// the cluster's initialization_commands, setup_commands + head_setup_commands
+// and head_start_ray_commands; a worker runs its type's
+// initialization_commands (else the cluster's), its type's
+// worker_setup_commands (else setup_commands + worker_setup_commands; a
+// type's own list replaces both) and worker_start_ray_commands.
+struct NodeCommands {
+  std::vector<std::string> initialization;
+  std::vector<std::string> setup;
+  std::vector<std::string> start;
+};
+NodeCommands node_commands(const ClusterSpec& spec, const NodeTypeSpec& type, bool head);
+
+// A GCP node_config for a TPU VM (Ray's acceleratorType/acceleratorConfig
+// in place of machineType).
+bool is_gcp_tpu_node_config(const Value& node_config);
 
 struct SpecOptions {
   // Files larger than this are refused before parsing (a config is small).
@@ -213,8 +236,9 @@ struct SpecOptions {
 //
 // Normalisation, beyond Ray's defaults (max_workers 2, upscaling_speed 1,
 // idle_timeout_minutes 5, ports 6379/8265):
-//   * legacy: head_node/worker_nodes become node types "ray.head.default" /
-//     "ray.worker.default" (a `resources` key in them is lifted out of
+//   * legacy: head_node/worker_nodes become node types
+//     "ray-legacy-head-node-type" / "ray-legacy-worker-node-type", Ray's
+//     names (a `resources` key in them is lifted out of
 //     node_config); global min_workers/initial_workers go to the worker type;
 //     upscaling_speed, unless given, is 99999 for autoscaling_mode aggressive,
 //     else 1/f - 1 for target_utilization_fraction f (as Ray does).
@@ -229,7 +253,11 @@ struct SpecOptions {
 //   * Ray schema: KeyName, SecurityGroupIds, SubnetIds/SubnetId (AWS) and
 //     networkInterfaces[0].network/subnetwork (GCP) of the head type's
 //     node_config fill the matching empty ProviderSpec fields.
-//   * no node types given: "ray.head.default" + "ray.worker.default" with the
+//   * Ray's keys with no effect here are accepted and listed in
+//     ClusterSpec::warnings; YAML merge keys are resolved; a missing
+//     head_node_type is Ray's default name when a type has it.
+//   * no node types given: "ray.head.default" + "ray.worker.default" (GCP:
+//     "ray_head_default" + "ray_worker_small", {CPU: 2} each) with the
 //     provider's default node_config (AWS m5.large; GCP n1-standard-2 with
 //     Ray's default image), {CPU: 1} each on localhost; on-prem one type
 //     "local.cluster.node" with min = max = initial = number of worker_ips,
@@ -278,19 +306,23 @@ ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name
 //       "resources": {str: num}, "labels": {str: str}, "min_workers": int,
 //       "max_workers": int, "initial_workers": int,
 //       "idle_timeout_minutes": null|num, "cost_per_hour": null|num,
-//       "worker_setup_commands": null|[str], "docker": null|DOCKER,
-//       "startup_seconds": null|num } ],
+//       "worker_setup_commands": null|[str],
+//       "initialization_commands": null|[str],
+//       "commands": {"initialization_commands", "setup_commands",
+//                    "start_ray_commands": [str]}  (node_commands()),
+//       "docker": null|DOCKER, "startup_seconds": null|num } ],
 //     "file_mounts": {remote: local}, "cluster_synced_files": [str],
 //     "file_mounts_sync_continuously": bool, "rsync_exclude": [str],
 //     "rsync_filter": [str], "initialization_commands": [str],
 //     "setup_commands": [str], "head_setup_commands": [str],
 //     "worker_setup_commands": [str], "head_start_ray_commands": [str],
-//     "worker_start_ray_commands": [str], "tags": {str: str} }
+//     "worker_start_ray_commands": [str], "tags": {str: str},
+//     "warnings": [{"file", "line", "column", "key", "message", "hint"}] }
 //
 // DOCKER = { "image", "head_image", "worker_image", "container_name": str,
 //   "pull_before_run": bool, "run_options", "head_run_options",
 //   "worker_run_options": [str], "disable_automatic_runtime_detection": bool,
-//   "disable_shm_size_detection": bool }
+//   "disable_shm_size_detection", "use_podman": bool }
 // Secrets are never in a spec (key fields are paths), so the output is safe to log.
 Value spec_to_value(const ClusterSpec& spec);
 

@@ -313,6 +313,15 @@ def test_up_scale_down_against_moto(env):
     assert len(heads) == 1 and len(workers) == 2, st
     assert all(n["status"] == "up-to-date" for n in st["nodes"]), st
 
+    # The types' resources came from moto's DescribeInstanceTypes (botocore's
+    # reading of the same answer here): CPU for both, memory for the worker.
+    m5 = ec2.describe_instance_types(InstanceTypes=["m5.large"])["InstanceTypes"][0]
+    types = st["node_types"]
+    assert types["head"]["resources"] == {"CPU": m5["VCpuInfo"]["DefaultVCpus"]}, types
+    assert types["worker"]["resources"]["CPU"] == m5["VCpuInfo"]["DefaultVCpus"], types
+    assert types["worker"]["resources"]["memory"] == int(
+        m5["MemoryInfo"]["SizeInMiB"] * 1024 * 1024 * 0.7), types
+
     # Every node ran its own commands (all of them on the one relayed sshd).
     head_ip = None
     live = {i["InstanceId"]: i for i in instances(ec2, name)}

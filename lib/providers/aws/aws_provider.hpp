@@ -69,6 +69,11 @@ class AwsProvider : public Provider {
   // A plain-http endpoint anywhere but this machine: signatures and any
   // session token would travel unencrypted.
   std::vector<std::string> warnings() const override;
+  // From DescribeInstanceTypes of node_config's InstanceType, cached per
+  // region and type in memory and in the state folder (instance_types.json);
+  // empty without an InstanceType (a LaunchTemplate alone).
+  std::map<std::string, double> node_type_resources(const NodeTypeSpec& type, bool head,
+                                                    const CancelToken& cancel) override;
 
   // For tests and messages.
   const std::string& region() const { return region_; }
@@ -110,6 +115,7 @@ class AwsProvider : public Provider {
   std::string default_image(bool arm, const CancelToken& cancel);
   std::string latest_default_image(const std::string& arch, const CancelToken& cancel);
   std::string image_pin_path() const;
+  InstanceTypeInfo instance_type_info(const std::string& type, const CancelToken& cancel);
 
   // Instances tagged with the cluster's name in these states, every page.
   std::vector<Instance> describe_cluster(const std::vector<std::string>& states,
@@ -136,6 +142,8 @@ class AwsProvider : public Provider {
   std::string region_;
 
   std::mutex boot_mu_;  // one bootstrap at a time
+  std::mutex types_mu_;  // instance_types_ and its file; held while asking EC2
+  std::map<std::string, InstanceTypeInfo> instance_types_;
   mutable std::mutex mu_;  // the state below; never held during a request
   bool bootstrapped_ = false;
   std::map<std::string, TypeLaunch> launch_;  // by node type

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "providers/aws/aws_provider.hpp"
+#include "providers/aws/instance_types.hpp"
 #include "providers/common/base64.hpp"
 #include "providers/aws/query_names.hpp"
 #include "providers/common/caller_address.hpp"
@@ -524,6 +525,45 @@ std::string AwsProvider::latest_default_image(const std::string& arch, const Can
     throw Error(ErrorCode::not_found, "no Ubuntu 24.04 or 22.04 " + arch + " image in " + region_ +
                                           ": set ImageId in node_config");
   return best->id;
+}
+
+// Ray's AWS provider asks for every instance type of the region once;
+// asking for the one type a node type names is one small answer instead.
+InstanceTypeInfo AwsProvider::instance_type_info(const std::string& type,
+                                                 const CancelToken& cancel) {
+  std::lock_guard<std::mutex> lock(types_mu_);
+  if (auto it = instance_types_.find(type); it != instance_types_.end()) return it->second;
+  const std::string path = identity_.state_dir + "/instance_types.json";
+  const std::string key = region_ + "/" + type;
+  Value cache = Value::object();
+  if (path_exists(path)) {
+    try {
+      cache = Value::parse_json(read_file(path, 1 << 20));
+    } catch (const std::exception&) {
+      cache = Value::object();  // unreadable: asked again and rewritten
+    }
+    if (!cache.is_object()) cache = Value::object();
+    if (const Value* v = cache.find(key))
+      if (auto info = instance_type_from(type, *v)) return instance_types_[type] = *info;
+  }
+  QueryParams p;
+  p.emplace_back("InstanceType.1", type);
+  std::string body = client_->call("DescribeInstanceTypes", p, cancel);
+  for (auto& info : parse_instance_types(body)) {
+    if (info.name != type) continue;
+    cache.set(key, instance_type_value(info));
+    write_file_atomic(path, cache.to_json(2) + "\n", 0600);
+    return instance_types_[type] = info;
+  }
+  throw Error(ErrorCode::invalid_request,
+              "instance type " + type + " is not available in AWS region " + region_);
+}
+
+std::map<std::string, double> AwsProvider::node_type_resources(const NodeTypeSpec& type, bool head,
+                                                               const CancelToken& cancel) {
+  const Value* it = type.node_config.is_object() ? type.node_config.find("InstanceType") : nullptr;
+  if (!it || !it->is_string() || it->as_string().empty()) return {};
+  return ray_resources_of(instance_type_info(it->as_string(), cancel), head);
 }
 
 }  // namespace raycluster::detail::ec2

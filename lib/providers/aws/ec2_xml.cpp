@@ -1,6 +1,7 @@
 #include "providers/aws/ec2_xml.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <pugixml.hpp>
@@ -197,6 +198,20 @@ std::vector<Image> parse_images(std::string& body) {
     i.name = item.child_value("name");
     i.creation_date = item.child_value("creationDate");
     return i;
+  });
+}
+
+std::vector<InstanceTypeInfo> parse_instance_types(std::string& body) {
+  return parse_set<InstanceTypeInfo>(body, "instanceTypeSet", [](const pugi::xml_node& item) {
+    InstanceTypeInfo t;
+    t.name = item.child_value("instanceType");
+    t.vcpus = std::atoi(item.child("vCpuInfo").child_value("defaultVCpus"));
+    t.memory_mib = std::atoll(item.child("memoryInfo").child_value("sizeInMiB"));
+    if (auto gpu = item.child("gpuInfo").child("gpus").child("item")) {
+      t.gpu_name = gpu.child_value("name");
+      t.gpu_count = std::atoi(gpu.child_value("count"));
+    }
+    return t;
   });
 }
 

@@ -92,6 +92,16 @@ struct Image {
 };
 std::vector<Image> parse_images(std::string& body);
 
+// One item of DescribeInstanceTypes: what Ray reads of it.
+struct InstanceTypeInfo {
+  std::string name;             // instanceType
+  int vcpus = 0;                // vCpuInfo.defaultVCpus
+  long long memory_mib = 0;     // memoryInfo.sizeInMiB
+  std::string gpu_name;         // gpuInfo.gpus[0].name ("T4", "A10G", ...)
+  int gpu_count = 0;            // gpuInfo.gpus[0].count
+};
+std::vector<InstanceTypeInfo> parse_instance_types(std::string& body);
+
 // The text of the first element of that name anywhere in the document
 // (CreateSecurityGroup's groupId, CreateKeyPair's keyMaterial, ...).
 std::optional<std::string> find_text(std::string& body, std::string_view element);

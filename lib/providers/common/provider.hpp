@@ -101,6 +101,19 @@ class Provider {
     (void)cancel;
     return {};
   }
+  // The resources a node of `type` has, as the cloud describes its machine
+  // (Ray's fillout_available_node_types_resources: CPU, GPU,
+  // accelerator_type:*, memory for workers); the Cluster adds the ones the
+  // config does not give. Empty where the provider cannot tell (the default).
+  // Answers may be cached; throws Error when the cloud refuses or does not
+  // know the machine type.
+  virtual std::map<std::string, double> node_type_resources(const NodeTypeSpec& type, bool head,
+                                                            const CancelToken& cancel) {
+    (void)type;
+    (void)head;
+    (void)cancel;
+    return {};
+  }
 };
 
 }  // namespace raycluster

@@ -67,7 +67,8 @@ struct Fixture {
   // Added to `now` on every reading of the loop's clock (set before a tick).
   std::function<std::chrono::milliseconds()> clock_extra;
 
-  explicit Fixture(int api_budget = 16, const std::string& config = kConfig) {
+  explicit Fixture(int api_budget = 16, const std::string& config = kConfig,
+                   std::function<std::unique_ptr<Provider>(World&)> provider = {}) {
     char tmpl[] = "/tmp/rc-loop-test-XXXXXX";
     REQUIRE(mkdtemp(tmpl) != nullptr);
     root = tmpl;
@@ -76,7 +77,7 @@ struct Fixture {
     o.retry_backoff = 1ms;
     o.setup_attempts = 1;
     cluster = Cluster::open(load_spec_string(config, "loop.yaml"), o,
-                            std::make_unique<FakeProvider>(world));
+                            provider ? provider(world) : std::make_unique<FakeProvider>(world));
     cluster->up();
     load->load.ok = true;
     AutoscalerOptions ao;
@@ -183,6 +184,70 @@ TEST_CASE("loop: pending demand launches workers with Ray's tags, sets them up, 
   REQUIRE(terms.size() == 1);
   CHECK(terms[0].reason == "idle");
   CHECK(f.workers().empty());
+}
+
+// A cloud that says what its machines have, as EC2's DescribeInstanceTypes.
+struct DescribingProvider : FakeProvider {
+  using FakeProvider::FakeProvider;
+  int asked = 0;
+  std::map<std::string, double> node_type_resources(const NodeTypeSpec& type, bool head,
+                                                    const CancelToken&) override {
+    ++asked;
+    if (type.name != "gpu") return {{"CPU", 1}};
+    std::map<std::string, double> r{{"CPU", 8}, {"GPU", 1}, {"accelerator_type:T4", 1}};
+    if (!head) r["memory"] = 1e10;
+    return r;
+  }
+};
+
+const char* kUndescribedConfig = R"(cluster_name: loop
+provider: {type: aws, region: us-east-1}
+max_workers: 5
+head_node_type: head
+available_node_types:
+  head:
+    node_config: {InstanceType: m5.large}
+  gpu:
+    node_config: {InstanceType: g4dn.2xlarge}
+    resources: {CPU: 6}
+    max_workers: 2
+setup_commands: [setup]
+head_start_ray_commands: [head-start]
+worker_start_ray_commands: [worker-start]
+)";
+
+TEST_CASE("loop: a type that never ran, its resources from the cloud, is launched for demand") {
+  DescribingProvider* seen = nullptr;
+  Fixture f(16, kUndescribedConfig, [&](World& w) {
+    auto p = std::make_unique<DescribingProvider>(w);
+    seen = p.get();
+    return p;
+  });
+  const NodeTypeSpec* gpu = f.cluster->spec().find_node_type("gpu");
+  REQUIRE(gpu);
+  CHECK(gpu->resources.at("GPU") == 1);
+  CHECK(gpu->resources.at("CPU") == 6);  // the config's own value wins
+  CHECK(gpu->resources.at("memory") == 1e10);
+  CHECK_FALSE(f.cluster->spec().head_type().resources.count("memory"));
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"GPU", 1}, {"accelerator_type:T4", 0.001}}, 2}});
+  auto r = f.tick();
+  CHECK(r.launched == 2);
+  for (const auto& w : f.workers()) CHECK(w.tags.at("ray-user-node-type") == "gpu");
+  CHECK(f.of("infeasible").empty());
+  // Asked once per type, not once per tick.
+  int asked = seen->asked;
+  f.tick();
+  CHECK(seen->asked == asked);
+}
+
+TEST_CASE("loop: without the cloud's answer the same demand fits no type") {
+  Fixture f(16, kUndescribedConfig);
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"GPU", 1}}, 1}});
+  auto r = f.tick();
+  CHECK(r.launched == 0);
+  CHECK(f.of("infeasible").size() == 1);
 }
 
 TEST_CASE("loop: request_resources launches against total capacity; an empty request lets them go") {

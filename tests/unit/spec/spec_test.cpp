@@ -56,7 +56,7 @@ TEST_CASE("spec_to_value: stable key names") {
                     "cluster_synced_files", "file_mounts_sync_continuously", "rsync_exclude",
                     "rsync_filter", "initialization_commands", "setup_commands",
                     "head_setup_commands", "worker_setup_commands", "head_start_ray_commands",
-                    "worker_start_ray_commands", "tags"});
+                    "worker_start_ray_commands", "tags", "warnings"});
   CHECK(v.find("dialect")->as_string() == "ray");
   CHECK(v.find("provider")->find("kind")->as_string() == "localhost");
   CHECK(v.find("docker")->is_null());
@@ -65,7 +65,10 @@ TEST_CASE("spec_to_value: stable key names") {
   CHECK(w.to_json() ==
         R"({"name":"w","node_config":{},"resources":{"CPU":1.0},"labels":{},"min_workers":1,)"
         R"("max_workers":4,"initial_workers":1,"idle_timeout_minutes":null,"cost_per_hour":null,)"
-        R"("worker_setup_commands":null,"docker":null,"startup_seconds":null})");
+        R"("worker_setup_commands":null,"initialization_commands":null,)"
+        R"("commands":{"initialization_commands":[],"setup_commands":[],)"
+        R"("start_ray_commands":[")" + s.worker_start_ray_commands.at(0) + R"("]},)"
+        R"("docker":null,"startup_seconds":null})");
   std::vector<std::string> pkeys;
   for (const auto& m : v.find("provider")->as_object()) pkeys.push_back(m.first);
   CHECK(pkeys == std::vector<std::string>{

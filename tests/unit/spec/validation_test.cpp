@@ -451,6 +451,6 @@ TEST_CASE("legacy config with head_node but no worker_nodes (regression: Invalid
   ClusterSpec s = load_spec_string(
       "provider: {type: aws, region: us-west-2}\nhead_node: {InstanceType: m5.xlarge}\n");
   CHECK(s.dialect == Dialect::ray_legacy);
-  CHECK(s.find_node_type("ray.worker.default")->node_config.to_json() ==
+  CHECK(s.find_node_type("ray-legacy-worker-node-type")->node_config.to_json() ==
         R"({"InstanceType":"m5.large"})");
 }
