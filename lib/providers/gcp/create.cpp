@@ -316,6 +316,19 @@ void GcpProvider::commit_tags(const std::vector<TagBatcher::Update>& batch) {
   auto groups = TagBatcher::group(batch);
   for (const auto& g : groups)
     for (const auto& id : g.ids) work.emplace_back(id, &g);
+  // Nodes written since the last listing need their new labelFingerprint:
+  // one listing (500 instances a page) tells it for all of them, a get each
+  // for a few.
+  std::size_t stale = 0, known = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    known = known_.size();
+    for (const auto& w : work) {
+      auto k = known_.find(w.first);
+      if (k == known_.end() || k->second.label_fingerprint.empty() || writes_.count(w.first)) ++stale;
+    }
+  }
+  if (stale >= 2 && stale * 500 >= known) list_instances();
   parallel_for(work.size(), kParallelCalls, [&](std::size_t i) {
     set_labels(work[i].first, work[i].second->set, work[i].second->remove);
   });

@@ -198,10 +198,17 @@ TEST_CASE("gcp set_tags: the latest fingerprint is kept, so a write costs one ca
   h.provider->set_tags(ids, {{"ray-node-status", "waiting-for-ssh"}});
   CHECK(h.gce.of("POST", "/setLabels").size() == 3);
   CHECK(gets() == 0);
-  // A second write without a listing between re-reads each node once.
+  // A second write without a listing between lists the cluster once for the
+  // new fingerprints rather than getting each node.
+  const auto lists = h.gce.of("GET", "zones/us-central1-a/instances").size();
   h.provider->set_tags(ids, {{"ray-node-status", "setting-up"}});
   CHECK(h.gce.of("POST", "/setLabels").size() == 6);
-  CHECK(gets() == 3);
+  CHECK(gets() == 0);
+  CHECK(h.gce.of("GET", "zones/us-central1-a/instances").size() == lists + 1);
+  // One node alone is read with a get.
+  h.provider->set_tags({ids[0]}, {{"ray-node-status", "setting-up"}, {"x", "1"}});
+  CHECK(gets() == 1);
+  h.provider->set_tags(ids, {{"ray-node-status", "setting-up"}});
   // A listing gives every fingerprint: the next write is one call per node.
   h.gce.calls.clear();
   auto listed = h.provider->list({});
