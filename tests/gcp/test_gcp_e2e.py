@@ -23,7 +23,7 @@ def launch_calls(gce):
     return [c for c in gce.calls() if c.get("method") in LAUNCH_METHODS]
 
 
-def check_launches(gcp, name):
+def check_launches(gcp, name, machine="n1-standard-2"):
     """Every launch call carried the cluster's labels; no requestId made more
     instances than its call asked for. Returns the instances ever created."""
     state = gcp.gce.state()
@@ -35,9 +35,9 @@ def check_launches(gcp, name):
         assert labels.get("ray-cluster-name") == name, call
         assert labels.get("raycluster-id"), call
         assert labels.get("ray-node-type") in ("head", "worker"), call
-        assert props["machineType"] == ("n1-standard-2" if "count" in body else
+        assert props["machineType"] == (machine if "count" in body else
                                         f"zones/{call['path'].split('/zones/')[1].split('/')[0]}"
-                                        "/machineTypes/n1-standard-2"), call
+                                        f"/machineTypes/{machine}"), call
         rid = call["query"]["requestId"]
         asked[rid].add(int(body.get("count", 1)))
     for rid, made in state["request_id_creations"].items():

@@ -4,15 +4,12 @@ Each example is taken as written; the test only points it at the emulator
 (endpoint, an access token), at the user and key the emulator's sshd hosts
 accept, and replaces the commands that would install and start Ray by ones
 that leave marks, so the node_config the tutorial shows (disks, preemptible
-scheduling, machine types) goes through Compute's own schema checks.
-
-The emulator's image catalog has no deeplearning-platform-release
-"common-cpu" family (the example's and Ray's default image), so the boot
-disks are pointed at an Ubuntu family it has.
+scheduling, machine types, Ray's default "common-cpu" image family) goes
+through Compute's own schema checks.
 """
 import yaml
 
-from conftest import IMAGE, ROOT, TOKEN
+from conftest import ROOT, TOKEN
 
 
 def localised(gcp, example, name):
@@ -39,7 +36,6 @@ def test_ray_schema_example_runs_on_the_emulator(gcp):
     for t in cfg["available_node_types"].values():
         for disk in t["node_config"]["disks"]:
             assert disk["initializeParams"]["sourceImage"].endswith("/family/common-cpu")
-            disk["initializeParams"]["sourceImage"] = IMAGE
     path = gcp.tmp / "example.yaml"
     path.write_text(yaml.safe_dump(cfg))
     gcp.run("up", path, "-y")
@@ -48,6 +44,9 @@ def test_ray_schema_example_runs_on_the_emulator(gcp):
     assert all(i["machine_type"].endswith("n1-standard-4") for i in insts)
     bulk = [c for c in gcp.gce.calls() if c.get("method") == "instances.bulkInsert"]
     assert bulk and bulk[0]["body"]["instanceProperties"]["scheduling"]["preemptible"] is True
+    # Ray's own image family, which the emulator's catalog resolves.
+    disk = bulk[0]["body"]["instanceProperties"]["disks"][0]
+    assert disk["initializeParams"]["sourceImage"].endswith("deeplearning-platform-release/global/images/family/common-cpu")
     st = gcp.status(path)
     assert all(n["status"] == "up-to-date" for n in st["nodes"])
     gcp.run("down", path, "-y")

@@ -170,6 +170,7 @@ std::vector<Instance> GcpProvider::launch_in_zone(const LaunchRequest& request, 
   std::map<std::string, std::string> wanted = {{kLaunchLabel, label}};
   wanted[tags::cluster_name] = encode_label_value(tags::cluster_name, spec_.cluster_name);
   std::vector<Instance> made = list_zone(zone, label_filter(wanted), {});
+  remember(made);
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& in : made) zone_by_name_[in.name] = in.zone.empty() ? zone : in.zone;
   return made;
@@ -301,6 +302,7 @@ void GcpProvider::terminate(const std::vector<std::string>& node_ids) {
   }
   parallel_for(actions.size(), kParallelCalls,
                [&](std::size_t i) { instance_action(actions[i].first, actions[i].second); });
+  forget(node_ids);
 }
 
 void GcpProvider::set_tags(const std::vector<std::string>& node_ids, const Tags& tags) {
@@ -314,37 +316,22 @@ void GcpProvider::commit_tags(const std::vector<TagBatcher::Update>& batch) {
   auto groups = TagBatcher::group(batch);
   for (const auto& g : groups)
     for (const auto& id : g.ids) work.emplace_back(id, &g);
+  // Nodes written since the last listing need their new labelFingerprint:
+  // one listing (500 instances a page) tells it for all of them, a get each
+  // for a few.
+  std::size_t stale = 0, known = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    known = known_.size();
+    for (const auto& w : work) {
+      auto k = known_.find(w.first);
+      if (k == known_.end() || k->second.label_fingerprint.empty() || writes_.count(w.first)) ++stale;
+    }
+  }
+  if (stale >= 2 && stale * 500 >= known) list_instances();
   parallel_for(work.size(), kParallelCalls, [&](std::size_t i) {
     set_labels(work[i].first, work[i].second->set, work[i].second->remove);
   });
-}
-
-void GcpProvider::set_labels(const std::string& name, const Tags& set,
-                             const std::vector<std::string>& remove) {
-  const auto encoded = to_labels(set);
-  for (int attempt = 1;; ++attempt) {
-    auto in = get_instance(name);
-    if (!in) return;  // vanished: nothing to label
-    auto labels = in->labels;
-    for (const auto& k : remove) labels.erase(k);
-    for (const auto& [k, v] : encoded) labels[k] = v;
-    Value body = Value::object();
-    Value lv = Value::object();
-    for (const auto& [k, v] : labels) lv.set(k, v);
-    body.set("labels", std::move(lv));
-    body.set("labelFingerprint", in->label_fingerprint);
-    try {
-      Value op = client_->call("POST", "zones/" + query_encode(in->zone) + "/instances/" +
-                                           query_encode(name) + "/setLabels",
-                               &body);
-      client_->wait(op);
-      return;
-    } catch (const GceError& e) {
-      if (e.code() == ErrorCode::not_found) return;
-      // 412 conditionNotMet: the labels changed since they were read.
-      if (e.status() != 412 || attempt >= kLabelAttempts) throw;
-    }
-  }
 }
 
 }  // namespace raycluster::detail::gce

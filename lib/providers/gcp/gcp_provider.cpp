@@ -218,8 +218,12 @@ std::vector<Instance> GcpProvider::list_instances(const std::map<std::string, st
                [&](std::size_t i) { per_zone[i] = list_zone(zones_[i], filter, cancel); });
   std::vector<Instance> out;
   for (auto& z : per_zone) std::move(z.begin(), z.end(), std::back_inserter(out));
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& in : out) zone_by_name_[in.name] = in.zone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& in : out) zone_by_name_[in.name] = in.zone;
+  }
+  remember(out);
+  settle_writes(out);
   return out;
 }
 
@@ -257,11 +261,11 @@ std::optional<Instance> GcpProvider::get_instance(const std::string& name) {
     Instance in = parse_instance(client_->call(
         "GET", "zones/" + query_encode(zone) + "/instances/" + query_encode(name)));
     if (in.zone.empty()) in.zone = zone;
+    remember({in});
     return in;
   } catch (const GceError& e) {
     if (e.code() != ErrorCode::not_found) throw;
-    std::lock_guard<std::mutex> lock(mu_);
-    zone_by_name_.erase(name);
+    forget({name});
     return std::nullopt;
   }
 }
@@ -282,10 +286,13 @@ Node GcpProvider::to_node(const Instance& in) const {
 }
 
 std::vector<Node> GcpProvider::list(const Tags& filter) {
+  // While label writes are unconfirmed, Compute's filter may not see them
+  // yet: list the cluster and filter here (select_nodes does).
   std::map<std::string, std::string> labels;
-  for (const auto& [k, v] : filter)
-    if (k != tags::cluster_id && k != tags::cluster_name && valid_label_key(k))
-      labels[k] = encode_label_value(k, v);
+  if (!writes_pending())
+    for (const auto& [k, v] : filter)
+      if (k != tags::cluster_id && k != tags::cluster_name && valid_label_key(k))
+        labels[k] = encode_label_value(k, v);
   std::vector<Node> nodes;
   for (const auto& in : ours(list_instances(labels)))
     if (alive_status(in.status)) nodes.push_back(to_node(in));

@@ -20,7 +20,8 @@
 //
 // Retries: one RetryingTransport (429, 5xx, rate-limit 403s); the provider
 // itself only moves to the next zone after a capacity error on the
-// operation, re-reads a node after a 412 from setLabels, and asks for a new
+// operation, re-reads a node after a 412 from setLabels (sent with the
+// labelFingerprint last seen, its operation checked later), and asks for a new
 // token once after a 401.
 #pragma once
 
@@ -150,6 +151,27 @@ class GcpProvider : public Provider {
   void commit_tags(const std::vector<TagBatcher::Update>& batch);
   void set_labels(const std::string& name, const Tags& set, const std::vector<std::string>& remove);
 
+  // Label writes (label_writes.cpp). setLabels is sent with the latest
+  // labelFingerprint a list, get or earlier write left (a 412 re-reads), and
+  // its operation is not waited for: a later answer showing the labels sent
+  // confirms it; a listing that does not show them waits for it, and a write
+  // whose operation failed is sent again.
+  struct LabelWrite {
+    Value op;                                   // as setLabels answered
+    std::map<std::string, std::string> labels;  // as sent (encoded)
+    Tags set;
+    std::vector<std::string> remove;
+  };
+  // Records what Compute answered about instances, confirming writes.
+  void remember(const std::vector<Instance>& seen);
+  // After a listing: waits for the writes it does not show and puts their
+  // labels into `listed`.
+  void settle_writes(std::vector<Instance>& listed);
+  // Waits for an unconfirmed write; false when its operation failed.
+  bool finish_write(const std::string& name, const LabelWrite& write);
+  void forget(const std::vector<std::string>& names);
+  bool writes_pending() const;
+
   const ClusterSpec& spec_;
   ClusterIdentity identity_;
   ProviderContext ctx_;
@@ -169,6 +191,8 @@ class GcpProvider : public Provider {
   std::string key_path_;
   std::map<std::string, std::string> zone_by_name_;
   std::map<std::string, std::string> foreign_;
+  std::map<std::string, Instance> known_;     // fingerprint "" once a write is sent
+  std::map<std::string, LabelWrite> writes_;  // sent, not yet confirmed
   ZoneCooldown cooldown_;
   TagBatcher tags_{[this](const std::vector<TagBatcher::Update>& batch,
                           std::vector<std::optional<Error>>&) { commit_tags(batch); }};

@@ -42,6 +42,9 @@ IMAGES = [
      "Debian, Debian GNU/Linux, 12 (bookworm), amd64 built on 20250113", "X86_64", 10),
     ("deeplearning-platform-release", "common-cu124-v20250109-debian-11-py310", "common-cu124-debian-11-py310",
      "Google, Deep Learning VM with CUDA 12.4, M127, Debian 11, Python 3.10", "X86_64", 50),
+    # Ray's default image family for GCP nodes.
+    ("deeplearning-platform-release", "common-cpu-v20250109-debian-11", "common-cpu",
+     "Google, Deep Learning VM for CPU, M127, Debian 11, Python 3.10", "X86_64", 50),
 ]
 
 

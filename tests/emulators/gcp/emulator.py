@@ -315,7 +315,9 @@ class GceEmulator:
             return self._error(GceError(500, "backendError", "emulator bug: " + message))
 
     def _api(self, http_method, split, headers, body, entry):
-        if not self.tokens.check(headers.get("authorization")):
+        authorization = headers.get("authorization") or ""
+        entry["token"] = authorization[len("Bearer "):] if authorization.startswith("Bearer ") else None
+        if not self.tokens.check(authorization):
             raise GceError(401, "authError", UNAUTHENTICATED, location="Authorization", location_type="header")
         method, params = self.discovery.route(http_method, split.path)
         entry["method"] = method.short

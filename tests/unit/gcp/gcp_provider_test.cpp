@@ -175,12 +175,51 @@ TEST_CASE("gcp set_tags: a 412 re-reads the fingerprint and tries again") {
   h.provider->set_tags({nodes[0].id}, {{"ray-node-status", "up-to-date"}, {"ray-launch-config", ""}});
   auto sets = h.gce.of("POST", "/setLabels");
   REQUIRE(sets.size() == 2);
-  CHECK(h.gce.of("GET", "/instances/" + nodes[0].id).size() == 2);
+  // The first try used the fingerprint of the launch's listing; only the 412 re-reads.
+  CHECK(h.gce.of("GET", "/instances/" + nodes[0].id).size() == 1);
   auto after = h.provider->list({});
   REQUIRE(after.size() == 1);
   CHECK(after[0].tags.at("ray-node-status") == "up-to-date");
   CHECK(after[0].tags.count("ray-launch-config") == 0);
   CHECK(after[0].tags.at("ray-cluster-name") == "t");
+}
+
+TEST_CASE("gcp set_tags: the latest fingerprint is kept, so a write costs one call after a listing") {
+  GcpHarness h;
+  auto nodes = h.provider->create(h.request("ray.worker.default", 3, "w"));
+  std::vector<std::string> ids;
+  for (const auto& n : nodes) ids.push_back(n.id);
+  auto gets = [&] {
+    std::size_t n = 0;
+    for (const auto& id : ids) n += h.gce.of("GET", "/instances/" + id).size();
+    return n;
+  };
+  h.gce.calls.clear();
+  h.provider->set_tags(ids, {{"ray-node-status", "waiting-for-ssh"}});
+  CHECK(h.gce.of("POST", "/setLabels").size() == 3);
+  CHECK(gets() == 0);
+  // A second write without a listing between lists the cluster once for the
+  // new fingerprints rather than getting each node.
+  const auto lists = h.gce.of("GET", "zones/us-central1-a/instances").size();
+  h.provider->set_tags(ids, {{"ray-node-status", "setting-up"}});
+  CHECK(h.gce.of("POST", "/setLabels").size() == 6);
+  CHECK(gets() == 0);
+  CHECK(h.gce.of("GET", "zones/us-central1-a/instances").size() == lists + 1);
+  // One node alone is read with a get.
+  h.provider->set_tags({ids[0]}, {{"ray-node-status", "setting-up"}, {"x", "1"}});
+  CHECK(gets() == 1);
+  h.provider->set_tags(ids, {{"ray-node-status", "setting-up"}});
+  // A listing gives every fingerprint: the next write is one call per node.
+  h.gce.calls.clear();
+  auto listed = h.provider->list({});
+  REQUIRE(listed.size() == 3);
+  for (const auto& n : listed) CHECK(n.tags.at("ray-node-status") == "setting-up");
+  h.provider->set_tags(ids, {{"ray-node-status", "up-to-date"}});
+  CHECK(h.gce.of("POST", "/setLabels").size() == 3);
+  CHECK(gets() == 0);
+  for (const auto& n : h.provider->list({{"ray-node-status", "up-to-date"}}))
+    CHECK(n.tags.at("ray-cluster-name") == "t");
+  CHECK(h.provider->list({{"ray-node-status", "up-to-date"}}).size() == 3);
 }
 
 TEST_CASE("gcp set_tags and terminate: a vanished instance is dropped, not retried") {
@@ -189,8 +228,9 @@ TEST_CASE("gcp set_tags and terminate: a vanished instance is dropped, not retri
   h.gce.instances.erase(nodes[0].id);
   h.gce.calls.clear();
   CHECK_NOTHROW(h.provider->set_tags({nodes[0].id, nodes[1].id}, {{"ray-node-status", "setting-up"}}));
-  CHECK(h.gce.of("POST", "/setLabels").size() == 1);
-  CHECK(h.gce.of("GET", "/instances/" + nodes[0].id).size() == 1);
+  // Sent with the fingerprints the launch's listing gave: the vanished one answers 404.
+  CHECK(h.gce.of("POST", "/setLabels").size() == 2);
+  CHECK(h.gce.of("GET", "/instances/" + nodes[0].id).empty());
   CHECK_NOTHROW(h.provider->terminate({nodes[0].id, nodes[1].id}));
   CHECK(h.gce.instances.empty());
   CHECK(h.provider->list({}).empty());
