@@ -175,6 +175,7 @@ std::optional<DockerSpec> Parser::parse_docker(const YAML::Node& n, const std::s
   list("worker_run_options", d.worker_run_options);
   flag("disable_automatic_runtime_detection", d.disable_automatic_runtime_detection);
   flag("disable_shm_size_detection", d.disable_shm_size_detection);
+  flag("use_podman", d.use_podman);
   // As in Ray: docker is on only when an image is named.
   if (d.image.empty() && d.head_image.empty() && d.worker_image.empty()) return std::nullopt;
   if (d.container_name.empty()) d.container_name = "ray_container";

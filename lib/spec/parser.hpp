@@ -71,7 +71,8 @@ inline const Strings kDockerKeys = {"image",
                              "head_run_options",
                              "worker_run_options",
                              "disable_automatic_runtime_detection",
-                             "disable_shm_size_detection"};
+                             "disable_shm_size_detection",
+                             "use_podman"};
 inline const Strings kNodeTypeKeys = {"node_config",           "resources", "labels",
                                "min_workers",           "max_workers", "initial_workers",
                                "worker_setup_commands", "docker",      "idle_timeout_minutes",

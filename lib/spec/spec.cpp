@@ -45,6 +45,7 @@ Value docker_value(const std::optional<DockerSpec>& d) {
   o.set("worker_run_options", strings(d->worker_run_options));
   o.set("disable_automatic_runtime_detection", d->disable_automatic_runtime_detection);
   o.set("disable_shm_size_detection", d->disable_shm_size_detection);
+  o.set("use_podman", d->use_podman);
   return o;
 }
 

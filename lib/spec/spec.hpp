@@ -121,6 +121,7 @@ struct DockerSpec {
   std::vector<std::string> worker_run_options;
   bool disable_automatic_runtime_detection = false;
   bool disable_shm_size_detection = false;
+  bool use_podman = false;  // run containers with podman instead of docker
 };
 
 struct NodeTypeSpec {
