@@ -2,13 +2,16 @@
 loopback, this machine as its host) runs its Ray inside a podman container
 made from a locally built image. Initialization commands run on the host,
 setup and start commands and `exec` in the container; a changed run_options
-makes the next `up` replace the container; `down` removes it."""
+makes the next `up` replace the container; `attach` opens a shell in it;
+`down` removes it."""
 import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 
+from rctest import raycluster_binary
 from sshd import free_port
 
 VENV = os.path.realpath(sys.prefix)  # the project's venv, bound into the container read-only
@@ -102,6 +105,14 @@ def test_cluster_in_a_podman_container(cli, machine, user, podman, tmp_path):
         top = processes_in(podman, name)
         assert "gcs_server" in top and "raylet" in top, top
         assert (machine.home / "init.log").read_text() == "host\nhost\n"
+
+        # attach opens a shell in the container.
+        r = subprocess.run([raycluster_binary(), "attach", str(cfg)], env=cli.env,
+                           input="test -e /run/.containerenv && echo attached-$((6*7)) $HOME\n"
+                                 "exit 5\n",
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 5, r.stderr
+        assert "attached-42 /root" in r.stdout, r.stdout
 
         cli.run("down", cfg, "-y")
         assert container(podman, name) is None
