@@ -211,6 +211,10 @@ struct Cluster::Impl {
           ch = '-';
       c->container_name += "-" + id;
       c->host_mount_prefix += "/" + id;
+      // The node's folder (Ray's temp folder, logs) at the same path inside.
+      auto env = provider->node_environment(node);
+      if (auto it = env.find("RAYCLUSTER_NODE_DIR"); it != env.end())
+        c->run_options.push_back("-v " + detail::shell_quote(it->second + ":" + it->second));
     }
     return std::make_unique<detail::ContainerRunner>(std::move(runner), std::move(*c));
   }

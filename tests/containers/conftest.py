@@ -56,7 +56,8 @@ def build_rootfs_tar(tmp_path):
     shutil.copytree("/etc", root / "etc", symlinks=True, ignore_dangling_symlinks=True,
                     ignore=lambda d, names: [n for n in names
                                              if not os.access(os.path.join(d, n), os.R_OK)])
-    (root / "root" / ".bashrc").write_text("export IN_IMAGE_BASHRC=1\n")
+    venv_bin = os.path.join(os.path.realpath(sys.prefix), "bin")
+    (root / "root" / ".bashrc").write_text(f"export IN_IMAGE_BASHRC=1 PATH={venv_bin}:$PATH\n")
     tar = tmp_path / "rootfs.tar"
     with tarfile.open(tar, "w") as t:
         t.add(root, arcname=".")
