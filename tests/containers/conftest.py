@@ -43,6 +43,10 @@ class Podman:
         return p
 
 
+# Left out of the image's /etc: nothing in it needs them.
+PRIVATE = {"shadow", "shadow-", "gshadow", "gshadow-", "ssh", "private"}
+
+
 def build_rootfs_tar(tmp_path):
     """A root file system of folders and merged-/usr links plus a copy of
     /etc; /usr and the project's venv are bound read-only at run time."""
@@ -55,7 +59,8 @@ def build_rootfs_tar(tmp_path):
             os.symlink(os.readlink("/" + name).lstrip("/"), root / name)
     shutil.copytree("/etc", root / "etc", symlinks=True, ignore_dangling_symlinks=True,
                     ignore=lambda d, names: [n for n in names
-                                             if not os.access(os.path.join(d, n), os.R_OK)])
+                                             if n in PRIVATE or
+                                             not os.access(os.path.join(d, n), os.R_OK)])
     venv_bin = os.path.join(os.path.realpath(sys.prefix), "bin")
     (root / "root" / ".bashrc").write_text(f"export IN_IMAGE_BASHRC=1 PATH={venv_bin}:$PATH\n")
     tar = tmp_path / "rootfs.tar"
