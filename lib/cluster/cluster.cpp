@@ -219,8 +219,9 @@ struct Cluster::Impl {
     return std::make_unique<detail::ContainerRunner>(std::move(runner), std::move(*c));
   }
 
-  // Nodes that outlive `down` (on-prem machines, this machine) keep no
-  // container: Ray is stopped in it and it is removed, as Ray's `down` does.
+  // Nodes that outlive their termination (on-prem machines, this machine)
+  // keep no container: Ray is stopped in it and it is removed, as Ray's
+  // `down` does.
   void remove_containers(const std::vector<Node>& victims) {
     if (spec.provider.kind != ProviderKind::onprem && spec.provider.kind != ProviderKind::localhost)
       return;
@@ -427,6 +428,7 @@ struct Cluster::Impl {
     std::vector<std::string> ids;
     for (const auto& n : victims) ids.push_back(n.id);
     info("terminating " + std::to_string(ids.size()) + " node(s): " + why);
+    remove_containers(victims);
     provider->terminate(ids);
     for (const auto& n : victims) {
       Event e;
@@ -702,7 +704,6 @@ void Cluster::down(const DownOptions& options, const CancelToken& cancel) {
   // Workers before the head, as Ray does.
   std::stable_partition(victims.begin(), victims.end(),
                         [](const Node& n) { return n.kind == NodeKind::worker; });
-  I.remove_containers(victims);
   I.terminate(victims, options.workers_only || options.keep_min_workers ? "workers down"
                                                                           : "cluster down");
   if (!options.workers_only && !options.keep_min_workers) {
