@@ -26,6 +26,7 @@
 #include "http/http.hpp"
 #include "spec/spec.hpp"
 #include "ssh/ssh.hpp"
+#include "updater/container_runner.hpp"
 #include "util/strings.hpp"
 #include "render.hpp"
 
@@ -358,8 +359,19 @@ int attach(Cluster& cluster, const Args& a) {
   auto runner = cluster.command_runner(node);
   // Ctrl-C belongs to the shell on the node (the PTY carries it), not to us.
   ::signal(SIGINT, SIG_IGN);
-  if (auto* ssh = dynamic_cast<SshRunner*>(runner.get()))
-    return ssh->attach(STDIN_FILENO, STDOUT_FILENO);
+  // A node whose Ray runs in a container: a shell in the container, as
+  // Ray's `attach` opens one.
+  std::string in_container;
+  CommandRunner* host = runner.get();
+  if (auto* c = dynamic_cast<detail::ContainerRunner*>(runner.get())) {
+    in_container = c->attach_command();
+    host = &c->host();
+  }
+  if (auto* ssh = dynamic_cast<SshRunner*>(host)) {
+    AttachOptions options;
+    options.command = in_container;
+    return ssh->attach(STDIN_FILENO, STDOUT_FILENO, options);
+  }
   // A node that is processes on this machine (localhost provider): a local
   // shell with the node's environment, as its commands get it.
   auto env = cluster.node_environment(node);
@@ -369,6 +381,8 @@ int attach(Cluster& cluster, const Args& a) {
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGPIPE, SIG_DFL);
+    if (!in_container.empty())
+      ::execl("/bin/bash", "bash", "-c", in_container.c_str(), static_cast<char*>(nullptr));
     ::execl("/bin/bash", "bash", "-i", static_cast<char*>(nullptr));
     ::_exit(127);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <future>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include "cluster/worker_targets.hpp"
 #include "cluster/provider_factory.hpp"
 #include "util/error.hpp"
+#include "updater/container_runner.hpp"
 #include "updater/updater.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
@@ -283,6 +285,47 @@ struct Cluster::Impl {
     return std::make_unique<detail::FileLock>(identity.state_dir + "/operation.lock", false);
   }
 
+  // The node's runner; commands go into its container when its type (or the
+  // cluster) names a docker image.
+  std::unique_ptr<CommandRunner> runner_for(const Node& node) {
+    auto runner = provider->command_runner(node);
+    auto c = detail::container_config(spec, type_of(node), node.kind);
+    if (!c) return runner;
+    // Localhost nodes share this machine, hence its containers and /tmp.
+    if (spec.provider.kind == ProviderKind::localhost) {
+      std::string id = node.id;
+      for (char& ch : id)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-')
+          ch = '-';
+      c->container_name += "-" + id;
+      c->host_mount_prefix += "/" + id;
+      // The node's folder (Ray's temp folder, logs) at the same path inside.
+      auto env = provider->node_environment(node);
+      if (auto it = env.find("RAYCLUSTER_NODE_DIR"); it != env.end())
+        c->run_options.push_back("-v " + detail::shell_quote(it->second + ":" + it->second));
+    }
+    return std::make_unique<detail::ContainerRunner>(std::move(runner), std::move(*c));
+  }
+
+  // Nodes that outlive their termination (on-prem machines, this machine)
+  // keep no container: Ray is stopped in it and it is removed, as Ray's
+  // `down` does.
+  void remove_containers(const std::vector<Node>& victims) {
+    if (spec.provider.kind != ProviderKind::onprem && spec.provider.kind != ProviderKind::localhost)
+      return;
+    for (const auto& n : victims) {
+      if (!detail::container_config(spec, type_of(n), n.kind)) continue;
+      try {
+        auto runner = runner_for(n);
+        CommandOptions o;
+        o.timeout = std::chrono::seconds(120);
+        static_cast<detail::ContainerRunner&>(*runner).remove(o);
+      } catch (const Error& e) {
+        info(n.id + ": could not remove its container: " + e.what(), LogLevel::warning);
+      }
+    }
+  }
+
   const NodeTypeSpec& type_of(const Node& n) const {
     const auto* t = spec.find_node_type(n.node_type);
     if (!t)
@@ -375,7 +418,7 @@ struct Cluster::Impl {
     uo.attempts = std::max(1, options.setup_attempts);
     uo.retry_backoff = options.retry_backoff;
     provider->reset_runtime(node);
-    auto runner = provider->command_runner(node);
+    auto runner = runner_for(node);
     return detail::update_node(node, plan, *provider, *runner, uo, sink(), cancel);
   }
 
@@ -474,6 +517,7 @@ struct Cluster::Impl {
     std::vector<std::string> ids;
     for (const auto& n : victims) ids.push_back(n.id);
     info("terminating " + std::to_string(ids.size()) + " node(s): " + why);
+    remove_containers(victims);
     provider->terminate(ids);
     for (const auto& n : victims) {
       Event e;
@@ -523,7 +567,7 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options,
 const ClusterSpec& Cluster::spec() const { return impl_->spec; }
 
 std::unique_ptr<CommandRunner> Cluster::command_runner(const Node& node) {
-  return impl_->provider->command_runner(node);
+  return impl_->runner_for(node);
 }
 
 std::map<std::string, std::string> Cluster::node_environment(const Node& node) {
@@ -856,7 +900,7 @@ int Cluster::exec(const std::string& command, const ExecOptions& options,
                   "no node " + options.node_id + " in cluster " + I.spec.cluster_name +
                       " (see `raycluster status`)");
   }
-  auto runner = I.provider->command_runner(*target);
+  auto runner = I.runner_for(*target);
   CommandOptions co;
   co.env = I.command_env(*target, *head);
   co.timeout = options.timeout;

@@ -106,6 +106,9 @@ std::string runtime_hash(const ClusterSpec& spec, const NodeTypeSpec& type, Node
     d.set("worker_image", docker->worker_image);
     d.set("container_name", docker->container_name);
     d.set("run_options", strings(docker->run_options));
+    d.set("node_run_options", strings(kind == NodeKind::head ? docker->head_run_options
+                                                              : docker->worker_run_options));
+    d.set("use_podman", docker->use_podman);
     v.set("docker", d);
   }
   return sha256_hex(v.to_json());

@@ -4,6 +4,7 @@
 #include <optional>
 #include <thread>
 
+#include "updater/container_runner.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -55,7 +56,7 @@ class NodeUpdate {
   NodeUpdate(const Node& node, const SetupPlan& plan, Provider& provider, CommandRunner& runner,
              const UpdaterOptions& options, const EventSink& events, const CancelToken& cancel)
       : node_(node), plan_(plan), provider_(provider), runner_(runner), options_(options),
-        events_(events), cancel_(cancel) {
+        events_(events), cancel_(cancel), container_(dynamic_cast<ContainerRunner*>(&runner)) {
     copts_.env = plan.env;
     copts_.timeout = options.command_timeout;
     copts_.cancel = cancel;
@@ -66,6 +67,7 @@ class NodeUpdate {
 
   UpdateResult run() {
     if (auto r = wait_ready()) return *r;
+    if (auto r = drop_stale_container()) return *r;
     if (auto r = sync_file_mounts()) return *r;
     if (auto r = run_commands()) return *r;
     return succeed();
@@ -120,7 +122,10 @@ class NodeUpdate {
     for (const auto& [remote, local] : plan_.file_mounts) {
       for (int attempt = 1;; ++attempt) {
         try {
-          runner_.upload(local, remote);
+          if (container_)
+            container_->upload_to_host(local, remote);  // the container binds it
+          else
+            runner_.upload(local, remote);
           emit_log(events_, node_, LogLevel::info, "synced " + local + " -> " + remote);
           break;
         } catch (const Error& e) {
@@ -152,8 +157,48 @@ class NodeUpdate {
       if (is_start && !plan_.start_lock_path.empty() && !step.commands->empty())
         if (auto r = lock_start(step)) return r;
       if (auto r = run_step(step, is_start)) return r;
+      if (step.commands == &plan_.initialization_commands)
+        if (auto r = start_container()) return r;
     }
     return std::nullopt;
+  }
+
+  // Ray's order: a container made with other settings goes before the file
+  // mounts are synced; the new one starts after the initialization commands
+  // (which may install the runtime), on the host.
+  std::optional<UpdateResult> drop_stale_container() {
+    if (!container_) return std::nullopt;
+    return container_step("checking the container", [this] {
+      if (container_->remove_if_stale(copts_))
+        emit_log(events_, node_, LogLevel::info,
+                 node_.id + ": the image or run options of container " +
+                     container_->config().container_name + " changed: removed it to start anew");
+    });
+  }
+
+  std::optional<UpdateResult> start_container() {
+    if (!container_) return std::nullopt;
+    return container_step("starting the container", [this] {
+      if (container_->start(copts_))
+        emit_log(events_, node_, LogLevel::info,
+                 node_.id + ": started container " + container_->config().container_name + " (" +
+                     container_->config().image + ")");
+    });
+  }
+
+  template <typename F>
+  std::optional<UpdateResult> container_step(const char* name, F&& body) {
+    try {
+      body();
+      return std::nullopt;
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::cancelled || cancel_.cancelled()) return cancelled_during(name);
+      UpdateResult r;
+      r.failed_step = name;
+      r.exit_status = -1;
+      r.output_tail = e.what();
+      return fail(r);
+    }
   }
 
   std::optional<UpdateResult> lock_start(const Step& step) {
@@ -176,7 +221,9 @@ class NodeUpdate {
         emit_log(events_, node_, LogLevel::info, "$ " + cmd);
         CommandResult r;
         try {
-          r = runner_.run(cmd, copts_);
+          // Initialization commands run on the host, the rest in the container.
+          const bool on_host = container_ && step.commands == &plan_.initialization_commands;
+          r = on_host ? container_->host().run(cmd, copts_) : runner_.run(cmd, copts_);
         } catch (const Error& e) {
           r.exit_status = -1;
           r.output_tail = e.what();
@@ -238,6 +285,7 @@ class NodeUpdate {
   const CancelToken& cancel_;
   CommandOptions copts_;
   std::unique_ptr<FileLock> start_lock_;
+  ContainerRunner* container_;  // the runner, when the node's Ray runs in a container
 };
 
 }  // namespace
