@@ -12,6 +12,7 @@
 #include "providers/gcp/labels.hpp"
 #include "ssh/ssh.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
 #include "util/parallel.hpp"
@@ -149,7 +150,19 @@ GcpProvider::GcpProvider(const ClusterSpec& spec, ClusterIdentity identity, Prov
                        : false;
 
   transport_ = ctx_.transport;
-  if (!transport_) transport_ = make_curl_transport({});
+  if (!transport_) {
+    // gcloud's core/custom_ca_certs_file property, as its environment variable.
+    CurlTransportOptions to;
+    auto ca = ctx_.env.get("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE");
+    if (ca && !ca->empty()) {
+      if (!is_regular_file(*ca))
+        throw Error(ErrorCode::config, "the CA bundle " + *ca +
+                                           " (CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE) is not a "
+                                           "readable file");
+      to.ca_bundle = *ca;
+    }
+    transport_ = make_curl_transport(to);
+  }
   RetryPolicy policy = ctx_.retry;
   policy.is_throttle = is_throttle_response;
   RetryingTransport::Deps rd;
