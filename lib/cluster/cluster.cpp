@@ -491,6 +491,7 @@ struct Cluster::Impl {
     req.count = count;
     req.tags = launch_tags(type, kind);
     req.idempotency_token = launch_token(type, kind, count, existing, salt);
+    req.events = sink();
     info("launching " + std::to_string(count) + " " + node_kind_name(kind) + " node(s) of type " +
          type.name);
     auto made = provider->create(req);

@@ -29,6 +29,8 @@ struct LaunchRequest {
   // The same token always names the same launch: a retried create() with it
   // returns the nodes of the first call instead of launching again.
   std::string idempotency_token;
+  // Where the provider reports the launch's progress; empty: nowhere.
+  EventSink events;
 };
 
 class Provider {

@@ -28,20 +28,6 @@ void note(const EventSink& events, LogLevel level, const std::string& msg) {
   events(e);
 }
 
-// Operation progress as progress events.
-std::function<void(const Value&)> progress_to(const EventSink& events, const std::string& what) {
-  if (!events) return {};
-  return [events, what](const Value& op) {
-    Event e;
-    e.kind = EventKind::progress;
-    const Value* p = op.find("progress");
-    e.done = p && p->is_integer() ? static_cast<int>(p->as_int()) : 0;
-    e.total = 100;
-    e.message = what + " (" + str(op.find("status")) + ")";
-    events(e);
-  };
-}
-
 Value strings(const std::vector<std::string>& v) {
   Value a = Value::array();
   for (const auto& s : v) a.push(s);
@@ -70,6 +56,19 @@ std::string rule_name(const std::string& prefix, const std::string& name) {
 }
 
 }  // namespace
+
+std::function<void(const Value&)> progress_to(const EventSink& events, const std::string& what) {
+  if (!events) return {};
+  return [events, what](const Value& op) {
+    Event e;
+    e.kind = EventKind::progress;
+    const Value* p = op.find("progress");
+    e.done = p && p->is_integer() ? static_cast<int>(p->as_int()) : 0;
+    e.total = 100;
+    e.message = what + " (" + str(op.find("status")) + ")";
+    events(e);
+  };
+}
 
 std::string GcpProvider::key_path() const {
   {

@@ -166,7 +166,8 @@ std::vector<Instance> GcpProvider::launch_in_zone(const LaunchRequest& request, 
     if (!template_link.empty()) body.set("sourceInstanceTemplate", template_link);
     op = client_->call("POST", zpath + "/bulkInsert?requestId=" + uuid_from(seed + "|bulk"), &body);
   }
-  client_->wait(op);
+  client_->wait(op, progress_to(request.events, "launching " + std::to_string(count) + " " +
+                                                    type.name + " node(s) in " + zone));
   std::map<std::string, std::string> wanted = {{kLaunchLabel, label}};
   wanted[tags::cluster_name] = encode_label_value(tags::cluster_name, spec_.cluster_name);
   std::vector<Instance> made = list_zone(zone, label_filter(wanted), {});

@@ -25,6 +25,7 @@
 // token once after a 401.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,11 @@ CloudState state_of(const std::string& status);
 bool alive_status(const std::string& status);
 
 // One instance as instances.list / get describe it.
+// An operation wait's progress callback that reports each poll to `events`
+// as a progress event (done = the operation's progress of 100) about `what`;
+// empty when `events` is.
+std::function<void(const Value&)> progress_to(const EventSink& events, const std::string& what);
+
 struct Instance {
   std::string name;
   std::string zone;

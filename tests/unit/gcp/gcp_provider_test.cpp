@@ -604,3 +604,31 @@ TEST_CASE("gcp examples: the tutorial's flat and Ray-schema configs launch as wr
       CHECK(bulks[0].body.find("instanceProperties")->find("scheduling")->find("preemptible")->as_bool());
   }
 }
+
+TEST_CASE("gcp create: a bulkInsert's progress reaches the request's event sink") {
+  GcpHarness h;
+  h.bootstrap();
+  // The launch's operation is the next one; its first wait answers half done.
+  const std::string name = "operation-" + std::to_string(h.gce.next_op + 1);
+  Value half = Value::parse_json(
+      R"({"kind":"compute#operation","zone":"https://x/compute/v1/projects/p/zones/us-central1-a",)"
+      R"("operationType":"bulkInsert","status":"RUNNING","progress":50})");
+  half.set("name", name);
+  h.gce.faults.push_back({[](const ComputeCall& c) { return c.path.find("/wait") != std::string::npos; },
+                          FakeCompute::json(200, half)});
+  std::vector<Event> seen;
+  auto req = h.request("ray.worker.default", 2, "progress");
+  req.events = [&](const Event& e) { seen.push_back(e); };
+  const std::size_t waits_before = h.gce.of("POST", "/wait").size();
+  auto nodes = h.provider->create(req);
+  REQUIRE(nodes.size() == 2);
+  CHECK(h.gce.of("POST", "/wait").size() - waits_before == 2);
+  std::vector<int> done;
+  for (const auto& e : seen) {
+    if (e.kind != EventKind::progress) continue;
+    CHECK(e.total == 100);
+    CHECK(e.message.find("us-central1-a") != std::string::npos);
+    done.push_back(e.done);
+  }
+  CHECK(done == std::vector<int>{0, 50, 100});
+}
