@@ -595,6 +595,7 @@ void Cluster::bootstrap(const CancelToken& cancel) {
 
 void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   auto& I = *impl_;
+  detail::refuse_tpu_node_types(I.spec);
   auto lock = I.lock_cluster();
   const auto& spec = I.spec;
   I.settle_identity(cancel);

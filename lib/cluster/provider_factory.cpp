@@ -8,9 +8,6 @@
 
 namespace raycluster::detail {
 
-namespace {
-
-// TPU node types validate (Ray accepts them) but cannot be launched yet.
 void refuse_tpu_node_types(const ClusterSpec& spec) {
   for (const auto& t : spec.node_types) {
     if (!is_gcp_tpu_node_config(t.node_config)) continue;
@@ -24,7 +21,6 @@ void refuse_tpu_node_types(const ClusterSpec& spec) {
   }
 }
 
-}  // namespace
 
 std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterIdentity& identity,
                                         const ProviderContext& context) {
@@ -34,7 +30,6 @@ std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterId
     case ProviderKind::onprem:
       return std::make_unique<OnpremProvider>(spec, identity, context);
     case ProviderKind::gcp:
-      refuse_tpu_node_types(spec);
       return std::make_unique<gce::GcpProvider>(spec, identity, context);
     case ProviderKind::localhost:
       break;

@@ -11,6 +11,11 @@
 
 namespace raycluster::detail {
 
+// TPU node types validate (Ray accepts them) but cannot be launched yet:
+// throws ErrorCode::unsupported naming the first one, file and line. `up`
+// asks before it bootstraps anything; status and down work on such configs.
+void refuse_tpu_node_types(const ClusterSpec& spec);
+
 // The provider of spec.provider.kind, built on `context`.
 std::unique_ptr<Provider> make_provider(const ClusterSpec& spec, const ClusterIdentity& identity,
                                         const ProviderContext& context);

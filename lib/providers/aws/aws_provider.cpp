@@ -617,32 +617,20 @@ void AwsProvider::tag_call(const char* action, const std::vector<std::string>& i
 std::unique_ptr<CommandRunner> AwsProvider::command_runner(const Node& node) {
   const bool internal = spec_.provider.use_internal_ips;
   std::string host = internal ? node.internal_ip : node.external_ip;
-  // A node just launched has no address yet; it comes within seconds.
-  auto deadline = ctx_.now() + ctx_.settings.address_timeout;
-  milliseconds delay(1000);
-  while (host.empty()) {
+  if (host.empty())
     // Empty right after a launch too: EC2's listings catch up within seconds.
-    auto found = describe_ids({node.id});
-    if (!found.empty() &&
-        (found.front().state == "shutting-down" || found.front().state == "terminated"))
-      throw Error(ErrorCode::not_found, "instance " + node.id + " is " + found.front().state);
-    if (!found.empty()) host = internal ? found.front().private_ip : found.front().public_ip;
-    if (!host.empty()) break;
-    if (ctx_.now() >= deadline)
-      throw Error(ErrorCode::timeout,
-                  "instance " + node.id + " has no " + (internal ? "private" : "public") +
-                      " IP address" +
-                      (internal ? std::string()
-                                : "; in a subnet without public addresses set "
-                                  "provider.use_internal_ips: true"));
-    ctx_.sleep(delay, {});
-    delay = std::min(delay * 2, milliseconds(10000));
-  }
-  SshOptions o = node_ssh_options(spec_, identity_, host, ctx_.env);
-  if (o.user.empty()) o.user = "ubuntu";
+    host = wait_for_address(
+        ctx_, node.id, internal, {"private", "public", "in a subnet without public addresses"},
+        [&]() -> std::string {
+          auto found = describe_ids({node.id});
+          if (found.empty()) return {};
+          const auto& in = found.front();
+          if (in.state == "shutting-down" || in.state == "terminated")
+            throw Error(ErrorCode::not_found, "instance " + node.id + " is " + in.state);
+          return internal ? in.private_ip : in.public_ip;
+        });
   // The key pair bootstrap made (or found) when the config names no key.
-  o.private_key_path = key_path();
-  return std::make_unique<SshRunner>(std::move(o));
+  return cloud_node_runner(spec_, identity_, host, ctx_.env, key_path());
 }
 
 void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {

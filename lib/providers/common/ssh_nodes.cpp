@@ -1,5 +1,9 @@
 #include "providers/common/ssh_nodes.hpp"
 
+#include <algorithm>
+
+#include "util/error.hpp"
+
 namespace raycluster::detail {
 
 SshOptions node_ssh_options(const ClusterSpec& spec, const ClusterIdentity& identity,
@@ -22,6 +26,38 @@ std::unique_ptr<CommandRunner> make_ssh_runner(const ClusterSpec& spec,
                                                const ClusterIdentity& identity,
                                                const std::string& host, const Environment& env) {
   return std::make_unique<SshRunner>(node_ssh_options(spec, identity, host, env));
+}
+
+std::string wait_for_address(const ProviderContext& ctx, const std::string& node_id,
+                             bool internal, const AddressWords& words,
+                             const std::function<std::string()>& lookup) {
+  using std::chrono::milliseconds;
+  const auto deadline = ctx.now() + ctx.settings.address_timeout;
+  milliseconds delay(1000);
+  for (;;) {
+    std::string host = lookup();
+    if (!host.empty()) return host;
+    if (ctx.now() >= deadline)
+      throw Error(ErrorCode::timeout,
+                  "instance " + node_id + " has no " + (internal ? words.internal : words.external) +
+                      " IP address" +
+                      (internal ? std::string()
+                                : std::string("; ") + words.no_external_where +
+                                      " set provider.use_internal_ips: true"));
+    ctx.sleep(delay, {});
+    delay = std::min(delay * 2, milliseconds(10000));
+  }
+}
+
+std::unique_ptr<CommandRunner> cloud_node_runner(const ClusterSpec& spec,
+                                                 const ClusterIdentity& identity,
+                                                 const std::string& host,
+                                                 const Environment& env,
+                                                 const std::string& key_path) {
+  SshOptions o = node_ssh_options(spec, identity, host, env);
+  if (o.user.empty()) o.user = "ubuntu";
+  o.private_key_path = key_path;
+  return std::make_unique<SshRunner>(std::move(o));
 }
 
 }  // namespace raycluster::detail

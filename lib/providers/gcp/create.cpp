@@ -224,6 +224,9 @@ std::vector<Node> GcpProvider::create(const LaunchRequest& request) {
   if (!spec_.find_node_type(request.node_type->name))
     throw Error(ErrorCode::invalid_argument,
                 "create: node type " + request.node_type->name + " is not in the config");
+  if (is_gcp_tpu_node_config(request.node_type->node_config))
+    throw Error(ErrorCode::unsupported, "node type " + request.node_type->name +
+                                            " is a TPU node: TPU nodes are not supported yet");
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!bootstrapped_) {

@@ -325,27 +325,17 @@ std::vector<std::string> GcpProvider::cluster_ids_in_use(const CancelToken& canc
 std::unique_ptr<CommandRunner> GcpProvider::command_runner(const Node& node) {
   const bool internal = spec_.provider.use_internal_ips;
   std::string host = internal ? node.internal_ip : node.external_ip;
-  auto deadline = ctx_.now() + ctx_.settings.address_timeout;
-  milliseconds delay(1000);
-  while (host.empty()) {
-    auto found = get_instance(node.id);
-    if (!found) throw Error(ErrorCode::not_found, "instance " + node.id + " no longer exists");
-    host = internal ? found->internal_ip : found->external_ip;
-    if (!host.empty()) break;
-    if (ctx_.now() >= deadline)
-      throw Error(ErrorCode::timeout,
-                  "instance " + node.id + " has no " + (internal ? "internal" : "external") +
-                      " IP address" +
-                      (internal ? std::string()
-                                : "; on a network without external addresses set "
-                                  "provider.use_internal_ips: true"));
-    ctx_.sleep(delay, {});
-    delay = std::min(delay * 2, milliseconds(10000));
-  }
-  SshOptions o = node_ssh_options(spec_, identity_, host, ctx_.env);
-  if (o.user.empty()) o.user = "ubuntu";
-  o.private_key_path = key_path();
-  return std::make_unique<SshRunner>(std::move(o));
+  if (host.empty())
+    host = wait_for_address(
+        ctx_, node.id, internal,
+        {"internal", "external", "on a network without external addresses"},
+        [&]() -> std::string {
+          auto found = get_instance(node.id);
+          if (!found)
+            throw Error(ErrorCode::not_found, "instance " + node.id + " no longer exists");
+          return internal ? found->internal_ip : found->external_ip;
+        });
+  return cloud_node_runner(spec_, identity_, host, ctx_.env, key_path());
 }
 
 }  // namespace raycluster::detail::gce
