@@ -8,6 +8,8 @@ import re
 import statistics
 import time
 
+import pytest
+
 DRIVER = r"""
 import json, sys, time, ray
 ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
@@ -125,6 +127,7 @@ def test_task_load_scales_up_then_idle_workers_go(rc):
             done_to_scaled_down_s=last_term - out["done"])
 
 
+@pytest.mark.once
 def test_request_resources_alone_launches_and_zero_lets_them_go(rc):
     cfg = rc.config()
     rc.run("up", cfg, "-y")

@@ -118,6 +118,7 @@ def ray_nodes(rc, address):
     return rc.driver(DRIVER, address, timeout=120)[-1]["nodes"]
 
 
+@pytest.mark.once
 def test_monitor_reads_the_head_through_ssh_and_scales_machines(rc, machines):
     head_ip, spare = machines["ips"]
     cfg, gcs, dashboard = tunnel_config(rc, machines)

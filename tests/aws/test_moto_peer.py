@@ -259,7 +259,7 @@ def signed_post(moto, signed_body, sent_body=None):
     http = urllib.request.Request(moto.url + "/", data=sent_body or signed_body,
                                   headers=dict(request.headers.items()), method="POST")
     try:
-        with urllib.request.urlopen(http, timeout=10) as answer:
+        with urllib.request.urlopen(http, timeout=60) as answer:
             return answer.status
     except urllib.error.HTTPError as e:
         return e.code

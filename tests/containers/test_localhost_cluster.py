@@ -7,9 +7,12 @@ import os
 import random
 import sys
 
+import pytest
+
 VENV = os.path.realpath(sys.prefix)
 
 
+@pytest.mark.once
 def test_localhost_nodes_in_containers(cli, podman):
     name = f"rc-lh-{random.randint(0, 1 << 24):x}"
     cfg = cli.config(f"""

@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from conftest import ROOT, processes_with_marker
 
 EXAMPLE = ROOT / "examples" / "localhost" / "cluster.yaml"
@@ -45,6 +47,7 @@ def ray_processes_of(temp_dir):
     return out
 
 
+@pytest.mark.once
 def test_example_cluster_runs_real_ray(rc):
     rc.configs.append(EXAMPLE)
     rc.run("up", EXAMPLE, "-y", timeout=900)
