@@ -319,6 +319,8 @@ void print_autoscaler_status(const AutoscalerStatus& a) {
   }
   const Value* d = a.report.is_object() ? a.report.find("last_decision") : nullptr;
   std::printf("  last decision: %s\n", d && d->is_string() ? safe(d->as_string()).c_str() : "none");
+  const Value* td = a.report.is_object() ? a.report.find("task_durations") : nullptr;
+  if (td && td->is_string()) std::printf("  task durations: %s\n", safe(td->as_string()).c_str());
 }
 
 void print_status(const ClusterStatus& st) {

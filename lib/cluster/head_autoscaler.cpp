@@ -260,6 +260,7 @@ Value head_spec_value(const ClusterSpec& spec, const std::string& key_path_on_he
   v.set("upscaling_speed", spec.upscaling_speed);
   v.set("idle_timeout_minutes", spec.idle_timeout_minutes);
   v.set("idle_release_after_startups", spec.idle_release_after_startups);
+  v.set("launch_payback", spec.launch_payback);
   v.set("autoscaler", "head");
   v.set("provider", provider_value(spec.provider));
   Value auth = Value::object();

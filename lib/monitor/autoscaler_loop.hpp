@@ -32,6 +32,13 @@
 // since launch. Idle workers are released before the idle timeout only when
 // the config sets idle_release_after_startups.
 //
+// Task durations: with the config's launch_payback > 0, the loop reads how
+// long finished tasks of each resource shape ran from Ray's state API
+// (GET <dashboard>/api/v0/tasks, the same URL or tunnel as the report), in
+// the background at most every 5 s, and gives the planner a decaying mean
+// per shape (monitor/task_durations.hpp). A failing read keeps the last
+// estimates. Without launch_payback nothing is read: launches are Ray's.
+//
 // Worker targets: each tick reads the counts `raycluster scale` set
 // (cluster/worker_targets.hpp) and keeps each as its type's floor.
 //
@@ -101,13 +108,19 @@ std::unique_ptr<LoadSource> make_ray_head_load_source(std::string base_url,
 struct AutoscalerEvent {
   // "demand"        the pending load changed (detail describes it)
   // "infeasible"    demand no node type can hold
-  // "launch"        count nodes of node_type launched (reason, node_ids)
+  // "launch"        count nodes of node_type launched (reason, node_ids;
+  //                 for demand with launch_payback on, detail: the task
+  //                 duration estimates the plan used)
   // "launch_failed" the provider refused a launch (detail; type cools down)
   // "node_ready"    a launched node finished setup (node_ids; detail: the
   //                 time since its launch and the type's startup estimate)
   // "setup_failed"  a node's setup failed (detail); it will be replaced
   // "terminate"     nodes terminated (reason, node_ids)
-  // "load_error"    the head's report could not be read (detail)
+  // "durations"     the per-shape task duration estimates read from Ray's
+  //                 state API changed (only with launch_payback on; detail:
+  //                 mean, p90 and tasks per shape, and what Ray left out)
+  // "load_error"    the head's report, or its task durations ("task
+  //                 durations: ..."), could not be read (detail)
   // "tunnel"        an SSH tunnel to the head's dashboard was opened to read
   //                 its report (detail: the local URL and the head's port)
   // "target"        the worker counts `scale` set changed (detail: them)

@@ -21,6 +21,10 @@ class HeadLoadReader {
       : options_(options), events_(events), transport_(options.transport) {}
 
   ClusterLoad read(Cluster& cluster, const Node& head, const CancelToken& cancel);
+  // The dashboard URL the last read from the head used (empty when
+  // options.load_source replaces the head, or before a read), and its transport.
+  const std::string& url() const { return head_source_url_; }
+  const std::shared_ptr<HttpTransport>& transport() const { return transport_; }
 
  private:
   const AutoscalerOptions& options_;

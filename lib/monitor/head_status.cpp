@@ -40,6 +40,8 @@ void HeadStatusWriter::on_event(const AutoscalerEvent& e) {
     ++ticks_;
     last_tick_ = unix_of(e.time);
     last_tick_detail_ = e.detail;
+  } else if (e.type == "durations") {
+    task_durations_ = e.detail;
   } else if (e.type == "launch" || e.type == "terminate" || e.type == "launch_failed" ||
              e.type == "infeasible" || e.type == "target") {
     last_decision_ = describe(e);
@@ -59,6 +61,7 @@ void HeadStatusWriter::write() {
   v.set("last_tick_detail", last_tick_detail_);
   v.set("last_decision", last_decision_.empty() ? Value() : Value(last_decision_));
   v.set("last_decision_time", last_decision_.empty() ? Value() : Value(last_decision_time_));
+  v.set("task_durations", task_durations_.empty() ? Value() : Value(redact(task_durations_)));
   try {
     write_file_atomic(dir_ + "/status.json", v.to_json() + "\n", 0600);
   } catch (const Error&) {

@@ -4,7 +4,8 @@
 //
 // status.json: {"pid", "started", "ticks", "last_tick" (unix seconds, null
 // before the first), "last_tick_detail", "last_decision" (text or null),
-// "last_decision_time"}.
+// "last_decision_time", "task_durations" (the last "durations" event's
+// detail: per-shape estimates the planner uses, or null)}.
 #pragma once
 
 #include <string>
@@ -30,6 +31,7 @@ class HeadStatusWriter {
   std::string last_tick_detail_;
   std::string last_decision_;
   double last_decision_time_ = 0;
+  std::string task_durations_;
 };
 
 }  // namespace raycluster::detail

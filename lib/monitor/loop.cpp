@@ -1,5 +1,6 @@
 // The reconcile loop: list -> load -> plan -> launch / set up / terminate.
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "monitor/launch_history.hpp"
 #include "monitor/planner_input.hpp"
 #include "monitor/setups.hpp"
+#include "monitor/task_durations.hpp"
 #include "util/error.hpp"
 #include "util/ids.hpp"
 
@@ -24,6 +26,12 @@ namespace {
 
 double unix_seconds(Clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
 }
 
 std::string describe_demands(const std::vector<ResourceDemand>& ds) {
@@ -70,6 +78,9 @@ struct Autoscaler::Impl {
   detail::LaunchCooldowns cooldowns;
   detail::StartupEstimates startups;
   detail::SetupPool setups{cluster, options, events, startups};
+  // Reads Ray's state API at most every 5 s (or every tick, if slower).
+  detail::TaskDurationReader durations{events, std::max(options.interval, milliseconds(5000))};
+  std::string launch_note;  // why launches for demand were sized as they were
   std::string last_demand, last_infeasible, last_skip;
   std::map<std::string, int> last_targets;
   bool bootstrapped = false;
@@ -96,6 +107,7 @@ struct Autoscaler::Impl {
     }
     in.resource_requests.insert(in.resource_requests.end(), requested.begin(), requested.end());
     in.cooldowns = cooldowns.active(now);
+    if (in.policy.launch_payback > 0) in.task_durations = durations.estimates();
     return in;
   }
 
@@ -240,6 +252,7 @@ struct Autoscaler::Impl {
     e.node_type = d.node_type;
     e.reason = launch_reason_name(d.reason);
     e.count = d.count;
+    if (d.reason == LaunchReason::demand) e.detail = launch_note;
     try {
       std::string salt = session + "/" + std::to_string(ticks) + "/" + e.reason;
       const auto asked = options.now();
@@ -301,6 +314,10 @@ struct Autoscaler::Impl {
     ClusterLoad load = read_load(*head, cancel, res);
     std::vector<ResourceDemand> requested = requested_resources();
     const auto now = options.now();
+    // Task durations only matter to the planner when launch_payback is on;
+    // the read runs in the background and never holds the tick up.
+    if (cluster.spec().launch_payback > 0 && load.ok)
+      durations.poll(head_load.url(), head_load.transport(), now);
     // What the cloud says each type's machine has, so that a type that has
     // never run (its resources left out of the config) can take demand.
     try {
@@ -318,6 +335,10 @@ struct Autoscaler::Impl {
       return res;
     }
     res.ran = true;
+    launch_note = in.task_durations.empty()
+                      ? std::string()
+                      : "launch_payback " + format_number(in.policy.launch_payback) +
+                            ", task durations: " + durations.description();
     const Plan& p = res.plan;
     note_infeasible(p);
     const Victims victims = terminate(p, nodes, cancel, res);

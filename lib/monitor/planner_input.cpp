@@ -24,9 +24,9 @@ PlannerPolicy policy_of(const ClusterSpec& spec) {
   policy.idle_timeout_minutes = spec.idle_timeout_minutes;
   // Off unless the config asks: it would shorten idle_timeout_minutes.
   policy.keep_idle_startups = spec.idle_release_after_startups;
-  // launch_payback keeps the planner's default, but it only acts on task
-  // shapes with a duration estimate, and Ray's report carries none: the
-  // loop leaves in.task_durations empty, so launches are Ray's.
+  // Off unless the config asks (then the loop reads task durations from
+  // Ray's state API; without them the rule does nothing either).
+  policy.launch_payback = spec.launch_payback;
   return policy;
 }
 

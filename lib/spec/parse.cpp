@@ -107,6 +107,8 @@ void Parser::parse_common() {
   if (YAML::Node n = top("idle_release_after_startups"); present(n))
     if (auto v = r_.number(n, "idle_release_after_startups", 0))
       s_.idle_release_after_startups = *v;
+  if (YAML::Node n = top("launch_payback"); present(n))
+    if (auto v = r_.number(n, "launch_payback", 0)) s_.launch_payback = *v;
   if (YAML::Node n = top("autoscaler"); present(n)) parse_autoscaler_site(n);
   if (YAML::Node n = top("docker"); present(n)) s_.docker = parse_docker(n, "docker");
   if (YAML::Node n = top("file_mounts"); present(n)) {

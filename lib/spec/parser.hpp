@@ -29,6 +29,8 @@ inline const Strings kCommonKeys = {
     "head_start_ray_commands", "worker_start_ray_commands",
     // raycluster's own (see ClusterSpec::idle_release_after_startups)
     "idle_release_after_startups",
+    // raycluster's own (see ClusterSpec::launch_payback)
+    "launch_payback",
     // raycluster's own (see ClusterSpec::autoscaler)
     "autoscaler",
 };

@@ -185,6 +185,7 @@ Value spec_to_value(const ClusterSpec& spec) {
   v.set("upscaling_speed", spec.upscaling_speed);
   v.set("idle_timeout_minutes", spec.idle_timeout_minutes);
   v.set("idle_release_after_startups", spec.idle_release_after_startups);
+  v.set("launch_payback", spec.launch_payback);
   v.set("autoscaler", spec.autoscaler);
   v.set("gcs_port", spec.gcs_port);
   v.set("dashboard_port", spec.dashboard_port);

@@ -163,6 +163,11 @@ struct ClusterSpec {
   // known (PlannerPolicy::keep_idle_startups). 0 (default): Ray's plain idle
   // timeout.
   double idle_release_after_startups = 0;
+  // raycluster's own: when > 0, the reconcile loop reads how long tasks of
+  // each resource shape run (Ray's state API, monitor/task_durations.hpp)
+  // and launches a node only for at least this x its type's startup of
+  // queued work (PlannerPolicy::launch_payback). 0 (default): Ray's launches.
+  double launch_payback = 0;
   // raycluster's own: where the autoscaler runs when a node type can scale.
   // "head" (default): `up` installs and supervises it on the head, as `ray up`
   // does Ray's; "local": only where `raycluster monitor` (or a host program)
@@ -286,6 +291,7 @@ ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name
 //   { "source_file": str, "dialect": "ray"|"ray-legacy"|"flat",
 //     "cluster_name": str, "max_workers": int, "upscaling_speed": num,
 //     "idle_timeout_minutes": num, "idle_release_after_startups": num,
+//     "launch_payback": num,
 //     "autoscaler": "head"|"local"|"off",
 //     "gcs_port": int, "dashboard_port": int,
 //     "provider": { "kind": "aws"|"gcp"|"localhost"|"onprem", "type": str,

@@ -131,3 +131,33 @@ TEST_CASE("autoscaler key: another value is an error naming file, line and key")
   CHECK(d[0].message.find("'haed'") != std::string::npos);
   CHECK(d[0].hint == "did you mean 'head'?");
 }
+
+TEST_CASE("autoscaler key: launch_payback, off by default, read with its origin") {
+  ClusterSpec none = load_spec_string(config_with("", ""), "k.yaml");
+  CHECK(none.launch_payback == 0);
+  CHECK(spec_to_value(none).find("launch_payback")->as_number() == 0);
+  ClusterSpec s = load_spec_string(config_with("launch_payback: 1.5\n", ""), "k.yaml");
+  CHECK(s.launch_payback == 1.5);
+  CHECK(s.origin("launch_payback").line == 3);
+  CHECK(spec_to_value(s).find("launch_payback")->as_number() == 1.5);
+  ClusterSpec legacy = load_spec_string(
+      "provider: {type: localhost}\nhead_node: {resources: {CPU: 1}}\n"
+      "worker_nodes: {resources: {CPU: 1}}\nlaunch_payback: 2\n",
+      "l.yaml");
+  CHECK(legacy.launch_payback == 2);
+}
+
+TEST_CASE("autoscaler key: a bad or misspelt launch_payback names file, line and key") {
+  auto neg = errors_of(config_with("launch_payback: -1\n", ""), "bad.yaml");
+  REQUIRE(neg.size() == 1);
+  CHECK(neg[0].key_path == "launch_payback");
+  CHECK(neg[0].where.file == "bad.yaml");
+  CHECK(neg[0].where.line == 3);
+  CHECK(neg[0].message == "must be at least 0, got -1");
+  auto word = errors_of(config_with("launch_payback: often\n", ""), "bad.yaml");
+  REQUIRE(word.size() == 1);
+  CHECK(word[0].message == "expected a number, got 'often'");
+  auto typo = errors_of(config_with("launch_paybak: 1\n", ""), "bad.yaml");
+  REQUIRE(typo.size() == 1);
+  CHECK(typo[0].hint == "did you mean 'launch_payback'?");
+}

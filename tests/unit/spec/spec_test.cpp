@@ -50,7 +50,8 @@ TEST_CASE("spec_to_value: stable key names") {
   for (const auto& m : v.as_object()) keys.push_back(m.first);
   CHECK(keys == std::vector<std::string>{
                     "source_file", "dialect", "cluster_name", "max_workers", "upscaling_speed",
-                    "idle_timeout_minutes", "idle_release_after_startups", "autoscaler", "gcs_port",
+                    "idle_timeout_minutes", "idle_release_after_startups", "launch_payback", "autoscaler",
+                    "gcs_port",
                     "dashboard_port", "provider", "auth",
                     "docker", "head_node_type", "node_types", "file_mounts",
                     "cluster_synced_files", "file_mounts_sync_continuously", "rsync_exclude",
