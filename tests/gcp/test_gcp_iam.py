@@ -260,3 +260,23 @@ def test_a_service_account_of_the_users_is_used_and_never_removed(gcp):
     gcp.run("down", cfg, "-y")
     check_clean(gcp, "given")
     assert mine in gcp.gce.iam.snapshot()["accounts"]
+
+
+def test_up_after_down_takes_the_deleted_role_back(gcp):
+    # A deleted custom role keeps its id for 37 days: the second `up` of the
+    # same cluster id undeletes it instead of failing on create.
+    iam_env(gcp)
+    cfg = head_config(gcp, "again")
+    gcp.run("up", cfg, "-y")
+    (role,) = iam_left(gcp.gce)["roles"]
+    gcp.run("down", cfg, "-y")
+    assert gcp.gce.iam.snapshot()["roles"][role]["deleted"] is True
+    gcp.gce.reset_calls()
+    gcp.run("up", cfg, "-y")
+    methods = [c.get("method") for c in gcp.gce.calls()]
+    assert "iam.projects.roles.undelete" in methods and "iam.projects.roles.create" not in methods, methods
+    left = iam_left(gcp.gce)
+    assert left["roles"] == [role] and len(left["accounts"]) == 1 and len(left["bindings"]) == 1, left
+    gcp.run("down", cfg, "-y")
+    check_clean(gcp, "again")
+    assert iam_left(gcp.gce) == {"accounts": [], "roles": [], "bindings": []}
