@@ -264,10 +264,14 @@ def test_a_service_account_of_the_users_is_used_and_never_removed(gcp):
 
 def test_up_after_down_takes_the_deleted_role_back(gcp):
     # A deleted custom role keeps its id for 37 days: the second `up` of the
-    # same cluster id undeletes it instead of failing on create.
+    # same cluster id undeletes it instead of failing on create. The policy's
+    # read-modify-write is tried again after a concurrent change.
     iam_env(gcp)
     cfg = head_config(gcp, "again")
+    gcp.gce.iam.races = 2  # and the policy changes twice under its first binding
     gcp.run("up", cfg, "-y")
+    sets = [c["status"] for c in gcp.gce.calls() if c.get("method") == "cloudresourcemanager.projects.setIamPolicy"]
+    assert sets == [409, 409, 200], sets
     (role,) = iam_left(gcp.gce)["roles"]
     gcp.run("down", cfg, "-y")
     assert gcp.gce.iam.snapshot()["roles"][role]["deleted"] is True

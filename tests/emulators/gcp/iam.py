@@ -22,6 +22,8 @@ What it does:
   and custom roles must exist; ``requestedPolicyVersion`` below 3 gets
   conditional bindings without their conditions, the role marked
   ``_withcond_``, as Google answers;
+- ``races``: that many setIamPolicy calls find the policy changed by
+  another writer since it was read (409, as a concurrent change answers);
 - ``deny``: method ids (``iam.projects.serviceAccounts.create``, ...) answered
   403 PERMISSION_DENIED for the caller's (non service account) token;
 - permissions: a token the metadata server issued (``issue_token``) acts as
@@ -274,6 +276,7 @@ class IamWorld:
             {"role": "roles/owner", "members": ["user:owner@example.com"]}]}
         self._etag()
         self.deny = set()        # method ids answered 403 to the caller's own token
+        self.races = 0           # setIamPolicy calls that lose to a concurrent change (409)
         self.tokens = {}         # token -> service account email (metadata-issued)
         self.decisions = []      # {email, method, permission, resource, allowed}
         self._uid = itertools.count(100000000000000000001)
@@ -332,7 +335,7 @@ class IamWorld:
         key = params["serviceAccountsId"]
         found = self.accounts.get(key) or next((a for a in self.accounts.values() if a["uniqueId"] == key), None)
         if found is None:
-            raise RpcError(404, f"Unknown service account", reason=None)
+            raise RpcError(404, "Unknown service account")
         return found
 
     def sa_create(self, params, query, body):
@@ -455,6 +458,9 @@ class IamWorld:
     def set_policy(self, params, query, body):
         self._check_project(params)
         policy = (body or {}).get("policy") or {}
+        if self.races > 0:  # another writer changed the policy since it was read
+            self.races -= 1
+            self._etag()
         if policy.get("etag") and policy["etag"] != self.policy["etag"]:
             raise RpcError(409, "There were concurrent policy changes. Please retry the whole "
                                 "read-modify-write with exponential backoff.", reason=None)
