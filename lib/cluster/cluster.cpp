@@ -141,8 +141,10 @@ struct Cluster::Impl {
 
   // ---- the head autoscaler (head_service.hpp) ----
   detail::HeadAutoscalerService head_service() {
-    return detail::HeadAutoscalerService(spec, identity.id, state_root(options), identity.state_dir,
+    detail::HeadAutoscalerService service(spec, identity.id, state_root(options), identity.state_dir,
                                          [this](const std::string& m, LogLevel l) { info(m, l); });
+    service.adjust_spec = [this](Value& v) { provider->adjust_head_spec(v); };
+    return service;
   }
   struct HeadLink {
     std::unique_ptr<CommandRunner> runner;
@@ -258,7 +260,9 @@ struct Cluster::Impl {
 
   // The provider the spec names, on the caller's context if it gave one.
   std::unique_ptr<Provider> make_provider() const {
-    return detail::make_provider(spec, identity, options.provider_context.value_or(ProviderContext{}));
+    auto p = detail::make_provider(spec, identity, options.provider_context.value_or(ProviderContext{}));
+    p->set_autoscaler_on_head(placement.site == detail::AutoscalerSite::head);
+    return p;
   }
 
   Tags cluster_filter() const {

@@ -107,7 +107,9 @@ AutoscalerPlacement place_autoscaler(const ClusterSpec& spec, bool resource_requ
     p.site = AutoscalerSite::local;
     return p;
   }
-  const bool cloud = spec.provider.kind == ProviderKind::aws || spec.provider.kind == ProviderKind::gcp;
+  // GCP: the provider makes the head a service account of its own when the
+  // head's node_config names none (lib/providers/gcp/iam.hpp).
+  const bool cloud = spec.provider.kind == ProviderKind::aws;
   if (cloud && !head_has_cloud_role(spec)) {
     const bool aws = spec.provider.kind == ProviderKind::aws;
     p.site = AutoscalerSite::local;

@@ -48,9 +48,9 @@ struct AutoscalerPlacement {
 bool cluster_can_scale(const ClusterSpec& spec, bool resource_request_in_use);
 
 // Where the autoscaler runs, from the spec's `autoscaler` key: nowhere when
-// nothing can scale; on AWS (GCP) `head` needs the head's node_config to give
-// it cloud rights (IamInstanceProfile; serviceAccounts), else it is `local`
-// with a warning saying why and what to do.
+// nothing can scale; on AWS `head` needs the head's node_config to give it
+// cloud rights (IamInstanceProfile), else it is `local` with a warning saying
+// why and what to do. (GCP's provider makes the head's service account.)
 AutoscalerPlacement place_autoscaler(const ClusterSpec& spec, bool resource_request_in_use);
 
 // Removes Ray's --autoscaling-config (=X or X) from the head's start

@@ -234,7 +234,9 @@ std::string HeadAutoscalerService::stage_files(bool local_node, std::string& man
     write_file_atomic(stage_ + "/home/" + spec_.cluster_name + "/cluster.json", id.to_json(2) + "\n", 0600);
   }
   start += " monitor \"$DIR/cluster.yaml\" --on-head \"$DIR\" --json\n";
-  const std::string yaml = head_spec_value(spec_, key_on_head, !local_node).to_json(2) + "\n";
+  Value head_spec = head_spec_value(spec_, key_on_head, !local_node);
+  if (adjust_spec) adjust_spec(head_spec);
+  const std::string yaml = head_spec.to_json(2) + "\n";
   const std::string ctl = head_control_script(spec_.cluster_name);
   write_file_atomic(stage_ + "/cluster.yaml", yaml, 0600);
   write_file_atomic(stage_ + "/start.sh", start, 0700);

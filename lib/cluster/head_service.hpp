@@ -34,6 +34,9 @@ class HeadAutoscalerService {
   HeadAutoscalerService(const ClusterSpec& spec, std::string cluster_id, std::string state_root,
                         std::string state_dir, Info info);
 
+  // Changes the spec the head gets (the provider's adjust_head_spec); may be empty.
+  std::function<void(Value&)> adjust_spec;
+
   // Sends what changed and (re)starts the service; nothing when its inputs
   // match what the head runs and it is alive. Throws Error.
   void install(HeadAccess& head, const CancelToken& cancel);

@@ -59,12 +59,17 @@ class GcpEnv:
         p.update(extra)
         return p
 
-    def config(self, name, workers=3, max_workers=6, **provider):
-        return write_config(
+    def config(self, name, workers=3, max_workers=6, autoscaler="local", **provider):
+        """autoscaler: the config's `autoscaler` key; None leaves it out (its
+        default, head: test_gcp_iam.py). These suites run it locally."""
+        path = write_config(
             self.tmp / f"{name}.yaml", name, workers=workers, max_workers=max_workers,
             marks=self.marks, node_config=NODE_CONFIG, provider=self.provider(**provider),
             auth={"ssh_user": self.user, "ssh_private_key": self.key,
                   "ssh_port": self.gce.ssh_port})
+        if autoscaler is not None:
+            path.write_text(path.read_text() + f"autoscaler: {autoscaler}\n")
+        return path
 
     def run(self, *args, check=True, timeout=300):
         proc = subprocess.run([self.bin, *map(str, args)], env=self.env, capture_output=True,

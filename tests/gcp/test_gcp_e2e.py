@@ -1,8 +1,8 @@
 """`raycluster up / scale / status / down` on the Compute Engine emulator,
 with real SSH into its sshd hosts.
 
-Checked after each run: nothing leaked (no instance and no firewall rule of
-the cluster left), no requestId created more instances than its call asked
+Checked after each run: nothing leaked (no instance, firewall rule, service
+account, custom role or policy binding of the cluster left), no requestId created more instances than its call asked
 for, every instance carried the cluster's labels from its creating call, no
 project-wide ssh-keys were ever written, and no firewall rule admits
 0.0.0.0/0 or opens the dashboard's port.
@@ -53,6 +53,11 @@ def check_clean(gcp, name):
                                                     "TERMINATED", "SUSPENDED")) == []
     assert [f["name"] for f in gcp.gce.firewalls()] == []
     assert not gcp.gce.project_ssh_keys_ever_set
+    # Nor any service account, custom role or binding of the head's.
+    iam = gcp.gce.iam.snapshot()
+    assert [a for a in iam["accounts"] if a.startswith("raycluster-")] == []
+    assert [r for r in gcp.gce.iam.live_roles() if "/roles/raycluster_" in r] == []
+    assert [b for b in iam["policy"]["bindings"] if any("raycluster-" in m for m in b["members"])] == []
 
 
 def run_lifecycle(gcp, name, **provider):

@@ -33,6 +33,7 @@ def test_ray_schema_example_runs_on_the_emulator(gcp):
     provider["availability_zone"] = gcp.gce.region + "-b"
     cfg["auth"] = {"ssh_user": gcp.user, "ssh_private_key": str(gcp.key), "ssh_port": gcp.gce.ssh_port}
     cfg["available_node_types"]["ray_worker"]["min_workers"] = 1
+    cfg["autoscaler"] = "local"  # test_gcp_iam.py runs it on the head
     for t in cfg["available_node_types"].values():
         for disk in t["node_config"]["disks"]:
             assert disk["initializeParams"]["sourceImage"].endswith("/family/common-cpu")

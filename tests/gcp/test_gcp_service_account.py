@@ -74,6 +74,7 @@ def flat_config(env, name):
     cfg["gcp_service_account_key"] = str(env.key_file)
     cfg["ssh_user"] = getpass.getuser()
     cfg["ssh_private_key"] = str(env.key)
+    cfg["autoscaler"] = "local"  # test_gcp_iam.py runs it on the head
     marks = env.marks
     cfg["setup_commands"] = [f"echo setup >> {marks}/$RAY_CLOUD_INSTANCE_ID.setup"]
     cfg["head_start_ray_commands"] = [f"echo head >> {marks}/$RAY_CLOUD_INSTANCE_ID.start"]

@@ -106,6 +106,7 @@ void GcpProvider::bootstrap(const EventSink& events, const CancelToken& cancel) 
 void GcpProvider::bootstrap_locked(const EventSink& events, const CancelToken& cancel) {
   check_node_configs();
   cancel.throw_if_cancelled();
+  ensure_head_identity(events, cancel);  // before anything is created
   ours(list_instances({}, cancel));
   std::map<std::string, std::string> foreign;
   {
@@ -240,7 +241,12 @@ void GcpProvider::ensure_firewalls(const EventSink& events, const CancelToken& c
   }
   if (user_ssh) return;
   Value ssh = rule(net_tag_ + "-ssh", "SSH from the operator");
-  ssh.set("sourceRanges", strings(caller_ssh_cidrs(spec_, ctx_.env, *retrying_, cancel)));
+  const auto cidrs = caller_ssh_cidrs(spec_, ctx_.env, *retrying_, cancel);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ssh_cidrs_ = cidrs;
+  }
+  ssh.set("sourceRanges", strings(cidrs));
   ssh.set("allowed", allow("tcp", {std::to_string(spec_.auth.ssh_port)}));
   ensure_firewall(ssh, events, cancel);
 }
@@ -354,6 +360,7 @@ void GcpProvider::teardown(const EventSink& events, const CancelToken& cancel) {
     delay = std::min(delay * 2, milliseconds(15000));
   }
   delete_firewalls(events, cancel);
+  remove_head_identity(events, cancel);  // the head is gone
   std::map<std::string, std::string> foreign;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -130,7 +130,8 @@ Client::Client(HttpTransport& transport, ClientOptions options)
 }
 
 std::string Client::url(const std::string& path) const {
-  return options_.endpoint + "projects/" + options_.project + "/" + path;
+  const std::string sep = !path.empty() && path.front() == ':' ? "" : "/";
+  return options_.endpoint + "projects/" + options_.project + sep + path;
 }
 
 HttpResponse Client::exchange(const std::string& method, const std::string& path,
@@ -168,7 +169,7 @@ HttpResponse Client::exchange(const std::string& method, const std::string& path
       note = ", refused again after a refresh";
     }
     std::string reason = info.reason.empty() ? "HTTP" + std::to_string(resp.status) : info.reason;
-    std::string msg = "Compute " + method + " " + path.substr(0, path.find('?')) + ": HTTP " +
+    std::string msg = options_.api + " " + method + " " + path.substr(0, path.find('?')) + ": HTTP " +
                       std::to_string(resp.status) + " " + reason;
     if (!info.message.empty()) msg += ": " + info.message;
     if (resp.attempts > 1) msg += " after " + std::to_string(resp.attempts) + " attempts";

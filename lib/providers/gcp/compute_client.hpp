@@ -64,13 +64,16 @@ struct ClientOptions {
   WallClock now;    // operation deadlines; default the system clock
   Sleeper sleep;    // between operation polls that answer at once; default real
   std::chrono::milliseconds operation_timeout{std::chrono::minutes(15)};
+  // The API's name in error messages (IAM and Resource Manager share this client).
+  std::string api = "Compute";
 };
 
 class Client {
  public:
   Client(HttpTransport& transport, ClientOptions options);
 
-  // `path` is relative to projects/<project>/ ("zones/z/instances?x=y"). Returns the parsed 2xx answer
+  // `path` is relative to projects/<project>/ ("zones/z/instances?x=y"; a
+  // custom method of the project itself starts with ':'). Returns the parsed 2xx answer
   // (an empty object for an empty body). Throws GceError for an error
   // answer and the transport's Error when none came.
   Value call(const std::string& method, const std::string& path, const Value* body = nullptr,
@@ -89,6 +92,9 @@ class Client {
 
   const std::string& endpoint() const { return options_.endpoint; }
   const std::string& project() const { return options_.project; }
+  const std::shared_ptr<CredentialsSource<std::string>>& credentials() const {
+    return options_.credentials;
+  }
   std::string url(const std::string& path) const;
 
  private:

@@ -104,6 +104,8 @@ Value GcpProvider::instance_properties(const LaunchRequest& request, const std::
     key_line = ssh_key_line_;
   }
   body.set("metadata", merged_metadata(type.node_config.find("metadata"), key_line));
+  if (request.kind == NodeKind::head && !body.find("serviceAccounts"))
+    if (Value sa = head_service_accounts(); !sa.is_null()) body.set("serviceAccounts", std::move(sa));
 
   Value items = Value::array();
   if (const Value* t = type.node_config.find("tags"); t && t->is_object())

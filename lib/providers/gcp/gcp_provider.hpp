@@ -9,9 +9,12 @@
 // all matched by the network tag raycluster-<cluster id> that every instance
 // carries: SSH from the caller's address only (provider.ssh_allowed_cidrs,
 // else a checkip service), all traffic between the cluster's instances, and
-// the flat dialect's firewall_rules as written. It creates no service
-// account, binds no role and writes no project metadata: the SSH key goes
-// into each instance's metadata.
+// the flat dialect's firewall_rules as written. It writes no project
+// metadata: the SSH key goes into each instance's metadata. When the
+// autoscaler runs on the head and the head's node_config names no
+// serviceAccounts, it first makes sure of the head's service account and
+// custom role (iam.hpp), before anything else is created; teardown()
+// removes them once every instance is gone.
 //
 // create() launches with instances.bulkInsert (instances.insert for a head),
 // requestId derived from the launch's idempotency token, in the zones of
@@ -52,6 +55,8 @@ inline constexpr int kLabelAttempts = 5;
 inline constexpr std::size_t kOperationRetries = 3;
 // The label naming the launch (idempotency token) an instance came from.
 inline constexpr const char* kLaunchLabel = "raycluster-launch";
+
+class HeadIdentity;  // iam.hpp
 
 // GCE status -> CloudState (TERMINATED is GCE's "stopped").
 CloudState state_of(const std::string& status);
@@ -114,6 +119,8 @@ class GcpProvider : public Provider {
   void teardown(const EventSink& events, const CancelToken& cancel) override;
   std::vector<std::string> cluster_ids_in_use(const CancelToken& cancel) override;
   std::vector<std::string> warnings() const override;
+  void set_autoscaler_on_head(bool on_head) override { autoscaler_on_head_ = on_head; }
+  void adjust_head_spec(Value& spec) const override;
 
   // For tests and messages.
   const std::string& endpoint() const { return client_->endpoint(); }
@@ -133,6 +140,13 @@ class GcpProvider : public Provider {
   void bootstrap_locked(const EventSink& events, const CancelToken& cancel);
   void check_node_configs() const;
   void ensure_ssh_key(const EventSink& events);
+  // The head's service account (iam.hpp) where it needs one of ours.
+  bool needs_head_identity() const;
+  std::unique_ptr<HeadIdentity> head_identity() const;
+  void ensure_head_identity(const EventSink& events, const CancelToken& cancel);
+  void remove_head_identity(const EventSink& events, const CancelToken& cancel);
+  // [{email, scopes: [cloud-platform]}] of the account made for the head; null: none.
+  Value head_service_accounts() const;
   void ensure_firewalls(const EventSink& events, const CancelToken& cancel);
   void ensure_firewall(const Value& rule, const EventSink& events, const CancelToken& cancel);
   void delete_firewalls(const EventSink& events, const CancelToken& cancel);
@@ -189,12 +203,15 @@ class GcpProvider : public Provider {
   std::string subnetwork_;  // regions/R/subnetworks/S, or empty
   std::string net_tag_;
   bool cache_stopped_ = false;
+  bool autoscaler_on_head_ = false;
 
   std::mutex boot_mu_;
   mutable std::mutex mu_;  // the state below
   bool bootstrapped_ = false;
   std::string ssh_key_line_;  // "user:ssh-rsa AAAA..."
   std::string key_path_;
+  std::string head_account_;  // the service account bootstrap() made for the head
+  std::vector<std::string> ssh_cidrs_;  // the SSH rule's sources bootstrap() resolved
   std::map<std::string, std::string> zone_by_name_;
   std::map<std::string, std::string> foreign_;
   std::map<std::string, Instance> known_;     // fingerprint "" once a write is sent

@@ -31,10 +31,9 @@ INT_RANGES = {"int32": (-2 ** 31, 2 ** 31 - 1), "uint32": (0, 2 ** 32 - 1),
 MAX_DEPTH = 32
 
 
-def document_path():
+def document_path(name="compute.v1.json"):
     import googleapiclient
-    return os.path.join(os.path.dirname(googleapiclient.__file__), "discovery_cache", "documents",
-                        "compute.v1.json")
+    return os.path.join(os.path.dirname(googleapiclient.__file__), "discovery_cache", "documents", name)
 
 
 class Method:
@@ -60,7 +59,10 @@ class Method:
 class Discovery:
     """The loaded description, with a route table over its methods."""
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, service_path=SERVICE_PATH):
+        """``service_path``: where the API's paths start on the emulator
+        (Compute's ``/compute/v1/``; ``/iam/`` for IAM, whose paths begin with ``v1/``)."""
+        self.service_path = service_path
         with open(path or document_path()) as f:
             self.doc = json.load(f)
         self.schemas = self.doc["schemas"]
@@ -84,10 +86,10 @@ class Discovery:
     # -- routing -----------------------------------------------------------------
 
     def route(self, http_method, path):
-        """(Method, path parameters) for a path below /compute/v1/, or a GceError."""
-        if not path.startswith(SERVICE_PATH):
+        """(Method, path parameters) for a path below the service path, or a GceError."""
+        if not path.startswith(self.service_path):
             raise GceError(404, "notFound", f"The requested URL {path} was not found on this server.")
-        rest = path[len(SERVICE_PATH):]
+        rest = path[len(self.service_path):]
         wrong_method = None
         for method in self._routes:
             match = method.regex.match(rest)

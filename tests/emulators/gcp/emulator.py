@@ -26,6 +26,7 @@ import time
 import traceback
 from urllib.parse import parse_qsl, urlsplit
 
+from . import iam as iam_api
 from . import instances, resources  # noqa: F401 - they register the handlers
 from .common import HANDLERS
 from .discovery import Discovery
@@ -93,6 +94,8 @@ class GceEmulator:
                            pending_seconds=pending_seconds, quick_seconds=quick_seconds,
                            ssh_backed=ssh is not None)
         self.world.faults = self.faults
+        # IAM, Resource Manager and the permissions of service-account tokens (iam.py).
+        self.iam = iam_api.IamWorld(project)
         self.hosts = None
         self.host_errors = []  # (instance name, message) of sshd hosts that did not come up
         self._calls, self._calls_lock = [], threading.Lock()
@@ -134,7 +137,7 @@ class GceEmulator:
             for inst in self.world.ever:
                 inst.host = None
         for host in running:
-            host.stop()
+            self._stop_host(host)
         if self.hosts is not None:
             self.hosts.close()
         self._server = None
@@ -250,7 +253,7 @@ class GceEmulator:
             stale = self.world.hosts_to_stop()
             due = self.world.hosts_to_boot() if self.hosts is not None else []
         for host in stale:
-            host.stop()
+            self._stop_host(host)
         for entry in due:
             key = entry[0]
             if key in self._booting or self._stopping.is_set():
@@ -259,13 +262,44 @@ class GceEmulator:
             self._booting[key] = thread
             thread.start()
 
+    @staticmethod
+    def _stop_host(host):
+        host.stop()
+        server = getattr(host, "metadata_server", None)
+        if server is not None:
+            host.metadata_server = None
+            server.stop()
+
+    def _instance_account(self, key):
+        """The instance's service account now ({"email", "scopes"}), or None."""
+        with self.world.lock:
+            inst = self.world.instances.get(tuple(key.split("/", 1)))
+            accounts = (inst.resource.get("serviceAccounts") or []) if inst is not None else []
+        if not accounts:
+            return None
+        return {"email": accounts[0].get("email"), "scopes": list(accounts[0].get("scopes") or [])}
+
+    def _metadata_for(self, key, addresses):
+        """The instance's metadata server on its own address, and the
+        environment its machine gives every login."""
+        from .metadata import MetadataServer
+        server = MetadataServer(addresses[0], lambda: self._instance_account(key), self.tokens, self.iam).start()
+        env = {"GCE_METADATA_HOST": server.host,
+               "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": self.api_endpoint}
+        return server, env
+
     def _boot(self, key, instance_id, generation, addresses, keys):
         host = None
+        server = None
         try:
             try:
-                host = self.hosts.start(instance_id, addresses, keys)
+                server, env = self._metadata_for(key, addresses)
+                host = self.hosts.start(instance_id, addresses, keys, env=env)
+                host.metadata_server, server = server, None
             except (RuntimeError, OSError) as error:
                 self.host_errors.append((key, str(error)))
+            if server is not None:
+                server.stop()
             with self.world.lock:
                 took = self.world.finish_boot(key, generation, host)
                 if took and host is not None:
@@ -274,7 +308,7 @@ class GceEmulator:
                     if own != keys:  # metadata changed while booting
                         self.hosts.set_keys(host, own)
             if not took and host is not None:
-                host.stop()
+                self._stop_host(host)
         finally:
             self._booting.pop(key, None)
 
@@ -288,6 +322,9 @@ class GceEmulator:
     def handle_api(self, http_method, path, headers, body):
         headers = {k.lower(): v for k, v in headers}
         split = urlsplit(path)
+        if split.path.startswith(tuple(iam_api.SERVICES)):
+            status, out = iam_api.handle(self.iam, self.tokens, http_method, split, headers, body, self._record)
+            return Reply(status, out, JSON)
         if not split.path.startswith("/compute/"):
             answer = self.tokens.handle(http_method, path, headers, body)
             self._record(method="token", http_method=http_method, path=split.path, query={}, body=None,
@@ -351,6 +388,7 @@ class GceEmulator:
         api = Api(self.world, self.faults, self.wait_seconds)
         with self.world.lock:
             self.world.advance()
+            self._authorize(entry, method.short, params, query, decoded or {})
             result = handler(api, params, query, decoded or {})
             for inst in api.metadata_changed:
                 if inst.host is not None and self.hosts is not None:
@@ -362,6 +400,22 @@ class GceEmulator:
             return Reply(drop=True)
         self._record(**entry, status=200, fault=None, reason=None)
         return Reply(200, out, JSON)
+
+    def _authorize(self, entry, method, params, query, body):
+        """A service account's token may do only what its roles grant (iam.py)."""
+        if self.iam.account_of(entry.get("token")) is None:
+            return
+        names = None
+        if method == "instances.bulkInsert":
+            names, _ = instances._bulk_names(self.world, params.get("zone"), body)
+        checks = iam_api.compute_checks(self.project, self.region, method, params, query, body, names)
+        try:
+            self.iam.authorize(entry["token"], method, checks)
+        except Exception as denied:
+            if not hasattr(denied, "permission"):
+                raise
+            entry["denied_permission"] = denied.permission
+            raise iam_api.compute_denied_error(denied.permission, denied.resource) from None
 
     def _check_scope(self, method, params):
         project = params.get("project")

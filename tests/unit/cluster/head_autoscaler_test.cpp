@@ -56,7 +56,7 @@ TEST_CASE("placement: the autoscaler key decides") {
         AutoscalerSite::off);
 }
 
-TEST_CASE("placement: on AWS and GCP, head only with cloud rights on the head, else local and why") {
+TEST_CASE("placement: on AWS, head only with cloud rights on the head, else local and why; GCP makes them") {
   const std::string m5 = "InstanceType: m5.large";
   auto no_role = place_autoscaler(spec_of(config(kAws, "", m5, 0, 3, m5)), false);
   CHECK(no_role.site == AutoscalerSite::local);
@@ -70,10 +70,11 @@ TEST_CASE("placement: on AWS and GCP, head only with cloud rights on the head, e
   // A role on a worker type gives the head nothing.
   CHECK(place_autoscaler(spec_of(config(kAws, "", m5, 0, 3, m5 + ", " + profile)), false).site ==
         AutoscalerSite::local);
+  // GCP: the provider makes the head a service account of its own.
   const std::string n1 = "machineType: n1-standard-2";
   auto gcp = place_autoscaler(spec_of(config(kGcp, "", n1, 0, 3, n1)), false);
-  CHECK(gcp.site == AutoscalerSite::local);
-  CHECK(gcp.warning.find("serviceAccounts") != std::string::npos);
+  CHECK(gcp.site == AutoscalerSite::head);
+  CHECK(gcp.warning.empty());
   // `local` asked for: no warning.
   CHECK(place_autoscaler(spec_of(config(kAws, "autoscaler: local\n", m5, 0, 3, m5)), false).warning.empty());
 }
