@@ -371,6 +371,7 @@ Result Sim::report(ms_t end) const {
     const ms_t stop = nd.terminated >= 0 ? nd.terminated : end;
     const double h = static_cast<double>(stop - nd.launched) / static_cast<double>(kHour);
     r.node_hours += h;
+    r.node_hours_by_type[c_.node_types[static_cast<std::size_t>(nd.type)].name] += h;
     r.boot_hours += static_cast<double>(std::min(stop, nd.ready) - nd.launched) / static_cast<double>(kHour);
     r.idle_hours += static_cast<double>(nd.idle_total) / static_cast<double>(kHour);
     r.cost += h * c_.node_types[static_cast<std::size_t>(nd.type)].cost_per_hour;

@@ -3,6 +3,7 @@
 // nothing reads the wall clock, so a result is a function of the workload.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "autoscaler/autoscaler.hpp"
@@ -31,6 +32,7 @@ struct Result {
   double boot_hours = 0;
   double idle_hours = 0;
   double cost = 0;
+  std::map<std::string, double> node_hours_by_type;
   double p50_wait_s = 0;
   double p99_wait_s = 0;
   double max_wait_s = 0;

@@ -72,8 +72,10 @@ std::string json_string(const std::string& s) {
 
 std::string row_json(const Row& x) {
   const Result& r = x.r;
+  std::string by_type;
+  for (const auto& [type, h] : r.node_hours_by_type) by_type += (by_type.empty() ? "" : ", ") + json_string(type) + ": " + fmt(h);
   return "    {\"workload\": " + json_string(r.workload) + ", \"policy\": \"" + r.policy +
-         "\", \"tasks\": " + std::to_string(r.tasks) + ", \"node_hours\": " + fmt(r.node_hours) +
+         "\", \"tasks\": " + std::to_string(r.tasks) + ", \"node_hours\": " + fmt(r.node_hours) + ", \"node_hours_by_type\": {" + by_type + "}" +
          ", \"lower_bound_node_hours\": " + fmt(x.lb_work) + ", \"ratio_to_bound\": " + fmt(r.node_hours / x.lb_work) +
          ", \"service_bound_node_hours\": " + fmt(x.lb_svc) + ", \"service_bound_max_wait_s\": " + fmt(r.max_wait_s, 1) +
          ", \"ratio_to_service_bound\": " + fmt(r.node_hours / x.lb_svc) +
