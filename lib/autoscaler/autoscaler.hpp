@@ -180,15 +180,17 @@ struct PlannerPolicy {
   // estimate is given (PlannerInput::task_durations) and every node type
   // that can hold it has a `startup`; T is the least such startup and d the
   // estimate. Over the horizon H = T * (1 + launch_payback):
-  //   * queued tasks that the nodes already there or launching will have
-  //     run by the end of H, after the task each slot runs now or takes
-  //     first, are not launched for (a slot busy now is assumed busy for d
-  //     more, and one task's time per busy slot is held back as a margin
-  //     for the spread of run times; a pending node starts after its
-  //     remaining startup);
-  //   * each new slot is counted for max(1, floor(launch_payback * T / d))
-  //     of the remaining tasks, so a new node is launched only for at least
-  //     launch_payback x its startup of queued work.
+  //   * queued tasks that the nodes already there or launching will start
+  //     by the end of H are not launched for: a slot usable in r (0 for a
+  //     running node; a pending node after its remaining startup) starts
+  //     (H - r) / d of them beyond the one first fit places on a free slot,
+  //     less one task per slot held back as a margin for the spread of run
+  //     times. A busy slot counts the same: its current task started at an
+  //     unknown time, and on average (a stationary renewal process) a slot
+  //     ends one task every d;
+  //   * each new slot is counted for max(1, launch_payback * T / d) of the
+  //     remaining tasks (not rounded), so a new node is launched only for
+  //     at least launch_payback x its startup of queued work.
   // The no-thrash check always uses the whole queue. 0 turns the rules off.
   double launch_payback = 1.0;
   // Ski rental: when > 0, an idle worker whose type has a `startup` is

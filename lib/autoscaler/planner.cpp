@@ -92,7 +92,7 @@ struct Ctx {
 
   // Duration-aware upscaling, per shape: the tasks a new slot is counted
   // for (1 = off), and the demand left after what existing nodes absorb.
-  std::vector<std::int64_t> per_slot;
+  std::vector<double> per_slot;
   std::vector<std::int64_t> absorbed_demand;
 
   explicit Ctx(const PlannerInput& i) : in(i) {}
@@ -531,14 +531,21 @@ std::vector<std::int64_t> add_for_demand(const Ctx& c, Pool& p, std::vector<std:
   std::vector<std::int64_t> dc = demand;
   first_fit(p.rows, c.shapes, dc, &used);
   if (per_slot) {
-    // Each new slot takes per_slot[s] of the residual tasks in turn.
-    std::vector<std::int64_t> full = dc;
+    // Each new slot takes per_slot[s] of the residual tasks in turn (a
+    // real number: a slot is launched for at least that much work).
+    const std::vector<std::int64_t> full = dc;
+    std::vector<std::int64_t> units = dc;
+    auto slots = [](std::int64_t n, double per) {
+      return static_cast<std::int64_t>(std::ceil(static_cast<double>(n) / per - 1e-9));
+    };
     for (std::size_t s = 0; s < c.S(); ++s)
-      if (c.per_slot[s] > 1) dc[s] = dc[s] / c.per_slot[s] + (dc[s] % c.per_slot[s] != 0 ? 1 : 0);
+      if (c.per_slot[s] > 1) units[s] = dc[s] = slots(dc[s], c.per_slot[s]);
     nodes_for(c, dc, p.counts, p.workers, r.demand_add);
     for (std::size_t s = 0; s < c.S(); ++s)
       if (c.per_slot[s] > 1)
-        dc[s] = dc[s] >= full[s] / c.per_slot[s] + 1 ? full[s] : std::min(full[s], dc[s] * c.per_slot[s]);
+        dc[s] = dc[s] >= units[s] ? full[s]
+                                  : std::min(full[s], static_cast<std::int64_t>(std::ceil(
+                                                          static_cast<double>(dc[s]) * c.per_slot[s] - 1e-9)));
   } else {
     nodes_for(c, dc, p.counts, p.workers, r.demand_add);
   }
@@ -583,7 +590,7 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
     if (!e.shape.empty() && e.mean.count() > 0) estimate[e.shape] = static_cast<double>(e.mean.count());
   }
   const std::size_t S = c.S();
-  c.per_slot.assign(S, 1);
+  c.per_slot.assign(S, 1.0);
   c.absorbed_demand = c.demand;
   std::vector<double> startup(S, -1), dur(S, 0);
   bool any = false;
@@ -601,7 +608,7 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
     }
     if (!known || !std::isfinite(t)) continue;
     startup[s] = t, dur[s] = it->second;
-    c.per_slot[s] = static_cast<std::int64_t>(std::clamp(std::floor(payback * t / it->second), 1.0, 1e15));
+    c.per_slot[s] = std::clamp(payback * t / it->second, 1.0, 1e15);
     any = true;
   }
   if (!any) return false;
@@ -611,8 +618,13 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
   std::vector<int> inflight(c.T(), 0);
   for (std::size_t t = 0; t < c.T(); ++t)
     if (auto it = in.launching.find(c.types[t].name); it != in.launching.end()) inflight[t] = it->second;
-  // Tasks of length d one slot finishes within `horizon`.
-  auto runs = [](double horizon, double d) { return horizon > 0 ? std::floor(horizon / d) : 0.0; };
+  // The tasks one slot usable `ready_in` from now starts over the horizon
+  // beyond the one first fit places: (horizon - ready_in) / d. A free slot
+  // starts them back to back; a busy one as its tasks end, and as the task
+  // running now started at an unknown time, it ends on average as a
+  // stationary renewal process does: H / d ends over H. One task per slot is
+  // held back as a margin for the spread of run times (hence - 1).
+  auto credit = [](double span, double d) { return std::max(0.0, span / d - 1); };
   for (int sid : c.shapes.order()) {
     const auto s = static_cast<std::size_t>(sid);
     if (startup[s] < 0) continue;
@@ -635,12 +647,7 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
       }
       const std::int64_t total = fit_count(c.total.row(ui), shape, kMany);
       if (total == 0) continue;
-      const std::int64_t free = std::min(total, fit_count(c.avail.row(ui), shape, kMany));
-      // A free slot's first task is placed by first fit (hence - 1). A busy
-      // slot is taken for up to d more, and one task's time is held back as
-      // a margin for the spread of run times (hence - 1 again).
-      const double a = static_cast<double>(free) * std::max(0.0, runs(horizon - ready_in, d) - 1) +
-                       static_cast<double>(total - free) * std::max(0.0, runs(horizon - ready_in - d, d) - 1);
+      const double a = static_cast<double>(total) * credit(horizon - ready_in, d);
       if (a < 1) continue;
       taken[ui] = 1;
       left -= std::min(left, static_cast<std::int64_t>(std::min(a, 1e15)));
@@ -650,7 +657,7 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
       const TypeInfo& ti = c.types[t];
       const std::int64_t slots = fit_count(ti.cap.data(), shape, kMany);
       const double ready_in = ti.startup_ms >= 0 ? ti.startup_ms : startup[s];
-      const double per = static_cast<double>(slots) * std::max(0.0, runs(horizon - ready_in, d) - 1);
+      const double per = static_cast<double>(slots) * credit(horizon - ready_in, d);
       if (per < 1) continue;
       const auto a = static_cast<std::int64_t>(std::min(per * inflight[t], 1e15));
       inflight[t] = 0;

@@ -82,9 +82,10 @@ TEST_CASE("duration-aware: busy nodes that free up within the horizon absorb sho
   // Without a duration estimate: 20 bundles, no free slot -> ceil(20/8) = 3.
   CHECK(plan(in).launch_count("cpu8") == 3);
 
-  // With d = 10 s: H = 90 * (1 + 1) = 180 s; a busy slot is busy for 10 s
-  // more, then runs floor((180 - 10) / 10) = 17 more tasks, less one of
-  // margin: 8 * 16 = 128 >= 20 -> nothing to launch.
+  // With d = 10 s: H = 90 * (1 + 1) = 180 s; a busy slot starts 180 / 10
+  // = 18 tasks over H (its current task started at an unknown time: on
+  // average one ends every d), less one of margin: 8 * 17 = 136 >= 20 ->
+  // nothing to launch.
   in.task_durations.push_back({kCpu1, 10s});
   Plan p = plan(in);
   CHECK(p.launch_count("cpu8") == 0);
@@ -94,14 +95,24 @@ TEST_CASE("duration-aware: busy nodes that free up within the horizon absorb sho
 TEST_CASE("duration-aware: a new slot counts for several short tasks") {
   PlannerInput in = base();
   // Empty cluster, 80 tasks of 10 s. A new slot takes
-  // max(1, floor(1 * 90 / 10)) = 9 tasks -> ceil(80 / 9) = 9 slots -> 2 nodes
+  // max(1, 1 * 90 / 10) = 9 tasks -> ceil(80 / 9) = 9 slots -> 2 nodes
   // (instead of 80 / 8 = 10).
   queue(in, 80, 10s);
   CHECK(plan(in).launch_count("cpu8") == 2);
 
-  // launch_payback 2: floor(2 * 90 / 10) = 18 -> ceil(80 / 18) = 5 slots -> 1 node.
+  // launch_payback 2: 2 * 90 / 10 = 18 -> ceil(80 / 18) = 5 slots -> 1 node.
   in.policy.launch_payback = 2;
   CHECK(plan(in).launch_count("cpu8") == 1);
+
+  // The share is not rounded down: 72 tasks of 40 s, a slot takes
+  // 90 / 40 = 2.25 tasks (90 s of work) -> 32 slots -> 4 nodes (rounding
+  // down to 2 tasks would launch 36 slots, 5 nodes, each slot for 80 s).
+  in.policy.launch_payback = 1;
+  in.demands[0].count = 72;
+  in.task_durations[0].mean = 40s;
+  CHECK(plan(in).launch_count("cpu8") == 4);
+  in.demands[0].count = 80;
+  in.task_durations[0].mean = 10s;
 
   // launch_payback 0 turns the rules off: 10 nodes.
   in.policy.launch_payback = 0;
@@ -112,15 +123,19 @@ TEST_CASE("duration-aware: long tasks plan as before, medium ones are partly abs
   PlannerInput in = base();
   in.nodes.push_back(node("w1", 0));
   // d = 200 s >= H = 180 s: busy slots absorb nothing, a new slot takes
-  // max(1, floor(90 / 200)) = 1 task -> ceil(20 / 8) = 3, as without estimates.
+  // max(1, 90 / 200) = 1 task -> ceil(20 / 8) = 3, as without estimates.
   queue(in, 20, 200s);
   CHECK(plan(in).launch_count("cpu8") == 3);
-  // d = 100 s: busy slot: floor((180 - 100) / 100) - 1 < 0 -> 0; per slot 1 -> 3.
+  // d = 100 s: a busy slot starts 180 / 100 = 1.8 tasks over H, less one
+  // of margin: 8 * 0.8 = 6 absorbed, 14 left; per slot 1 -> 2 nodes.
   in.task_durations[0].mean = 100s;
-  CHECK(plan(in).launch_count("cpu8") == 3);
-  // d = 40 s: busy slot: floor((180 - 40) / 40) - 1 = 2 -> 16 absorbed, 4
-  // left; a new slot counts for floor(90 / 40) = 2 -> 2 slots -> 1 node.
+  CHECK(plan(in).launch_count("cpu8") == 2);
+  // d = 40 s: 8 * (180 / 40 - 1) = 28 >= 20 absorbed -> nothing to launch.
   in.task_durations[0].mean = 40s;
+  CHECK(plan(in).launch_count("cpu8") == 0);
+  // d = 60 s: 8 * (180 / 60 - 1) = 16 absorbed, 4 left; a new slot counts
+  // for 90 / 60 = 1.5 -> 3 slots -> 1 node.
+  in.task_durations[0].mean = 60s;
   CHECK(plan(in).launch_count("cpu8") == 1);
 }
 
@@ -128,12 +143,12 @@ TEST_CASE("duration-aware: a pending node is credited from when it will be ready
   PlannerInput in = base();
   // 100 tasks of 10 s; one pending node launched 60 s ago: ready in 30 s.
   // First fit: 8 tasks on its free slots. Follow-on: 8 slots *
-  // (floor((180 - 30) / 10) - 1) = 8 * 14 = 112 >= 100 -> no launch.
+  // ((180 - 30) / 10 - 1) = 8 * 14 = 112 >= 100 -> no launch.
   in.nodes.push_back(pending("p1", 60s));
   queue(in, 100, 10s);
   CHECK(plan(in).launch_count("cpu8") == 0);
 
-  // Age unknown: ready in the whole 90 s -> 8 * (floor(90 / 10) - 1) = 64
+  // Age unknown: ready in the whole 90 s -> 8 * (90 / 10 - 1) = 64
   // absorbed; 36 left, 8 on its free slots, 28 left -> ceil(28 / 9) = 4
   // slots -> 1 node.
   in.nodes.back().age.reset();
