@@ -19,6 +19,7 @@ packages=(
   python3 python3-venv python3-dev
   openssh-server openssh-client procps iproute2 binutils
   cmake  # tests/install builds the examples through find_package(raycluster)
+  rsync  # tests only: the reference the file-mount filter (rsync_exclude, rsync_filter) is compared with
   podman runc  # tests/containers: `docker:` with use_podman (runc: the runtime the test configures)
   clang libclang-rt-14-dev  # fuzz/: libFuzzer targets
 )

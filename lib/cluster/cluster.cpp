@@ -11,6 +11,7 @@
 #include "autoscaler/bounds.hpp"
 #include "cluster/hashes.hpp"
 #include "cluster/head_service.hpp"
+#include "cluster/synced_files.hpp"
 #include "cluster/worker_targets.hpp"
 #include "cluster/provider_factory.hpp"
 #include "util/error.hpp"
@@ -90,6 +91,7 @@ std::string resources_json(const NodeTypeSpec& type) {
 struct Cluster::Impl {
   ClusterSpec spec;
   std::mutex resources_mu;
+  std::mutex synced_mu;  // one fetch of cluster_synced_files at a time
   bool resources_filled = false;
   ClusterOptions options;
   ClusterIdentity identity;
@@ -394,13 +396,57 @@ struct Cluster::Impl {
     return it == n.tags.end() || it->second != detail::runtime_hash(spec, type_of(n), n.kind);
   }
 
+  // Ray's file_mounts_sync_continuously: a node whose setup is current but
+  // whose files are not (`contents`: file_mounts_hash now) gets them again.
+  bool files_stale(const Node& n, const std::string& contents) const {
+    if (!spec.file_mounts_sync_continuously || n.setup_status() != status::up_to_date) return false;
+    if (n.kind == NodeKind::worker && spec.provider.disable_node_updaters) return false;
+    auto it = n.tags.find(tags::file_mounts_contents);
+    return it == n.tags.end() || it->second != contents;
+  }
+
+  // The head's cluster_synced_files for workers, fetched once per `batch`
+  // (a setup of several workers), else for this node alone.
+  std::shared_ptr<detail::SyncedFiles> synced_files(const Node& node, const Node& head,
+                                                    std::shared_ptr<detail::SyncedFiles>* batch) {
+    if (node.kind != NodeKind::worker || spec.cluster_synced_files.empty()) return nullptr;
+    std::lock_guard<std::mutex> lock(synced_mu);
+    if (batch && *batch) return *batch;
+    auto runner = runner_for(head);
+    auto fetched = std::make_shared<detail::SyncedFiles>(spec, *runner, identity.state_dir);
+    for (const auto& m : fetched->missing())
+      info("cluster_synced_files: " + m + " is not on the head; skipped", LogLevel::warning);
+    if (batch) *batch = fetched;
+    return fetched;
+  }
+
+  static detail::UpdateResult cancelled_setup() {
+    detail::UpdateResult r;
+    r.cancelled = true;
+    r.failed_step = "waiting for the head";
+    return r;
+  }
+
   // `head_ready`, when given, holds the worker's start commands until the
-  // head's setup ended (true: it came up).
+  // head's setup ended (true: it came up). `files_only`: copy the files and
+  // run nothing (their contents changed, the rest is current).
   detail::UpdateResult setup(const Node& node, const Node& head, const CancelToken& cancel,
-                             std::shared_future<bool> head_ready = {}) {
+                             std::shared_future<bool> head_ready = {}, bool files_only = false,
+                             std::shared_ptr<detail::SyncedFiles>* synced_batch = nullptr) {
     const auto& type = type_of(node);
     detail::SetupPlan plan;
     for (const auto& [remote, local] : spec.file_mounts) plan.file_mounts.emplace_back(remote, local);
+    plan.rsync_exclude = spec.rsync_exclude;
+    plan.rsync_filter = spec.rsync_filter;
+    plan.files_only = files_only;
+    if (node.kind == NodeKind::worker && !spec.cluster_synced_files.empty() && head_ready.valid()) {
+      // The head's cluster_synced_files are there once its setup ended.
+      while (head_ready.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+        if (cancel.cancelled()) return cancelled_setup();
+      if (!head_ready.get()) return cancelled_setup();
+    }
+    auto synced = synced_files(node, head, synced_batch);
+    if (synced) plan.synced_files = synced->files();
     // As Ray resolves them: a type's own worker_setup_commands replace the
     // cluster's setup_commands + worker_setup_commands.
     NodeCommands commands = node_commands(spec, type, node.kind == NodeKind::head);
@@ -421,7 +467,7 @@ struct Cluster::Impl {
     uo.command_timeout = options.command_timeout;
     uo.attempts = std::max(1, options.setup_attempts);
     uo.retry_backoff = options.retry_backoff;
-    provider->reset_runtime(node);
+    if (!files_only) provider->reset_runtime(node);
     auto runner = runner_for(node);
     return detail::update_node(node, plan, *provider, *runner, uo, sink(), cancel);
   }
@@ -432,8 +478,10 @@ struct Cluster::Impl {
   std::vector<std::pair<Node, detail::UpdateResult>> setup_all(const std::vector<Node>& todo,
                                                                const Node& head,
                                                                const CancelToken& cancel,
-                                                               bool with_head = false) {
+                                                               bool with_head = false,
+                                                               const std::set<std::string>& files_only = {}) {
     std::vector<std::pair<Node, detail::UpdateResult>> failures;
+    std::shared_ptr<detail::SyncedFiles> synced;
     std::mutex mu;
     std::atomic<int> done{0};
     int total = static_cast<int>(todo.size());
@@ -450,7 +498,8 @@ struct Cluster::Impl {
                              r.failed_step = "start";
                            } else {
                              try {
-                               r = setup(todo[i], head, cancel, head_ready);
+                               r = setup(todo[i], head, cancel, head_ready,
+                                         files_only.count(todo[i].id) > 0, &synced);
                              } catch (const std::exception& e) {
                                r.failed_step = "setup";
                                r.output_tail = e.what();
@@ -652,7 +701,13 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   cancel.throw_if_cancelled();
   // Workers joined the head's Ray: when it restarts, they start again too.
   const bool head_restarted = I.needs_setup(*head, options.force_setup);
-  if (!head_restarted) I.info("head " + head->id + " is up to date");
+  // file_mounts_sync_continuously: nodes set up but with older files get
+  // the files alone.
+  const std::string contents =
+      spec.file_mounts_sync_continuously ? detail::file_mounts_hash(spec) : std::string();
+  std::set<std::string> files_only;
+  if (!head_restarted && I.files_stale(*head, contents)) files_only.insert(head->id);
+  if (!head_restarted && files_only.empty()) I.info("head " + head->id + " is up to date");
 
   // Workers: at least each type's initial count, within the maxima. They are
   // launched before the head is set up, so that their boot and setup overlap
@@ -679,18 +734,25 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   }
   nodes = I.nodes();
   std::vector<Node> todo;
-  if (head_restarted) todo.push_back(*head);
+  if (head_restarted || files_only.count(head->id)) todo.push_back(*head);
   std::size_t workers_todo = 0;
-  for (const auto& n : nodes)
-    if (n.kind == NodeKind::worker && I.needs_setup(n, options.force_setup || head_restarted)) {
+  for (const auto& n : nodes) {
+    if (n.kind != NodeKind::worker) continue;
+    const bool full = I.needs_setup(n, options.force_setup || head_restarted);
+    if (!full && I.files_stale(n, contents)) files_only.insert(n.id);
+    if (full || files_only.count(n.id)) {
       todo.push_back(n);
       ++workers_todo;
     }
+  }
+  if (!files_only.empty())
+    I.info("copying changed file mounts to " + std::to_string(files_only.size()) +
+           " node(s) (file_mounts_sync_continuously)");
   if (!todo.empty()) {
     if (workers_todo > 0)
       I.info("setting up " + std::string(head_restarted ? "the head and " : "") +
              std::to_string(workers_todo) + " worker(s)");
-    auto failures = I.setup_all(todo, *head, cancel, head_restarted);
+    auto failures = I.setup_all(todo, *head, cancel, head_restarted, files_only);
     if (!failures.empty()) I.throw_failures(failures);
   }
   I.settle_head_autoscaler(*head, cancel);
@@ -1007,10 +1069,23 @@ std::vector<Node> Cluster::launch_workers(const std::string& node_type, int coun
 }
 
 void Cluster::setup_node(const Node& node, const Node& head, const CancelToken& cancel) {
-  auto r = impl_->setup(node, head, cancel);
+  auto& I = *impl_;
+  const bool files_only = I.spec.file_mounts_sync_continuously && !I.needs_setup(node, false) &&
+                          I.files_stale(node, detail::file_mounts_hash(I.spec));
+  auto r = I.setup(node, head, cancel, {}, files_only);
   if (r.ok) return;
   if (r.cancelled) throw Error(ErrorCode::cancelled, "setup of " + node.id + " cancelled");
   throw Error(ErrorCode::command_failed, node.id + " (" + node.node_type + "): " + r.summary());
+}
+
+std::vector<Node> Cluster::nodes_with_stale_files(const std::vector<Node>& nodes) {
+  auto& I = *impl_;
+  std::vector<Node> out;
+  if (!I.spec.file_mounts_sync_continuously) return out;
+  const std::string contents = detail::file_mounts_hash(I.spec);
+  for (const auto& n : nodes)
+    if (n.alive() && !I.needs_setup(n, false) && I.files_stale(n, contents)) out.push_back(n);
+  return out;
 }
 
 void Cluster::terminate_nodes(const std::vector<Node>& nodes, const std::string& reason) {

@@ -203,7 +203,13 @@ class Cluster {
   // Sets one node up as up() does (file mounts, setup and start commands),
   // joining it to `head`. Throws Error(command_failed) with the failing step,
   // Error(cancelled) when cancel fires. Thread-safe for distinct nodes.
+  // A node whose setup is current but whose file mounts changed since
+  // (file_mounts_sync_continuously) gets only its files copied again.
   void setup_node(const Node& node, const Node& head, const CancelToken& cancel = {});
+  // Of `nodes`, the live ones set up whose file mounts changed since
+  // (file_mounts_sync_continuously; none without it): setup_node copies
+  // their files again and runs nothing.
+  std::vector<Node> nodes_with_stale_files(const std::vector<Node>& nodes);
   // Terminates the nodes; `reason` goes into the events.
   void terminate_nodes(const std::vector<Node>& nodes, const std::string& reason);
   // The operation lock without waiting: held until the returned handle is

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "updater/rsync_rules.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
@@ -37,6 +38,31 @@ void hash_path(const std::string& path, const std::string& name, std::string& ac
   }
   acc += "file:" + name + ":" + std::to_string(st.st_mode & 07777) + ":" +
          sha256_hex(read_file(path)) + "\n";
+}
+
+// A folder's own line of hash_path().
+void hash_path_entry(const std::string& path, const std::string& name, std::string& acc) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    acc += "missing:" + name + "\n";
+    return;
+  }
+  acc += "dir:" + name + ":" + std::to_string(st.st_mode & 07777) + "\n";
+}
+
+// What the rsync rules keep of a folder, as hash_path() hashes a folder.
+void hash_kept(const std::string& path, const RsyncRules& rules, std::string& acc) {
+  if (!is_directory(path)) {
+    if (rules.keeps_file(path.substr(path.rfind('/') + 1))) hash_path(path, ".", acc);
+    return;
+  }
+  hash_path_entry(path, ".", acc);
+  for (const auto& rel : rules.kept(path)) {
+    if (rel.back() == '/')
+      hash_path_entry(path + "/" + rel.substr(0, rel.size() - 1), "./" + rel.substr(0, rel.size() - 1), acc);
+    else
+      hash_path(path + "/" + rel, "./" + rel, acc);
+  }
 }
 
 }  // namespace
@@ -75,17 +101,32 @@ std::string launch_hash(const ClusterSpec& spec, const NodeTypeSpec& type, NodeK
 }
 
 std::string file_mounts_hash(const ClusterSpec& spec) {
+  // Only what is copied counts: the head's filtered copy of a mount hashes
+  // as the original.
+  const RsyncRules rules(spec.rsync_exclude, spec.rsync_filter);
   std::string acc;
   for (const auto& [remote, local] : spec.file_mounts) {
     acc += "mount:" + remote + "\n";
-    hash_path(local, ".", acc);
+    if (rules.empty())
+      hash_path(local, ".", acc);
+    else
+      hash_kept(local, rules, acc);
   }
   return sha256_hex(acc);
 }
 
 std::string runtime_hash(const ClusterSpec& spec, const NodeTypeSpec& type, NodeKind kind) {
   Value v = Value::object();
-  v.set("file_mounts", file_mounts_hash(spec));
+  if (spec.file_mounts_sync_continuously) {
+    // Their contents are the file_mounts_contents tag's: a change copies the
+    // files again and runs nothing. Where they are on the node is still the
+    // setup's (the head's autoscaler reads them from other local paths).
+    Value mounts = Value::array();
+    for (const auto& [remote, local] : spec.file_mounts) mounts.push(remote);
+    v.set("file_mounts", mounts);
+  } else {
+    v.set("file_mounts", file_mounts_hash(spec));
+  }
   v.set("initialization_commands", strings(spec.initialization_commands));
   v.set("setup_commands", strings(spec.setup_commands));
   v.set("node_setup_commands", strings(setup_commands_for(spec, type, kind)));

@@ -11,9 +11,11 @@
 namespace raycluster::detail {
 
 std::string launch_hash(const ClusterSpec& spec, const NodeTypeSpec& type, NodeKind kind);
-// Covers file mount contents, commands, resources, labels and docker.
+// Covers file mount contents (only their remote paths with
+// file_mounts_sync_continuously), commands, resources, labels and docker.
 std::string runtime_hash(const ClusterSpec& spec, const NodeTypeSpec& type, NodeKind kind);
-// Content hash of the local side of the file mounts.
+// Content hash of the local side of the file mounts: what is copied of them
+// (rsync_exclude and rsync_filter applied).
 std::string file_mounts_hash(const ClusterSpec& spec);
 
 // The commands a node of this type and kind runs, in order.

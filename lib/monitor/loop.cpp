@@ -288,6 +288,23 @@ struct Autoscaler::Impl {
         for (const auto& v : list) terminated = terminated || v.id == n.id;
       if (!terminated && !setups.is_updating(n.id)) setups.enqueue(n, head);
     }
+    // file_mounts_sync_continuously: changed files go to the workers set up.
+    std::vector<Node> stale;
+    try {
+      stale = cluster.nodes_with_stale_files(nodes);
+    } catch (const Error& e) {
+      events.emit("load_error", std::string("file mounts: ") + e.what());
+    }
+    for (const auto& n : stale)
+      if (n.kind == NodeKind::worker && !victims_hold(victims, n) && !setups.is_updating(n.id))
+        setups.enqueue(n, head);
+  }
+
+  static bool victims_hold(const Victims& victims, const Node& n) {
+    for (const auto& [reason, list] : victims)
+      for (const auto& v : list)
+        if (v.id == n.id) return true;
+    return false;
   }
 
   TickResult tick(const CancelToken& cancel) {

@@ -72,10 +72,6 @@ void Parser::warn_provider_keys(const YAML::Node& n) {
 }
 
 void Parser::warn_ray_only_keys() {
-  auto nonempty_list = [&](const char* key) {
-    YAML::Node n = top(key);
-    return n.IsDefined() && n.IsSequence() && n.size() > 0;
-  };
   auto is_true = [&](const char* key) {
     YAML::Node n = top(key);
     return present(n) && n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "True" ||
@@ -90,21 +86,6 @@ void Parser::warn_ray_only_keys() {
   if (is_true("no_restart"))
     warn_no_effect("no_restart", top("no_restart"),
                    "a node set up again always runs its start commands afterwards");
-  if (nonempty_list("rsync_exclude"))
-    warn_no_effect("rsync_exclude", top("rsync_exclude"),
-                   "file mounts are copied whole (over SFTP, or as local copies), so no path "
-                   "is left out");
-  if (nonempty_list("rsync_filter"))
-    warn_no_effect("rsync_filter", top("rsync_filter"),
-                   "file mounts are copied whole, so no .gitignore-style filter file is read");
-  if (nonempty_list("cluster_synced_files"))
-    warn_no_effect("cluster_synced_files", top("cluster_synced_files"),
-                   "these paths are not copied from the head to the workers",
-                   "list them under file_mounts to copy them to every node");
-  if (is_true("file_mounts_sync_continuously"))
-    warn_no_effect("file_mounts_sync_continuously", top("file_mounts_sync_continuously"),
-                   "file mounts are copied when a node is set up, not again while it runs",
-                   "run `raycluster up` again to push changed files");
 }
 
 void Parser::take_default_head_type() {

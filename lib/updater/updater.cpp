@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "updater/container_runner.hpp"
+#include "updater/rsync_rules.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -67,6 +68,10 @@ class NodeUpdate {
 
   UpdateResult run() {
     if (auto r = wait_ready()) return *r;
+    if (plan_.files_only) {
+      if (auto r = sync_file_mounts()) return *r;
+      return succeed();
+    }
     if (auto r = drop_stale_container()) return *r;
     if (auto r = sync_file_mounts()) return *r;
     if (auto r = run_commands()) return *r;
@@ -119,14 +124,22 @@ class NodeUpdate {
 
   std::optional<UpdateResult> sync_file_mounts() {
     set_status(status::syncing_files);
-    for (const auto& [remote, local] : plan_.file_mounts) {
+    std::optional<RsyncRules> rules;
+    try {
+      rules.emplace(plan_.rsync_exclude, plan_.rsync_filter);
+    } catch (const Error& e) {
+      UpdateResult r;
+      r.failed_step = "file mounts";
+      r.exit_status = -1;
+      r.output_tail = std::string("rsync_exclude / rsync_filter: ") + e.what();
+      return fail(r);
+    }
+    auto all = plan_.file_mounts;
+    all.insert(all.end(), plan_.synced_files.begin(), plan_.synced_files.end());
+    for (const auto& [remote, local] : all) {
       for (int attempt = 1;; ++attempt) {
         try {
-          if (container_)
-            container_->upload_to_host(local, remote);  // the container binds it
-          else
-            runner_.upload(local, remote);
-          emit_log(events_, node_, LogLevel::info, "synced " + local + " -> " + remote);
+          upload(*rules, local, remote);
           break;
         } catch (const Error& e) {
           if (attempt >= options_.attempts || cancel_.cancelled()) {
@@ -143,6 +156,29 @@ class NodeUpdate {
       }
     }
     return std::nullopt;
+  }
+
+  // One file mount, without what the rsync rules leave out.
+  void upload(const RsyncRules& rules, const std::string& local, const std::string& remote) {
+    std::optional<FilteredTree> filtered;
+    std::string source = local;
+    if (!rules.empty()) {
+      if (is_directory(local)) {
+        filtered.emplace(local, rules);
+        source = filtered->path();
+      } else {
+        std::string name = local.substr(local.rfind('/') + 1);
+        if (!rules.keeps_file(name)) {
+          emit_log(events_, node_, LogLevel::info, "not synced (rsync_exclude): " + local);
+          return;
+        }
+      }
+    }
+    if (container_)
+      container_->upload_to_host(source, remote);  // the container binds it
+    else
+      runner_.upload(source, remote);
+    emit_log(events_, node_, LogLevel::info, "synced " + local + " -> " + remote);
   }
 
   std::optional<UpdateResult> run_commands() {

@@ -28,6 +28,17 @@ struct SetupPlan {
   std::string runtime_hash;                // tagged on success
   std::string start_lock_path;             // held while start commands run; empty: none
   std::string file_mounts_hash;
+  // Ray's rsync_exclude and rsync_filter: what file mounts leave out (see
+  // rsync_rules.hpp).
+  std::vector<std::string> rsync_exclude;
+  std::vector<std::string> rsync_filter;
+  // Ray's cluster_synced_files for a worker (remote, local copy of the
+  // head's), copied after the file mounts, filtered alike.
+  std::vector<std::pair<std::string, std::string>> synced_files;
+  // Only the files are copied, then the node is tagged up to date: their
+  // contents changed and the rest of its setup is current
+  // (file_mounts_sync_continuously). No command runs.
+  bool files_only = false;
   // Called before the start commands; false ends the update as cancelled
   // (the node keeps its setup and is started by a later run). Workers use it
   // to wait for their head while their own setup overlaps the head's.

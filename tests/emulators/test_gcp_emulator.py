@@ -637,6 +637,29 @@ def test_catalog(gce):
     assert sub["ipCidrRange"] == "127.79.0.0/17"
 
 
+def test_machine_types_get_answers_the_types_the_examples_use_and_404s_others(gce):
+    # Published figures for the families the examples and tests use.
+    expect = {"n1-standard-2": (2, 7680, None), "n2-standard-4": (4, 16384, None),
+              "e2-medium": (2, 4096, None), "a2-highgpu-1g": (12, 87040, ("nvidia-tesla-a100", 1)),
+              "g2-standard-4": (4, 16384, ("nvidia-l4", 1)), "g2-standard-24": (24, 98304, ("nvidia-l4", 2))}
+    for zone in (ZONE, f"{REGION}-b"):
+        for name, (cpus, memory, gpu) in expect.items():
+            m = gce.machineTypes().get(project=PROJECT, zone=zone, machineType=name).execute()
+            assert (m["name"], m["guestCpus"], m["memoryMb"]) == (name, cpus, memory)
+            assert m["zone"] == zone and m["selfLink"].endswith(f"/zones/{zone}/machineTypes/{name}")
+            got = [(a["guestAcceleratorType"], a["guestAcceleratorCount"]) for a in m.get("accelerators", [])]
+            assert got == ([gpu] if gpu else [])
+    # Every accelerator a machine type carries is one the zone lists.
+    listed = {a["name"] for a in gce.acceleratorTypes().list(project=PROJECT, zone=ZONE).execute()["items"]}
+    assert {"nvidia-l4", "nvidia-tesla-a100"} <= listed
+    with pytest.raises(HttpError) as missing:
+        gce.machineTypes().get(project=PROJECT, zone=ZONE, machineType="n9-huge").execute()
+    assert missing.value.resp.status == 404
+    error = json.loads(missing.value.content)["error"]
+    assert error["code"] == 404 and error["errors"][0]["reason"] == "notFound"
+    assert f"projects/{PROJECT}/zones/{ZONE}/machineTypes/n9-huge" in error["message"]
+
+
 # -- the command line ------------------------------------------------------------------------
 
 def test_command_line_server(tmp_path):

@@ -6,6 +6,7 @@
 
 #include "providers/aws/aws_provider.hpp"
 #include "providers/aws/instance_types.hpp"
+#include "providers/common/answer_cache.hpp"
 #include "providers/common/base64.hpp"
 #include "providers/aws/query_names.hpp"
 #include "providers/common/caller_address.hpp"
@@ -535,24 +536,14 @@ InstanceTypeInfo AwsProvider::instance_type_info(const std::string& type,
   if (auto it = instance_types_.find(type); it != instance_types_.end()) return it->second;
   const std::string path = identity_.state_dir + "/instance_types.json";
   const std::string key = region_ + "/" + type;
-  Value cache = Value::object();
-  if (path_exists(path)) {
-    try {
-      cache = Value::parse_json(read_file(path, 1 << 20));
-    } catch (const std::exception&) {
-      cache = Value::object();  // unreadable: asked again and rewritten
-    }
-    if (!cache.is_object()) cache = Value::object();
-    if (const Value* v = cache.find(key))
-      if (auto info = instance_type_from(type, *v)) return instance_types_[type] = *info;
-  }
+  if (auto v = cached_answer(path, key))
+    if (auto info = instance_type_from(type, *v)) return instance_types_[type] = *info;
   QueryParams p;
   p.emplace_back("InstanceType.1", type);
   std::string body = client_->call("DescribeInstanceTypes", p, cancel);
   for (auto& info : parse_instance_types(body)) {
     if (info.name != type) continue;
-    cache.set(key, instance_type_value(info));
-    write_file_atomic(path, cache.to_json(2) + "\n", 0600);
+    store_answer(path, key, instance_type_value(info));
     return instance_types_[type] = info;
   }
   throw Error(ErrorCode::invalid_request,

@@ -43,6 +43,7 @@
 #include "providers/common/tag_batcher.hpp"
 #include "providers/common/zone_cooldown.hpp"
 #include "providers/gcp/compute_client.hpp"
+#include "providers/gcp/machine_types.hpp"
 
 namespace raycluster::detail::gce {
 
@@ -121,6 +122,11 @@ class GcpProvider : public Provider {
   std::vector<std::string> warnings() const override;
   void set_autoscaler_on_head(bool on_head) override { autoscaler_on_head_ = on_head; }
   void adjust_head_spec(Value& spec) const override;
+  // From machineTypes.get in the first zone that knows the type (see
+  // machine_types.hpp), kept in the state folder's machine_types.json per
+  // project/zone/type; empty for a node type without a machineType.
+  std::map<std::string, double> node_type_resources(const NodeTypeSpec& type, bool head,
+                                                    const CancelToken& cancel) override;
 
   // For tests and messages.
   const std::string& endpoint() const { return client_->endpoint(); }
@@ -168,6 +174,7 @@ class GcpProvider : public Provider {
                                        const std::string& seed, const std::string& label,
                                        const std::string& zone);
   void instance_action(const std::string& name, const std::string& action);
+  MachineTypeInfo machine_type_info(const std::string& type, const CancelToken& cancel);
   void commit_tags(const std::vector<TagBatcher::Update>& batch);
   void set_labels(const std::string& name, const Tags& set, const std::vector<std::string>& remove);
 
@@ -217,6 +224,8 @@ class GcpProvider : public Provider {
   std::map<std::string, Instance> known_;     // fingerprint "" once a write is sent
   std::map<std::string, LabelWrite> writes_;  // sent, not yet confirmed
   ZoneCooldown cooldown_;
+  std::mutex types_mu_;
+  std::map<std::string, MachineTypeInfo> machine_types_;
   TagBatcher tags_{[this](const std::vector<TagBatcher::Update>& batch,
                           std::vector<std::optional<Error>>&) { commit_tags(batch); }};
 };

@@ -21,6 +21,10 @@ MACHINE_TYPES = {
     "e2-standard-8": (8, 32768, [], "Efficient Instance, 8 vCPUs, 32 GB RAM"),
     "a2-highgpu-1g": (12, 87040, [("nvidia-tesla-a100", 1)], "Accelerator Optimized: 1 NVIDIA Tesla A100 GPU, "
                                                                "12 vCPUs, 85GB RAM"),
+    "g2-standard-4": (4, 16384, [("nvidia-l4", 1)], "Accelerator Optimized: 1 NVIDIA L4 GPU, 4 vCPUs, 16GB RAM"),
+    "g2-standard-8": (8, 32768, [("nvidia-l4", 1)], "Accelerator Optimized: 1 NVIDIA L4 GPU, 8 vCPUs, 32GB RAM"),
+    "g2-standard-24": (24, 98304, [("nvidia-l4", 2)], "Accelerator Optimized: 2 NVIDIA L4 GPUs, 24 vCPUs, "
+                                                        "96GB RAM"),
 }
 
 # Accelerators that can be attached to N1 types with guestAccelerators.
@@ -28,6 +32,7 @@ ACCELERATOR_TYPES = {
     "nvidia-tesla-t4": "NVIDIA T4",
     "nvidia-tesla-v100": "NVIDIA V100",
     "nvidia-tesla-a100": "NVIDIA A100 40GB",
+    "nvidia-l4": "NVIDIA L4",
 }
 
 # (project, name, family, description, architecture, diskSizeGb)

@@ -44,6 +44,8 @@ struct FakeCompute : raycluster::HttpTransport {
   std::vector<ComputeCall> calls;
   std::map<std::string, raycluster::Value> instances;  // name -> Instance
   std::map<std::string, raycluster::Value> firewalls;
+  // zone -> machine type name -> machineTypes.get answer (unknown: 404)
+  std::map<std::string, std::map<std::string, raycluster::Value>> machine_types;
   std::map<std::string, std::string> request_ops;      // requestId -> operation name
   std::map<std::string, int> created_by_request;       // requestId -> creations
   std::set<std::string> stockout_zones;                // bulkInsert/insert ops fail there
@@ -195,6 +197,12 @@ inline raycluster::HttpResponse FakeCompute::route(const ComputeCall& c) {
     ops[o.find("name")->as_string()] = o;
     return o;
   };
+  static const std::regex mt_re(R"(zones/([^/]+)/machineTypes/([^/]+))");
+  if (c.method == "GET" && std::regex_match(c.path, m, mt_re)) {
+    auto z = machine_types.find(m[1].str());
+    if (z == machine_types.end() || !z->second.count(pct_decode(m[2].str()))) return error(404, "notFound");
+    return json(200, z->second.at(pct_decode(m[2].str())));
+  }
   if (std::regex_match(c.path, m, wait_re)) {
     auto it = ops.find(m[2].str());
     if (it == ops.end()) return error(404, "notFound");
