@@ -26,7 +26,7 @@ import time
 import traceback
 from urllib.parse import parse_qsl, urlsplit
 
-from . import instances, resources  # noqa: F401 - they register the handlers
+from . import disks, instances, resources  # noqa: F401 - they register the handlers
 from .common import HANDLERS
 from .discovery import Discovery
 from .errors import GceError
