@@ -145,6 +145,7 @@ rc_status start_down(rc_operation** out, rc_cluster* cluster, const rc_down_opti
   raycluster::DownOptions dn;
   dn.workers_only = o->workers_only != 0;
   dn.keep_min_workers = o->keep_min_workers != 0;
+  dn.delete_storage = o->version >= 2 && o->delete_storage != 0;
   auto op = raycluster::capi::start_operation(
       cluster->core, OpKind::down, o->on_event, o->user_data,
       [dn](OpState& st) {

@@ -54,8 +54,9 @@ commands:
   dashboard CONFIG [--port N] [--remote-port P]
                                       reach the head's dashboard (or port P) from
                                       127.0.0.1:N through SSH until Ctrl-C
-  down CONFIG [-y] [--workers-only] [--keep-min-workers]
-                                      terminate the cluster's nodes
+  down CONFIG [-y] [--workers-only] [--keep-min-workers] [--delete-storage]
+                                      terminate the cluster's nodes (volumes are
+                                      kept; --delete-storage deletes them too)
   monitor CONFIG [--interval S] [--once] [--json] [--dashboard-url URL]
                                       run the autoscaler in the foreground (Ctrl-C stops)
   monitor CONFIG --follow | --log     the head autoscaler's log (--follow: until Ctrl-C)
@@ -88,6 +89,7 @@ struct Args {
   bool force_setup = false;
   bool workers_only = false;
   bool keep_min_workers = false;
+  bool delete_storage = false;
   int workers = -1;
   std::string node_type;
   std::string node;
@@ -183,6 +185,8 @@ Args parse(int argc, char** argv) {
       a.workers_only = true;
     } else if (s == "--keep-min-workers") {
       a.keep_min_workers = true;
+    } else if (s == "--delete-storage") {
+      a.delete_storage = true;
     } else if (s == "--workers" || s == "--num-workers") {
       a.workers = parse_int(s, value(s));
     } else if (s.rfind("--workers=", 0) == 0 || s.rfind("--num-workers=", 0) == 0) {
@@ -636,12 +640,22 @@ int run_monitor(Cluster& cluster, const Args& a, const CancelToken& cancel, cli:
 
 int run_down(Cluster& cluster, const Args& a, const CancelToken& cancel) {
   std::string what = a.workers_only || a.keep_min_workers ? "the workers of" : "every node of";
+  if (a.delete_storage && (a.workers_only || a.keep_min_workers))
+    usage_error("--delete-storage needs a full down (not --workers-only or --keep-min-workers)");
+  std::string volumes;
+  for (const auto& v : cluster.spec().storage) volumes += (volumes.empty() ? "" : ", ") + v.name;
+  std::string storage = a.delete_storage
+                            ? " and DELETE its volumes" +
+                                  (volumes.empty() ? std::string() : " (" + volumes + ")") +
+                                  " with all their data"
+                            : "";
   if (!confirm(a, "This will terminate " + what + " cluster " + cluster.spec().cluster_name +
-                      ". Go on?"))
+                      storage + ". Go on?"))
     return kExitFailed;
   DownOptions d;
   d.workers_only = a.workers_only;
   d.keep_min_workers = a.keep_min_workers;
+  d.delete_storage = a.delete_storage;
   cluster.down(d, cancel);
   return 0;
 }

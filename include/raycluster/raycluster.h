@@ -286,16 +286,23 @@ typedef struct rc_scale_options {
 } rc_scale_options;
 #define RC_SCALE_OPTIONS_INIT { RC_SCALE_OPTIONS_VERSION, 0, NULL, NULL, NULL }
 
-/* Options of rc_cluster_down(). NULL means the defaults (everything down). */
-#define RC_DOWN_OPTIONS_VERSION 1
+/* Options of rc_cluster_down(). NULL means the defaults (every node down,
+ * the cluster's volumes detached and kept). Version 1 callers pass the
+ * struct without delete_storage; it is read only when version >= 2. */
+#define RC_DOWN_OPTIONS_VERSION 2
 typedef struct rc_down_options {
   int version;                /* RC_DOWN_OPTIONS_VERSION */
   int workers_only;           /* non-zero: keep the head */
   int keep_min_workers;       /* non-zero: keep the head and each type's min_workers */
   rc_event_callback on_event;
   void *user_data;
+  /* version >= 2. Non-zero: also delete the cluster's volumes (the config's
+   * `storage:` section) and their data, after every node is terminated.
+   * Only with a full down: with workers_only or keep_min_workers the call
+   * fails with RC_E_INVALID_ARGUMENT. No confirmation is asked here. */
+  int delete_storage;
 } rc_down_options;
-#define RC_DOWN_OPTIONS_INIT { RC_DOWN_OPTIONS_VERSION, 0, 0, NULL, NULL }
+#define RC_DOWN_OPTIONS_INIT { RC_DOWN_OPTIONS_VERSION, 0, 0, NULL, NULL, 0 }
 
 /* Options of rc_cluster_exec(). NULL means the defaults. The command's
  * output lines also reach on_event as RC_EVENT_LOG events with a stream. */

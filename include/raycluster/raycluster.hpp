@@ -351,6 +351,7 @@ struct DownOptions {
   bool workers_only = false;      // keep the head
   bool keep_min_workers = false;  // keep the head and each type's min_workers
   EventCallback on_event;
+  bool delete_storage = false;    // also delete the cluster's volumes and their data
 };
 
 struct ExecOptions {
@@ -642,6 +643,7 @@ class Cluster {
     rc_down_options o = RC_DOWN_OPTIONS_INIT;
     o.workers_only = options.workers_only ? 1 : 0;
     o.keep_min_workers = options.keep_min_workers ? 1 : 0;
+    o.delete_storage = options.delete_storage ? 1 : 0;
     wire(o, cb);
     rc_operation* out = nullptr;
     detail::check(rc_cluster_down_async(&out, live(), &o));

@@ -10,6 +10,7 @@
 
 #include "autoscaler/bounds.hpp"
 #include "cluster/hashes.hpp"
+#include "cluster/storage.hpp"
 #include "cluster/head_service.hpp"
 #include "cluster/synced_files.hpp"
 #include "cluster/worker_targets.hpp"
@@ -655,6 +656,8 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   for (const auto& w : I.start_command_warnings) I.info(w, LogLevel::warning);
   if (!I.placement.warning.empty()) I.info(I.placement.warning, LogLevel::warning);
   detail::clear_worker_targets(I.identity.state_dir);
+  detail::Storage storage(spec, *I.provider, [&I](const std::string& m, LogLevel l) { I.info(m, l); });
+  storage.check_supported();
   I.info("bootstrapping " + I.provider->name() + " resources for cluster " + spec.cluster_name);
   I.provider->bootstrap(I.sink(), cancel);
   cancel.throw_if_cancelled();
@@ -695,6 +698,7 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   const std::string op_salt = detail::random_hex(6);
   const auto& head_type = spec.head_type();
   if (!head) {
+    storage.place_head(cancel);
     auto made = I.launch(head_type, NodeKind::head, 1, {}, op_salt);
     head = made.front();
   }
@@ -733,6 +737,8 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
     cancel.throw_if_cancelled();
   }
   nodes = I.nodes();
+  // Volumes before setup, so that setup commands find them mounted.
+  storage.attach_and_mount(nodes, cancel);
   std::vector<Node> todo;
   if (head_restarted || files_only.count(head->id)) todo.push_back(*head);
   std::size_t workers_todo = 0;
@@ -871,6 +877,12 @@ void Cluster::scale(const ScaleOptions& options, const CancelToken& cancel) {
 
 void Cluster::down(const DownOptions& options, const CancelToken& cancel) {
   auto& I = *impl_;
+  if (options.delete_storage && (options.workers_only || options.keep_min_workers))
+    throw Error(ErrorCode::invalid_argument,
+                "deleting the cluster's storage needs a full down (not --workers-only or "
+                "--keep-min-workers)");
+  detail::Storage storage(I.spec, *I.provider,
+                          [&I](const std::string& m, LogLevel l) { I.info(m, l); });
   I.stop_head_autoscaler(Impl::head_of(I.nodes()));
   auto lock = I.lock_cluster();
   cancel.throw_if_cancelled();
@@ -895,10 +907,16 @@ void Cluster::down(const DownOptions& options, const CancelToken& cancel) {
   // Workers before the head, as Ray does.
   std::stable_partition(victims.begin(), victims.end(),
                         [](const Node& n) { return n.kind == NodeKind::worker; });
+  storage.release(victims, cancel);
   I.terminate(victims, options.workers_only || options.keep_min_workers ? "workers down"
                                                                           : "cluster down");
   if (!options.workers_only && !options.keep_min_workers) {
     I.provider->teardown(I.sink(), cancel);
+    if (options.delete_storage) {
+      auto gone = storage.delete_all(cancel);
+      I.info("cluster " + I.spec.cluster_name + ": " + std::to_string(gone.size()) +
+             " volume(s) deleted");
+    }
   }
   I.info("cluster " + I.spec.cluster_name + ": " + std::to_string(victims.size()) +
          " node(s) terminated");

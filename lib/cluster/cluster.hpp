@@ -54,6 +54,10 @@ struct ScaleOptions {
 struct DownOptions {
   bool workers_only = false;
   bool keep_min_workers = false;
+  // Also delete the cluster's volumes (the `storage:` section) and their
+  // data; without it `down` detaches them and keeps them for the next `up`.
+  // Only with a full down (not workers_only / keep_min_workers).
+  bool delete_storage = false;
 };
 
 struct ExecOptions {

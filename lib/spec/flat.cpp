@@ -160,6 +160,38 @@ Value Parser::parse_flat_gcp(const std::string& instance_type) {
   return config;
 }
 
+// disk_size_gb: the root disk of every node, in GiB. On AWS a
+// BlockDeviceMappings entry for /dev/sda1 (the root device of Ubuntu images,
+// as Ray's examples write it); on GCP the boot disk's size.
+void Parser::apply_flat_disk_size(Value& node_config) {
+  YAML::Node v = top("disk_size_gb");
+  if (!present(v)) return;
+  auto gb = r_.count(v, "disk_size_gb");
+  if (!gb) return;
+  if (*gb < 8 || *gb > 65536) {
+    r_.error(r_.where("disk_size_gb", v), "disk_size_gb",
+             "a root disk of " + std::to_string(*gb) + " GiB is out of range",
+             "give a whole number of GiB from 8 to 65536");
+    return;
+  }
+  if (s_.provider.kind == ProviderKind::aws) {
+    Value ebs = Value::object();
+    ebs.set("VolumeSize", *gb);
+    ebs.set("VolumeType", "gp3");
+    Value mapping = Value::object();
+    mapping.set("DeviceName", "/dev/sda1");
+    mapping.set("Ebs", std::move(ebs));
+    Value mappings = Value::array();
+    mappings.push(std::move(mapping));
+    node_config.set("BlockDeviceMappings", std::move(mappings));
+    return;
+  }
+  std::string image = flat_str("image");
+  Value disks = Value::array();
+  disks.push(gcp_boot_disk(image.empty() ? kGcpDefaultImage : image, *gb));
+  node_config.set("disks", std::move(disks));
+}
+
 // upscaling_max_idle_time is the tutorial's name for idle_timeout_minutes.
 void Parser::parse_flat_idle_alias() {
   YAML::Node alias = top("upscaling_max_idle_time");
@@ -214,7 +246,8 @@ void Parser::parse_flat() {
   s_.auth.ssh_user = flat_str("ssh_user");
   s_.auth.ssh_private_key = expand(flat_str("ssh_private_key"));
 
-  const Value config = aws ? parse_flat_aws(instance_type) : parse_flat_gcp(instance_type);
+  Value config = aws ? parse_flat_aws(instance_type) : parse_flat_gcp(instance_type);
+  apply_flat_disk_size(config);
   p.raw = Value::object();
   p.raw.set("type", p.type);
   parse_flat_idle_alias();

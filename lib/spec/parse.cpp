@@ -78,6 +78,7 @@ ClusterSpec Parser::run(const YAML::Node& root) {
     if (s_.node_types.empty()) default_node_types();
     fill_defaults();
     validate();
+    validate_storage();
   }
   return s_;
 }
@@ -111,6 +112,7 @@ void Parser::parse_common() {
     if (auto v = r_.number(n, "launch_payback", 0)) s_.launch_payback = *v;
   if (YAML::Node n = top("autoscaler"); present(n)) parse_autoscaler_site(n);
   if (YAML::Node n = top("docker"); present(n)) s_.docker = parse_docker(n, "docker");
+  if (YAML::Node n = top("storage"); present(n)) parse_storage(n);
   if (YAML::Node n = top("file_mounts"); present(n)) {
     if (auto m = r_.str_map(n, "file_mounts")) {
       for (auto& [remote, local] : *m) {

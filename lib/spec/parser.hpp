@@ -33,6 +33,8 @@ inline const Strings kCommonKeys = {
     "launch_payback",
     // raycluster's own (see ClusterSpec::autoscaler)
     "autoscaler",
+    // raycluster's own (see ClusterSpec::storage)
+    "storage",
 };
 // "metadata" and a top-level "min_workers" are in Ray's schema (or dropped by
 // Ray's fillout_defaults); they are accepted with a warning.
@@ -49,7 +51,8 @@ inline const Strings kFlatGcpKeys = {"image",   "labels",     "gcp_service_accou
                               "network", "subnetwork", "firewall_rules"};
 inline const Strings kFlatKeys = {"provider", "region",   "zone",           "instance_type",
                            "ssh_private_key",      "ssh_user",       "initial_workers",
-                           "min_workers",          "upscaling_max_idle_time"};
+                           "min_workers",          "upscaling_max_idle_time",
+                           "disk_size_gb"};
 
 inline const Strings kProviderCommon = {"type",
                                  "region",
@@ -102,6 +105,7 @@ inline const Strings kNodeTypeKeys = {"node_config",           "resources", "lab
                                "idle_timeout_s", "initialization_commands", "priority",
                                // raycluster's own (see NodeTypeSpec::startup_seconds)
                                "startup_seconds"};
+inline const Strings kVolumeKeys = {"size_gb", "type", "mount_path", "node_types"};
 inline const Strings kFirewallKeys = {"name", "ports", "allowed_sources"};
 inline const Strings kProviderTypes = {"aws", "gcp", "localhost", "fake_multinode", "local"};
 
@@ -150,6 +154,11 @@ class Parser {
   Value parse_flat_aws(const std::string& instance_type);
   Value parse_flat_gcp(const std::string& instance_type);
   void parse_flat_idle_alias();
+  void apply_flat_disk_size(Value& node_config);
+  // storage.cpp: the `storage:` section.
+  void parse_storage(const YAML::Node& n);
+  void parse_volume(const YAML::Node& v, const std::string& name, const std::string& path);
+  void validate_storage();
   void flat_node_types(const Value& node_config);
   std::vector<FirewallRule> parse_firewall(const YAML::Node& n, const std::string& path);
   void parse_autoscaling_legacy();

@@ -273,6 +273,17 @@ Value spec_to_value(const ClusterSpec& spec) {
   v.set("worker_start_ray_commands", strings(spec.worker_start_ray_commands));
   v.set("tags", string_map(spec.tags));
   v.set("warnings", diagnostics_value(spec.warnings));
+  Value storage = Value::array();
+  for (const auto& vol : spec.storage) {
+    Value sv = Value::object();
+    sv.set("name", vol.name);
+    sv.set("size_gb", vol.size_gb);
+    sv.set("type", vol.type);
+    sv.set("mount_path", vol.mount_path);
+    sv.set("node_types", strings(vol.node_types));
+    storage.push(std::move(sv));
+  }
+  v.set("storage", std::move(storage));
   return v;
 }
 

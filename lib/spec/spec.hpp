@@ -150,6 +150,24 @@ struct NodeTypeSpec {
   std::optional<DockerSpec> docker;
 };
 
+// A named volume of the top-level `storage:` section (raycluster's own): a
+// disk (EBS volume, GCP persistent disk; a folder on localhost and on-prem)
+// that outlives the nodes. `up` creates it once, attaches and mounts it
+// (formatting it only when blank); `down` detaches and keeps it; only
+// `down --delete-storage` deletes it.
+struct VolumeSpec {
+  std::string name;        // [a-z0-9-], 1..40 characters
+  int size_gb = 0;         // GiB, clouds only
+  std::string type;        // EBS volume type / GCP disk type; default kDefaultVolumeType*
+  std::string mount_path;  // absolute, or ~/... (the node's home; localhost: the node's folder)
+  // The node types that mount it; default the head type. On clouds and
+  // on-prem each must have at most one node (the volume attaches to one).
+  std::vector<std::string> node_types;
+};
+
+inline constexpr const char* kDefaultVolumeTypeAws = "gp3";
+inline constexpr const char* kDefaultVolumeTypeGcp = "pd-balanced";
+
 struct ClusterSpec {
   std::string source_file;  // as given; empty for load_spec_string without a name
   Dialect dialect = Dialect::ray;
@@ -197,6 +215,11 @@ struct ClusterSpec {
 
   // Tags (AWS) / labels (GCP) put on every instance, besides Ray's own.
   std::map<std::string, std::string> tags;
+
+  // The `storage:` section, in file order. Not part of any node's launch
+  // hash: a volume added later is attached by the next `up` without
+  // replacing a node.
+  std::vector<VolumeSpec> storage;
 
   int gcs_port = 6379;
   int dashboard_port = 8265;
@@ -269,6 +292,9 @@ struct SpecOptions {
 //     which is also the cluster's max_workers.
 //   * a type's max_workers defaults to the cluster's (0 for the head type);
 //     initial_workers defaults to min_workers.
+//   * flat: disk_size_gb sets the root disk of both node types (AWS
+//     BlockDeviceMappings on /dev/sda1, the root device of Ubuntu images, gp3;
+//     GCP the boot disk's initializeParams.diskSizeGb).
 //   * start commands default per provider (localhost: no `ray stop`, and the
 //     $RAYCLUSTER_* variables the localhost provider exports); setup_commands
 //     default to installing Ray on clouds, nothing elsewhere. A command list
@@ -323,7 +349,9 @@ ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name
 //     "setup_commands": [str], "head_setup_commands": [str],
 //     "worker_setup_commands": [str], "head_start_ray_commands": [str],
 //     "worker_start_ray_commands": [str], "tags": {str: str},
-//     "warnings": [{"file", "line", "column", "key", "message", "hint"}] }
+//     "warnings": [{"file", "line", "column", "key", "message", "hint"}],
+//     "storage": [{"name": str, "size_gb": int, "type": str, "mount_path": str,
+//                  "node_types": [str]}] }
 //
 // DOCKER = { "image", "head_image", "worker_image", "container_name": str,
 //   "pull_before_run": bool, "run_options", "head_run_options",

@@ -7,7 +7,10 @@ int main() {
   rc_scale_options so = RC_SCALE_OPTIONS_INIT;
   rc_down_options dn = RC_DOWN_OPTIONS_INIT;
   rc_exec_options eo = RC_EXEC_OPTIONS_INIT;
-  return co.version + uo.version + so.version + dn.version + eo.version == 5 &&
+  /* Each initialiser names its struct's current version. */
+  return co.version == RC_CLUSTER_OPTIONS_VERSION && uo.version == RC_UP_OPTIONS_VERSION &&
+                 so.version == RC_SCALE_OPTIONS_VERSION && dn.version == RC_DOWN_OPTIONS_VERSION &&
+                 eo.version == RC_EXEC_OPTIONS_VERSION &&
                  rc_abi_version() == RC_ABI_VERSION
              ? 0
              : 1;

@@ -53,7 +53,7 @@ class Sshd:
     """One sshd -D process serving `addresses` on one port."""
 
     def __init__(self, workdir=None, addresses=("127.0.0.1",), port=None, authorized_keys="",
-                 env=None):
+                 env=None, wrap=None):
         self._own_dir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="rc-sshd-")
         os.makedirs(self.workdir, exist_ok=True)
@@ -63,6 +63,8 @@ class Sshd:
         # Variables every session gets (sshd's SetEnv; it wins over the
         # defaults, so HOME=... gives the "machine" a home of its own).
         self.env = dict(env or {})
+        # A command prefix sshd runs under (e.g. unshare into its own mount namespace).
+        self.wrap = list(wrap or [])
         self._proc = None
         self._log = None
         self.host_key = os.path.join(self.workdir, "host_key")
@@ -107,7 +109,7 @@ class Sshd:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         config = self._write_config()
         self._log = open(os.path.join(self.workdir, "sshd.log"), "ab")
-        self._proc = subprocess.Popen([SSHD, "-D", "-e", "-f", config],
+        self._proc = subprocess.Popen(self.wrap + [SSHD, "-D", "-e", "-f", config],
                                       stdout=self._log, stderr=self._log,
                                       start_new_session=True)
         deadline = time.monotonic() + timeout

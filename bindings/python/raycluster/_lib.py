@@ -57,7 +57,7 @@ WAIT_FOREVER = -1  # RC_WAIT_FOREVER
 CLUSTER_OPTIONS_VERSION = 1
 UP_OPTIONS_VERSION = 1
 SCALE_OPTIONS_VERSION = 1
-DOWN_OPTIONS_VERSION = 1
+DOWN_OPTIONS_VERSION = 2
 EXEC_OPTIONS_VERSION = 1
 AUTOSCALER_OPTIONS_VERSION = 1
 
@@ -121,6 +121,7 @@ class rc_down_options(ctypes.Structure):
         ("keep_min_workers", ctypes.c_int),
         ("on_event", EventCallback),
         ("user_data", ctypes.c_void_p),
+        ("delete_storage", ctypes.c_int),  # version >= 2
     ]
 
 

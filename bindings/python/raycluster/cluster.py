@@ -338,11 +338,14 @@ class Cluster(_Handle):
         return self._start(lib.rc_cluster_scale_async, o, cb, "scale", wait)
 
     def down(self, workers_only: bool = False, keep_min_workers: bool = False,
-             wait: bool = True, *, on_event: Optional[OnEvent] = None) -> Optional[Operation]:
-        """Terminates the cluster's nodes (all, or only workers)."""
+             wait: bool = True, *, on_event: Optional[OnEvent] = None,
+             delete_storage: bool = False) -> Optional[Operation]:
+        """Terminates the cluster's nodes (all, or only workers). The
+        cluster's volumes are detached and kept, unless delete_storage (only
+        with a full down) deletes them and their data; no confirmation is asked."""
         cb = _Callback(on_event)
         o = rc_down_options(DOWN_OPTIONS_VERSION, int(workers_only), int(keep_min_workers),
-                            cb.c, None)
+                            cb.c, None, int(delete_storage))
         return self._start(lib.rc_cluster_down_async, o, cb, "down", wait)
 
     def exec(self, cmd: str, node: Optional[str] = None, wait: bool = True, *,

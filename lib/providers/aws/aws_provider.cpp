@@ -399,7 +399,8 @@ std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
   if (const Value* t = config.find("InstanceType"); t && t->is_string()) instance_type = t->as_string();
 
   // Zones that recently had no capacity for this type go last.
-  std::vector<Placement> order = launch.placements;
+  std::vector<Placement> order =
+      request.kind == NodeKind::head ? head_placements(launch.placements) : launch.placements;
   if (order.empty()) order.push_back({});
   cooldown_.order(order, instance_type,
                   [](const Placement& p) -> const std::string& { return p.zone; });

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@
 
 #include "providers/aws/ec2_client.hpp"
 #include "providers/aws/ec2_xml.hpp"
+#include "providers/aws/volumes.hpp"
 #include "providers/common/context.hpp"
 #include "providers/common/identity.hpp"
 #include "providers/common/provider.hpp"
@@ -74,6 +76,17 @@ class AwsProvider : public Provider {
   // empty without an InstanceType (a LaunchTemplate alone).
   std::map<std::string, double> node_type_resources(const NodeTypeSpec& type, bool head,
                                                     const CancelToken& cancel) override;
+
+  // Storage: EBS volumes tagged with the cluster's name and id and
+  // raycluster-volume=<name> from creation (volumes.cpp). The head launches
+  // in the zone of its existing volumes; a new volume is made in its node's zone.
+  bool supports_storage() const override { return true; }
+  std::vector<Volume> list_volumes(const CancelToken& cancel) override;
+  void place_head_near(const std::vector<Volume>& head_volumes) override;
+  VolumeAttachment attach_volume(const VolumeSpec& volume, const Node& node,
+                                 const CancelToken& cancel) override;
+  void detach_volume(const Volume& volume, const CancelToken& cancel) override;
+  void delete_volume(const Volume& volume, const CancelToken& cancel) override;
 
   // For tests and messages.
   const std::string& region() const { return region_; }
@@ -132,6 +145,14 @@ class AwsProvider : public Provider {
   // One CreateTags/DeleteTags call per chunk of ids.
   void tag_call(const char* action, const std::vector<std::string>& ids, const QueryParams& tag_params);
   std::string key_file_for(const std::string& name) const;
+  // volumes.cpp: the cluster's volumes (of one name, or all), not deleted.
+  std::vector<EbsVolume> describe_volumes(const std::string& name, const CancelToken& cancel);
+  EbsVolume wait_volume(const std::string& name, const std::string& what,
+                        const std::function<bool(const EbsVolume&)>& done, const CancelToken& cancel);
+  EbsVolume create_volume(const VolumeSpec& volume, const std::string& zone,
+                          const CancelToken& cancel);
+  // The placements of a head launch: only the zone of its volumes, if any.
+  std::vector<Placement> head_placements(std::vector<Placement> all) const;
 
   const ClusterSpec& spec_;
   ClusterIdentity identity_;
@@ -151,6 +172,8 @@ class AwsProvider : public Provider {
   std::string key_path_;
   std::string sg_id_;
   std::map<std::string, std::string> foreign_;
+  std::string head_zone_;         // the zone of the head's volumes (place_head_near)
+  std::string head_zone_reason_;  // "<volume> in <zone>", for messages
   ZoneCooldown cooldown_;
   // Concurrent set_tags() calls (the updater's status changes) share calls.
   TagBatcher tags_{[this](const std::vector<TagBatcher::Update>& batch,

@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "providers/common/volumes.hpp"
 #include "util/command_runner.hpp"
+#include "util/error.hpp"
 #include "util/event.hpp"
 #include "util/node.hpp"
 #include "spec/spec.hpp"
@@ -124,6 +126,42 @@ class Provider {
     (void)head;
     (void)cancel;
     return {};
+  }
+
+  // ---- Storage: the named volumes of the config's `storage:` section ----
+  // Providers without it keep the defaults: supports_storage() false, and
+  // `up` refuses a config with volumes before it launches anything.
+  virtual bool supports_storage() const { return false; }
+  // The cluster's volumes (by the cluster id and volume names), attached or not.
+  virtual std::vector<Volume> list_volumes(const CancelToken& cancel) {
+    (void)cancel;
+    return {};
+  }
+  // Before the head launches: existing volumes of the head decide its zone
+  // (a zonal disk attaches only in its zone). Default: nothing.
+  virtual void place_head_near(const std::vector<Volume>& head_volumes) { (void)head_volumes; }
+  // Finds the volume (creating it, tagged from creation, in the node's zone
+  // when absent) and attaches it to the node; returns where it shows up.
+  // Idempotent: a volume already attached to the node is left so. Throws
+  // Error(conflict) when it is attached to another node, Error(invalid_request)
+  // when it is in another zone than the node.
+  virtual VolumeAttachment attach_volume(const VolumeSpec& volume, const Node& node,
+                                         const CancelToken& cancel) {
+    (void)volume;
+    (void)node;
+    (void)cancel;
+    throw Error(ErrorCode::unsupported, "the " + name() + " provider has no storage");
+  }
+  // Detaches the volume from its node (kept); waits until it is detached.
+  virtual void detach_volume(const Volume& volume, const CancelToken& cancel) {
+    (void)volume;
+    (void)cancel;
+  }
+  // Deletes the volume and its data (only `down --delete-storage`).
+  virtual void delete_volume(const Volume& volume, const CancelToken& cancel) {
+    (void)volume;
+    (void)cancel;
+    throw Error(ErrorCode::unsupported, "the " + name() + " provider has no storage");
   }
 };
 

@@ -65,6 +65,13 @@ class LocalhostProvider : public Provider {
   // Ends every process carrying this cluster's marker, node or not.
   void teardown(const EventSink& events, const CancelToken& cancel) override;
   std::string ray_temp_dir() const;
+  // Volumes are folders under the cluster's state folder (volumes/<name>),
+  // kept through `down`; every node of the volume's types sees the one folder.
+  bool supports_storage() const override { return true; }
+  std::vector<Volume> list_volumes(const CancelToken& cancel) override;
+  VolumeAttachment attach_volume(const VolumeSpec& volume, const Node& node,
+                                 const CancelToken& cancel) override;
+  void delete_volume(const Volume& volume, const CancelToken& cancel) override;
 
  private:
   Value load_cluster_state();

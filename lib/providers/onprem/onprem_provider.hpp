@@ -40,8 +40,19 @@ class OnpremProvider : public Provider {
     tags_.post(node_ids, tags);
   }
   std::unique_ptr<CommandRunner> command_runner(const Node& node) override;
+  // Volumes are folders on the head machine, ~/raycluster-volumes/<cluster>/<name>,
+  // made over SSH and deleted only by delete_volume (onprem_volumes.cpp).
+  bool supports_storage() const override { return true; }
+  std::vector<Volume> list_volumes(const CancelToken& cancel) override;
+  VolumeAttachment attach_volume(const VolumeSpec& volume, const Node& node,
+                                 const CancelToken& cancel) override;
+  void delete_volume(const Volume& volume, const CancelToken& cancel) override;
 
  private:
+  // The head machine, for the volumes' commands.
+  Node head_machine() const;
+  // Runs a command on the head machine; its exit status.
+  int run_on_head(const std::string& command, const CancelToken& cancel, std::string* output);
   // Runs fn(state) under the cross-process lock; saves when it returns true.
   template <typename Fn>
   auto with_state(Fn&& fn);

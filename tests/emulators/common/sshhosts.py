@@ -29,6 +29,10 @@ class SshHosts:
         self.authorized_keys = authorized_keys or ""
         self.port = port or sshd_support.free_port(probe_address)
         self.internal_loopback = internal_loopback
+        # Each sshd in a mount namespace of its own, with <instance>/by-id
+        # bound over /dev/disk/by-id and <instance>/fstab over /etc/fstab:
+        # the instance's devices and mounts stay its own (EBS and PD tests).
+        self.namespaced = False
 
     def _keys(self, own_keys):
         keys = self.authorized_keys
@@ -48,8 +52,18 @@ class SshHosts:
         # to ~ stay apart), kept across stop/start as an EBS root would.
         home = os.path.join(self.workdir, instance_id, "home")
         os.makedirs(home, exist_ok=True)
-        host = sshd_support.Sshd(workdir=os.path.join(self.workdir, instance_id), addresses=addresses,
-                                 port=self.port, authorized_keys=keys, env={"HOME": home, **(env or {})})
+        workdir = os.path.join(self.workdir, instance_id)
+        wrap = None
+        if self.namespaced:
+            by_id, fstab = os.path.join(workdir, "by-id"), os.path.join(workdir, "fstab")
+            os.makedirs(by_id, exist_ok=True)
+            open(fstab, "a").close()
+            wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                    'mount --bind "$1" /dev/disk/by-id && mount --bind "$2" /etc/fstab && shift 2 '
+                    '&& exec "$@"', "sh", by_id, fstab]
+        host = sshd_support.Sshd(workdir=workdir, addresses=addresses, port=self.port,
+                                 authorized_keys=keys, env={"HOME": home, **(env or {})},
+                                 wrap=wrap)
         return host.start()
 
     def set_keys(self, host, own_keys):

@@ -26,7 +26,7 @@ import time
 import uuid
 from urllib.parse import parse_qsl, urlsplit
 
-from . import catalog, instances, keypairs, network, tags  # noqa: F401 - they register the handlers
+from . import catalog, instances, keypairs, network, tags, volumes  # noqa: F401 - they register the handlers
 from .common import HANDLERS
 from .errors import Ec2Error
 from .faults import INJECTED, Faults

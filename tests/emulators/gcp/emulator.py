@@ -27,7 +27,7 @@ import traceback
 from urllib.parse import parse_qsl, urlsplit
 
 from . import iam as iam_api
-from . import instances, resources  # noqa: F401 - they register the handlers
+from . import disks, instances, resources  # noqa: F401 - they register the handlers
 from .common import HANDLERS
 from .discovery import Discovery
 from .errors import GceError

@@ -57,7 +57,7 @@ TEST_CASE("spec_to_value: stable key names") {
                     "cluster_synced_files", "file_mounts_sync_continuously", "rsync_exclude",
                     "rsync_filter", "initialization_commands", "setup_commands",
                     "head_setup_commands", "worker_setup_commands", "head_start_ray_commands",
-                    "worker_start_ray_commands", "tags", "warnings"});
+                    "worker_start_ray_commands", "tags", "warnings", "storage"});
   CHECK(v.find("dialect")->as_string() == "ray");
   CHECK(v.find("provider")->find("kind")->as_string() == "localhost");
   CHECK(v.find("docker")->is_null());
