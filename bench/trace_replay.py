@@ -541,10 +541,13 @@ def run_raycluster(kind, scaled, node_types, policy, args, work):
         down_at = time.time()
         cli("down", cfg, "-y", check=False)
         left = end_marked(run_id)
-    nodes = {}
+    nodes, ips = {}, {}
     for e in rc_events(work / "monitor.log"):
         for nid in e.get("node_ids", []):
             n = nodes.setdefault(nid, {"node_id": nid, "node_type": e.get("node_type")})
+            detail = e.get("detail") or ""
+            if e["event"] == "node_status" and " launched (" in detail:
+                ips[nid] = detail.split(" launched (", 1)[1].split(")", 1)[0]
             if e["event"] == "launch":
                 n["launch"] = e["time"]
             elif e["event"] == "node_ready":
@@ -556,15 +559,6 @@ def run_raycluster(kind, scaled, node_types, policy, args, work):
         nodes.setdefault(nid, {"node_id": nid}).setdefault("terminate", down_at)
     # Ray's view of the same nodes (by address): when its raylet registered.
     by_ip = {n["ip"]: n for n in d["nodes"] if not n["head"]}
-    ips = {}
-    node_dir = home / name / "nodes"
-    for nid in nodes:
-        rec = node_dir / nid / "node.json"
-        if rec.exists():
-            try:
-                ips[nid] = json.loads(rec.read_text()).get("internal_ip")
-            except (json.JSONDecodeError, OSError):
-                pass
     for nid, n in nodes.items():
         r = by_ip.get(ips.get(nid))
         if r:
@@ -586,7 +580,7 @@ def summarise(kind, d, nodes, meta, scale, load, tasks):
             waits.append(max(0.0, r[0] - d["submits"][i]) / scale)
         if r and r[1]:
             ended += 1
-    node_s, boot_s, launched, terminated = 0.0, [], 0, 0
+    node_s, ready_s, boot_s, launched, terminated = 0.0, 0.0, [], 0, 0
     orphans = [n for n in nodes if n.get("orphan")]
     orphan_s = sum(max(0.0, n["gone"] - n["launch"]) for n in orphans if n.get("gone") and n.get("launch"))
     orphan_ids = {n["node_id"] for n in orphans}
@@ -602,6 +596,8 @@ def summarise(kind, d, nodes, meta, scale, load, tasks):
         start = n.get("launch") or n.get("ready")
         if start is not None and end is not None:
             node_s += max(0.0, end - start)
+            if n.get("ready") is not None:
+                ready_s += max(0.0, end - max(start, n["ready"]))
         if n.get("launch") is not None and n.get("ready") is not None:
             boot_s.append(n["ready"] - n["launch"])
     lag = [max(0.0, s - (d["t0"] + t["arrival_s"] * scale)) for s, t in zip(d["submits"], tasks)]
@@ -609,6 +605,7 @@ def summarise(kind, d, nodes, meta, scale, load, tasks):
     return {
         "autoscaler": kind, "tasks": len(tasks), "tasks_started": started, "tasks_ended": ended,
         "node_seconds": r(node_s / scale), "node_seconds_wall": r(node_s, 2),
+        "ready_node_seconds": r(ready_s / scale),
         "launches": launched, "terminations": terminated,
         "failed_launches": len(orphans), "failed_launch_node_seconds": r(orphan_s / scale),
         "tasks_on_failed_launches": on_orphans,
@@ -666,6 +663,19 @@ def compare(runs, sim):
                 "goal_p99_not_worse": o["p99_wait_s"] <= b["p99_wait_s"],
                 "goal_met": ratio <= 0.85 and o["p99_wait_s"] <= b["p99_wait_s"]}
     sim_by = {r["policy"]: r for r in sim.get("results", [])}
+    # The simulator's error as a number whatever it ran: its predicted
+    # ratio ours / ray-v1 of node-hours (and of p99 wait) against the live one.
+    s_ours, s_ray = sim_by.get("ours"), sim_by.get("ray-v1")
+    if ours and ray and "error" not in ours and "error" not in ray and s_ours and s_ray \
+            and s_ray.get("node_hours") and ray["node_seconds"]:
+        live_ratio = ours["node_seconds"] / ray["node_seconds"]
+        sim_ratio = s_ours["node_hours"] / s_ray["node_hours"]
+        out["sim_vs_live_raycluster_over_ray_v1"] = {
+            "node_seconds_ratio_live": round(live_ratio, 3), "node_hours_ratio_sim": round(sim_ratio, 3),
+            "ratio_error_live_minus_sim": round(live_ratio - sim_ratio, 3),
+            "p99_wait_ratio_live": round(ours["p99_wait_s"] / ray["p99_wait_s"], 3) if ray["p99_wait_s"] else None,
+            "p99_wait_ratio_sim": round(s_ours["p99_wait_s"] / s_ray["p99_wait_s"], 3)
+            if s_ray.get("p99_wait_s") else None}
     if sim.get("source", "").startswith("trace-sim --trace"):
         for live, pol in ((ours, "ours"), (ray, "ray-v1")):
             s = sim_by.get(pol)
@@ -755,11 +765,26 @@ def make_trace(kind, out, seed):
             tasks.append((rng.uniform(0, 30), rng.uniform(20, 60)))
     else:
         raise TraceError(f"unknown trace kind {kind}")
-    header = {"trace": {"name": f"replay_{kind}", "node_types": DEFAULT_NODE_TYPES,
+    # Named as trace-sim's workloads of the same shape (its built-in ones
+    # answer for these until it reads trace files).
+    header = {"trace": {"name": kind if kind != "small" else "replay_small", "node_types": DEFAULT_NODE_TYPES,
                         "boot_s": 60, "setup_s": 30, "idle_timeout_s": 60 if kind == "small" else 300}}
     lines = [json.dumps(header)] + [json.dumps({"arrival_s": round(a, 2), "duration_s": round(d, 2),
                                                 "resources": {"CPU": 1}}) for a, d in sorted(tasks)]
     pathlib.Path(out).write_text("\n".join(lines) + "\n")
+
+
+def recompare(args):
+    """Runs trace-sim again for every workload of OUT and recomputes the
+    comparisons (e.g. once trace-sim reads traces), keeping the live runs."""
+    path = pathlib.Path(args.out)
+    doc = json.loads(path.read_text())
+    for w in doc.get("workloads", []):
+        header = {"name": w["workload"]}
+        trace = ROOT / w["trace"] if not pathlib.Path(w["trace"]).is_absolute() else pathlib.Path(w["trace"])
+        w["trace_sim"] = trace_sim_prediction(trace, header, args.trace_sim)
+        w["comparison"] = compare(w["runs"], w["trace_sim"])
+    path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 def main(argv):
@@ -788,11 +813,16 @@ def main(argv):
     p.add_argument("--raycluster-bin", default=os.environ.get("RAYCLUSTER_BIN", str(ROOT / "build/cli/raycluster")))
     p.add_argument("--trace-sim", default=str(ROOT / "build/bench/autoscaler/trace-sim"))
     p.add_argument("--out", default=str(ROOT / "bench/results/trace_replay.json"))
-    p.add_argument("--keep-work", action="store_true")
+    p.add_argument("--keep-work", action="store_true", help="keep each run's folder (logs, driver output)")
+    p.add_argument("--recompare", action="store_true",
+                   help="run trace-sim again for the workloads of --out and redo the comparisons")
     args = p.parse_args(argv)
     try:
         if args.make_trace:
             make_trace(args.make_trace[0], args.make_trace[1], args.seed)
+            return 0
+        if args.recompare:
+            recompare(args)
             return 0
         if not args.trace:
             p.error("--trace is required")
