@@ -192,7 +192,14 @@ def driver_main(address, tasks_file, out_file, settle_s, dashboard):
             time.sleep(delay)
         submits.append(time.time())
         refs.append(work.options(**ray_options(t["resources"])).remote(t["duration"]))
-    results = ray.get(refs)
+    # A task whose node died (a node ended under it) is reported, not fatal.
+    results, failures = [], []
+    for i, ref in enumerate(refs):
+        try:
+            results.append(ray.get(ref))
+        except ray.exceptions.RayError as e:
+            results.append(None)
+            failures.append({"task": i, "error": f"{type(e).__name__}: {str(e)[:300]}"})
     last_end = time.time()
     # Wait until every worker node is gone (idle timeouts) or settle_s passes.
     head_id = ray.get_runtime_context().get_node_id()
@@ -212,7 +219,7 @@ def driver_main(address, tasks_file, out_file, settle_s, dashboard):
         for n in ray.nodes():
             nodes.append({"node_id": n["NodeID"], "ip": n["NodeManagerAddress"], "head": n["NodeID"] == head_id,
                           "state": "ALIVE" if n["Alive"] else "DEAD", "start": None, "end": None})
-    out = {"t0": t0, "submits": submits, "results": results, "last_end": last_end,
+    out = {"t0": t0, "submits": submits, "results": results, "failures": failures, "last_end": last_end,
            "settled": time.time(), "head_id": head_id, "nodes": nodes}
     pathlib.Path(out_file).write_text(json.dumps(out))
     ray.shutdown()
@@ -534,10 +541,10 @@ def run_raycluster(kind, scaled, node_types, policy, args, work):
         dash = local.get("dashboard_port", 8265)
         d = run_driver(f"{ip}:{local['gcs_port']}", f"http://{ip}:{dash}", scaled, work, args.settle, env,
                        args.run_timeout)
-        if events_log.exists():
-            shutil.copy(events_log, work / "monitor.log")
         st_end = json.loads(cli("status", cfg, "--json").stdout)
     finally:
+        if events_log is not None and events_log.exists():  # the head's folder goes with `down`
+            shutil.copy(events_log, work / "monitor.log")
         down_at = time.time()
         cli("down", cfg, "-y", check=False)
         left = end_marked(run_id)
@@ -585,6 +592,7 @@ def summarise(kind, d, nodes, meta, scale, load, tasks):
     orphan_s = sum(max(0.0, n["gone"] - n["launch"]) for n in orphans if n.get("gone") and n.get("launch"))
     orphan_ids = {n["node_id"] for n in orphans}
     on_orphans = sum(1 for r in d["results"] if r and r[2] in orphan_ids)
+    failures = d.get("failures", [])
     for n in nodes:
         if n.get("orphan"):
             continue
@@ -604,6 +612,7 @@ def summarise(kind, d, nodes, meta, scale, load, tasks):
     r = lambda x, k=1: None if x is None else round(x, k)  # noqa: E731
     return {
         "autoscaler": kind, "tasks": len(tasks), "tasks_started": started, "tasks_ended": ended,
+        "tasks_failed": len(failures), "task_failures": failures[:10],
         "node_seconds": r(node_s / scale), "node_seconds_wall": r(node_s, 2),
         "ready_node_seconds": r(ready_s / scale),
         "launches": launched, "terminations": terminated,
@@ -787,6 +796,23 @@ def recompare(args):
     path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
+def table(out):
+    """The results file as a Markdown table (bench/README.md)."""
+    doc = json.loads(pathlib.Path(out).read_text())
+    print("| workload | autoscaler | node-s | ready node-s | launches (failed) | p50 wait s | p99 wait s "
+          "| max wait s | boot wall s (median) | load (mean/max) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for w in doc.get("workloads", []):
+        for r in w["runs"]:
+            if "error" in r:
+                print(f"| {w['workload']} | {r['autoscaler']} | failed: {r['error'][:60]} |||||||")
+                continue
+            print(f"| {w['workload']} | {r['autoscaler']} | {r['node_seconds']:.0f} | "
+                  f"{r.get('ready_node_seconds', float('nan')):.0f} | {r['launches']} ({r.get('failed_launches', '-')}) | "
+                  f"{r['p50_wait_s']:.0f} | {r['p99_wait_s']:.0f} | {r['max_wait_s']:.0f} | "
+                  f"{r['launch_to_ready_wall_s_median']:.1f} | {r['load_avg_1m']['mean']:.1f}/{r['load_avg_1m']['max']:.1f} |")
+
+
 def main(argv):
     if argv[:1] == ["--driver"]:
         driver_main(argv[1], argv[2], argv[3], float(argv[4]), argv[5])
@@ -814,6 +840,7 @@ def main(argv):
     p.add_argument("--trace-sim", default=str(ROOT / "build/bench/autoscaler/trace-sim"))
     p.add_argument("--out", default=str(ROOT / "bench/results/trace_replay.json"))
     p.add_argument("--keep-work", action="store_true", help="keep each run's folder (logs, driver output)")
+    p.add_argument("--table", action="store_true", help="print --out as a Markdown table")
     p.add_argument("--recompare", action="store_true",
                    help="run trace-sim again for the workloads of --out and redo the comparisons")
     args = p.parse_args(argv)
@@ -823,6 +850,9 @@ def main(argv):
             return 0
         if args.recompare:
             recompare(args)
+            return 0
+        if args.table:
+            table(args.out)
             return 0
         if not args.trace:
             p.error("--trace is required")

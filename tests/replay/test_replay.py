@@ -18,7 +18,8 @@ TRACE = ROOT / "bench" / "traces" / "replay_small.jsonl"
 sys.path.insert(0, str(ROOT / "bench"))
 import trace_replay  # noqa: E402
 
-FIELDS = ("tasks", "tasks_started", "tasks_ended", "node_seconds", "node_seconds_wall", "launches",
+FIELDS = ("tasks", "tasks_started", "tasks_ended", "tasks_failed", "node_seconds", "node_seconds_wall",
+          "ready_node_seconds", "launches", "failed_launches",
           "terminations", "nodes_not_terminated", "p50_wait_s", "p99_wait_s", "max_wait_s", "mean_wait_s",
           "launch_to_ready_wall_s_median", "wall_s", "cluster_up_wall_s", "processes_left", "load_avg_1m",
           "nodes")
@@ -76,7 +77,7 @@ def test_short_replay_reports_both_autoscalers_whole(tmp_path):
         assert "error" not in r, (name, r.get("error"))
         missing = [f for f in FIELDS if f not in r or r[f] is None]
         assert not missing, (name, missing, r)
-        assert r["tasks_started"] == r["tasks_ended"] == 40, (name, r)
+        assert r["tasks_started"] == r["tasks_ended"] == 40 and r["tasks_failed"] == 0, (name, r)
         assert r["launches"] >= 1 and r["terminations"] == r["launches"], (name, r)
         assert r["nodes_not_terminated"] == 0 and r["processes_left"] == 0, (name, r)
         for n in r["nodes"]:
