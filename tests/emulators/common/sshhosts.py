@@ -38,8 +38,11 @@ class SshHosts:
             keys += own_keys.strip() + "\n"
         return keys
 
-    def start(self, instance_id, addresses, key_pair_public_key=""):
-        """A started Sshd for the instance (raises RuntimeError if it does not come up)."""
+    def start(self, instance_id, addresses, key_pair_public_key="", env=None):
+        """A started Sshd for the instance (raises RuntimeError if it does not come up).
+
+        ``env``: variables of the machine's environment every session gets
+        (sshd's SetEnv), besides HOME."""
         keys = self._keys(key_pair_public_key)
         # Each instance is a machine of its own: its own home (so login
         # shells read no dotfiles of this machine's user, and files written
@@ -47,7 +50,7 @@ class SshHosts:
         home = os.path.join(self.workdir, instance_id, "home")
         os.makedirs(home, exist_ok=True)
         host = sshd_support.Sshd(workdir=os.path.join(self.workdir, instance_id), addresses=addresses,
-                                 port=self.port, authorized_keys=keys, env={"HOME": home})
+                                 port=self.port, authorized_keys=keys, env={**(env or {}), "HOME": home})
         return host.start()
 
     def set_keys(self, host, own_keys):
