@@ -29,6 +29,7 @@
 
 #include "providers/aws/ec2_client.hpp"
 #include "providers/aws/ec2_xml.hpp"
+#include "providers/aws/iam.hpp"
 #include "providers/common/context.hpp"
 #include "providers/common/identity.hpp"
 #include "providers/common/provider.hpp"
@@ -74,6 +75,12 @@ class AwsProvider : public Provider {
   // empty without an InstanceType (a LaunchTemplate alone).
   std::map<std::string, double> node_type_resources(const NodeTypeSpec& type, bool head,
                                                     const CancelToken& cancel) override;
+  // The head's IAM role and instance profile (providers/aws/iam.hpp).
+  bool makes_head_identity() const override { return true; }
+  void prepare_head_identity(const EventSink& events, const CancelToken& cancel) override;
+  std::vector<std::string> resolved_ssh_cidrs() const override;
+  // The instance profile prepare_head_identity() made ready, or empty.
+  std::string head_instance_profile() const;
 
   // For tests and messages.
   const std::string& region() const { return region_; }
@@ -132,6 +139,13 @@ class AwsProvider : public Provider {
   // One CreateTags/DeleteTags call per chunk of ids.
   void tag_call(const char* action, const std::vector<std::string>& ids, const QueryParams& tag_params);
   std::string key_file_for(const std::string& name) const;
+  // The IAM client (made on first use) and the head role's names.
+  Client& iam();
+  HeadRoleRequest head_role_request() const;
+  void remove_head_identity(const EventSink& events, const CancelToken& cancel);
+  // RunInstances; with a new instance profile, also after the seconds IAM
+  // takes before EC2 accepts it ("Invalid IAM Instance Profile"), bounded.
+  std::string launch_call(const QueryParams& params, bool new_profile);
 
   const ClusterSpec& spec_;
   ClusterIdentity identity_;
@@ -139,6 +153,8 @@ class AwsProvider : public Provider {
   std::shared_ptr<HttpTransport> transport_;  // the context's, or a libcurl one
   std::unique_ptr<RetryingTransport> retrying_;
   std::unique_ptr<Client> client_;
+  std::shared_ptr<CredentialsSource<AwsCredentials>> credentials_;
+  std::unique_ptr<Client> iam_;
   std::string region_;
 
   std::mutex boot_mu_;  // one bootstrap at a time
@@ -150,6 +166,8 @@ class AwsProvider : public Provider {
   std::string key_name_;
   std::string key_path_;
   std::string sg_id_;
+  std::vector<std::string> ssh_cidrs_;  // found by checkip at bootstrap
+  std::string head_profile_;
   std::map<std::string, std::string> foreign_;
   ZoneCooldown cooldown_;
   // Concurrent set_tags() calls (the updater's status changes) share calls.
