@@ -190,6 +190,9 @@ class Ec2Sweep(Sweep):
         left = [i["id"] for i in self.of(name) if i["state"] not in ("shutting-down", "terminated")]
         if left:
             self.violate(where, f"instances left after down: {left}")
+        iam = self.ec2.iam_state()
+        if iam["roles"] or iam["instance_profiles"]:
+            self.violate(where, f"IAM left after down: {iam}")
 
     def check_tags(self, where, name):
         for i in self.ec2.instances():
