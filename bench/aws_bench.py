@@ -115,6 +115,7 @@ def measure(a, workers, tmp):
             "AWS_CONFIG_FILE": str(tmp / "none"),
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "none"),
             "RAYCLUSTER_CHECKIP_URL": f"{ec2.url}/_emulator/checkip",
+            "AWS_ENDPOINT_URL_IAM": ec2.url,
         })
         env.pop("SSH_AUTH_SOCK", None)
         cfg = tmp / "cluster.yaml"

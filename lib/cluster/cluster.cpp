@@ -592,13 +592,14 @@ Cluster::~Cluster() = default;
 std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->identity = open_identity(spec, options);
-  impl->placement = detail::place_autoscaler(
-      spec, detail::path_exists(impl->identity.state_dir + "/requested_resources.json"));
-  if (impl->placement.site == detail::AutoscalerSite::head)
-    impl->start_command_warnings = detail::strip_autoscaling_config(spec.head_start_ray_commands);
   impl->spec = std::move(spec);
   impl->options = std::move(options);
   impl->provider = impl->make_provider();
+  impl->placement = detail::place_autoscaler(
+      impl->spec, detail::path_exists(impl->identity.state_dir + "/requested_resources.json"),
+      impl->provider->makes_head_identity());
+  if (impl->placement.site == detail::AutoscalerSite::head)
+    impl->start_command_warnings = detail::strip_autoscaling_config(impl->spec.head_start_ray_commands);
   return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
 }
 
@@ -658,9 +659,22 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   detail::clear_worker_targets(I.identity.state_dir);
   detail::Storage storage(spec, *I.provider, [&I](const std::string& m, LogLevel l) { I.info(m, l); });
   storage.check_supported();
+  // The head autoscaler's cloud identity first: a refusal stops `up` before anything exists.
+  if (I.placement.site == detail::AutoscalerSite::head && !I.callers_provider &&
+      I.provider->makes_head_identity() && !detail::head_names_cloud_identity(spec))
+    I.provider->prepare_head_identity(I.sink(), cancel);
   I.info("bootstrapping " + I.provider->name() + " resources for cluster " + spec.cluster_name);
   I.provider->bootstrap(I.sink(), cancel);
   cancel.throw_if_cancelled();
+  // The head autoscaler allows SSH from where `up` found this machine, as `up` did.
+  if (I.spec.provider.ssh_allowed_cidrs.empty())
+    if (auto cidrs = I.provider->resolved_ssh_cidrs(); !cidrs.empty()) {
+      I.spec.provider.ssh_allowed_cidrs = cidrs;
+      Value list = Value::array();
+      for (const auto& c : cidrs) list.push(c);
+      if (!I.spec.provider.raw.is_object()) I.spec.provider.raw = Value::object();
+      I.spec.provider.raw.set("ssh_allowed_cidrs", std::move(list));
+    }
   fill_node_type_resources(cancel);
 
   if (auto h = Impl::head_of(I.nodes())) I.pull_head_state(*h);

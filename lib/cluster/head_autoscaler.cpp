@@ -33,14 +33,17 @@ std::string basename_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// Does the head's node_config give the head rights in its cloud?
-bool head_has_cloud_role(const ClusterSpec& spec) {
+}  // namespace
+
+bool head_names_cloud_identity(const ClusterSpec& spec) {
   const auto* head = spec.find_node_type(spec.head_node_type);
   if (!head || !head->node_config.is_object()) return false;
   const char* key = spec.provider.kind == ProviderKind::aws ? "IamInstanceProfile" : "serviceAccounts";
   const Value* v = head->node_config.find(key);
   return v && !v->is_null();
 }
+
+namespace {
 
 Value docker_value(const DockerSpec& d) {
   Value v = Value::object();
@@ -100,17 +103,16 @@ bool cluster_can_scale(const ClusterSpec& spec, bool resource_request_in_use) {
                      [](const NodeTypeSpec& t) { return t.max_workers > t.min_workers; });
 }
 
-AutoscalerPlacement place_autoscaler(const ClusterSpec& spec, bool resource_request_in_use) {
+AutoscalerPlacement place_autoscaler(const ClusterSpec& spec, bool resource_request_in_use,
+                                     bool provider_makes_identity) {
   AutoscalerPlacement p;
   if (spec.autoscaler == "off" || !cluster_can_scale(spec, resource_request_in_use)) return p;
   if (spec.autoscaler == "local") {
     p.site = AutoscalerSite::local;
     return p;
   }
-  // GCP: the provider makes the head a service account of its own when the
-  // head's node_config names none (lib/providers/gcp/iam.hpp).
-  const bool cloud = spec.provider.kind == ProviderKind::aws;
-  if (cloud && !head_has_cloud_role(spec)) {
+  const bool cloud = spec.provider.kind == ProviderKind::aws || spec.provider.kind == ProviderKind::gcp;
+  if (cloud && !provider_makes_identity && !head_names_cloud_identity(spec)) {
     const bool aws = spec.provider.kind == ProviderKind::aws;
     p.site = AutoscalerSite::local;
     p.warning = std::string("autoscaler: head needs cloud credentials on the head, and the head's "

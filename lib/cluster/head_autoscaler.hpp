@@ -48,10 +48,16 @@ struct AutoscalerPlacement {
 bool cluster_can_scale(const ClusterSpec& spec, bool resource_request_in_use);
 
 // Where the autoscaler runs, from the spec's `autoscaler` key: nowhere when
-// nothing can scale; on AWS `head` needs the head's node_config to give it
-// cloud rights (IamInstanceProfile), else it is `local` with a warning saying
-// why and what to do. (GCP's provider makes the head's service account.)
-AutoscalerPlacement place_autoscaler(const ClusterSpec& spec, bool resource_request_in_use);
+// nothing can scale; on AWS (GCP) `head` needs cloud rights on the head: the
+// head's node_config gives them (IamInstanceProfile; serviceAccounts), or the
+// provider makes them (`provider_makes_identity`, see
+// Provider::prepare_head_identity); else it is `local` with a warning saying
+// why and what to do.
+AutoscalerPlacement place_autoscaler(const ClusterSpec& spec, bool resource_request_in_use,
+                                     bool provider_makes_identity = false);
+// True when the head's node_config names its cloud identity (AWS
+// IamInstanceProfile, GCP serviceAccounts); then nothing is made for it.
+bool head_names_cloud_identity(const ClusterSpec& spec);
 
 // Removes Ray's --autoscaling-config (=X or X) from the head's start
 // commands, so Ray's own monitor does not run beside ours; returns one

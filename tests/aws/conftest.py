@@ -40,16 +40,21 @@ class AwsEnv:
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
             # The emulator answers what checkip.amazonaws.com would.
             "RAYCLUSTER_CHECKIP_URL": f"{ec2.url}/_emulator/checkip",
+            # IAM (the head's role) is the emulator's too.
+            "AWS_ENDPOINT_URL_IAM": ec2.url,
             "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
         })
         self.env.pop("SSH_AUTH_SOCK", None)
 
-    def config(self, name, workers=3, max_workers=6, cache_stopped_nodes=False):
+    def config(self, name, workers=3, max_workers=6, cache_stopped_nodes=False, autoscaler="local"):
+        # The instances run no Ray: unless a test is about the head
+        # autoscaler, the autoscaler runs only where `monitor` runs.
         return write_config(
             self.tmp / f"{name}.yaml", name, workers=workers, max_workers=max_workers,
             marks=self.marks, node_config="{InstanceType: m5.large}",
             provider={"type": "aws", "region": "us-east-1", "endpoint_url": self.ec2.url,
                       "cache_stopped_nodes": str(cache_stopped_nodes).lower()},
+            autoscaler=autoscaler,
             auth={"ssh_user": "root", "ssh_private_key": self.key,
                   "ssh_port": self.ec2.ssh_port})
 

@@ -3,11 +3,14 @@ node_config, whose setup and start commands only leave marks (files named
 after the instance, in `marks`) for the tests to read."""
 
 
-def write_config(path, name, *, provider, auth, node_config, workers, max_workers, marks):
+def write_config(path, name, *, provider, auth, node_config, workers, max_workers, marks, autoscaler=None):
     """Writes the config to `path` and returns it. provider and auth: the
     keys of those sections ({key: YAML text}); node_config: its flow-style
-    YAML text, as both node types get it."""
+    YAML text, as both node types get it; autoscaler: the key's value, or
+    None for the default (head)."""
     lines = [f"cluster_name: {name}", f"max_workers: {max_workers}", "provider:"]
+    if autoscaler is not None:
+        lines.insert(1, f"autoscaler: {autoscaler}")
     lines += [f"  {k}: {v}" for k, v in provider.items()]
     lines.append("auth:")
     lines += [f"  {k}: {v}" for k, v in auth.items()]

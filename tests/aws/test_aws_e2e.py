@@ -64,6 +64,8 @@ def run_lifecycle(aws, name):
     leaked = [i for i in aws.ec2.instances()
               if i["tags"].get("ray-cluster-name") == name and i["state"] not in ("shutting-down", "terminated")]
     assert leaked == []
+    # autoscaler: local asks for no head role: nothing of IAM either.
+    assert aws.ec2.iam_state() == {"roles": [], "instance_profiles": []}
 
     groups = [g for g in aws.ec2.security_groups() if g["name"] == f"raycluster-{name}"]
     assert len(groups) == 1

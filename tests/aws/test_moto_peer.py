@@ -180,11 +180,12 @@ class MotoEnv:
             "AWS_SECRET_ACCESS_KEY": moto.secret_key,
             "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            "AWS_ENDPOINT_URL_IAM": moto.url,
             "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
         })
         self.env.pop("SSH_AUTH_SOCK", None)
 
-    def config(self, name, image_id, workers=2, max_workers=4):
+    def config(self, name, image_id, workers=2, max_workers=4, autoscaler="local"):
         # %h/%p are not passed: every node is the one sshd.
         relay = shlex.join([PYTHON, str(RELAY), str(self.sshd.port), "127.0.0.1"])
         return write_config(
@@ -192,6 +193,7 @@ class MotoEnv:
             marks=self.marks, node_config=f"{{ImageId: {image_id}, InstanceType: m5.large}}",
             provider={"type": "aws", "region": REGION, "endpoint_url": self.moto.url,
                       "ssh_allowed_cidrs": "[127.0.0.1/32]", "cache_stopped_nodes": "false"},
+            autoscaler=autoscaler,
             auth={"ssh_user": getpass.getuser(), "ssh_private_key": self.key,
                   "ssh_proxy_command": json.dumps(relay)})
 
@@ -383,3 +385,17 @@ def test_up_scale_down_against_moto(env):
     ever = instances(ec2, name, ("pending", "running", "stopping", "stopped",
                                  "shutting-down", "terminated"))
     assert len(ever) == 3  # the head and two workers, nothing more was launched
+
+
+def test_moto_refuses_the_head_role_to_a_user_without_iam_rights(env):
+    # The default `autoscaler: head` needs a role for the head; moto's IAM,
+    # checking the user's ec2:*-only policy, refuses the first IAM call:
+    # `up` names it, says what to do, and has launched and created nothing.
+    ec2 = env.moto.ec2
+    cfg = env.config("norole", an_image(ec2), workers=1, autoscaler=None)
+    out = env.run("up", cfg, "-y", check=False, timeout=60)
+    assert out.returncode != 0
+    assert "IAM refused GetRole (AccessDenied)" in out.stderr, out.stderr
+    assert "IamInstanceProfile" in out.stderr and "autoscaler: local" in out.stderr
+    assert instances(ec2, "norole", ("pending", "running", "stopping", "stopped")) == []
+    assert not list((env.home / "norole").glob("head_role.json"))

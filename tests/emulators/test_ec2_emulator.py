@@ -351,6 +351,10 @@ def test_run_instances_reflects_node_config(emu, ec2):
     group = ec2.create_security_group(GroupName="ray-sg", Description="ray nodes")["GroupId"]
     subnet = subnet_in(ec2, "us-east-1b")
     profile = "arn:aws:iam::123456789012:instance-profile/ray-head"
+    # As in EC2, the profile must exist in IAM (the emulator's, on the same endpoint).
+    iam = _SESSION.create_client("iam", endpoint_url=emu.url, region_name=REGION, aws_access_key_id=KEY,
+                                 aws_secret_access_key=SECRET)
+    iam.create_instance_profile(InstanceProfileName="ray-head")
     instance = ec2.run_instances(
         ImageId=NOBLE, InstanceType="p3.2xlarge", MinCount=1, MaxCount=1, KeyName=key, UserData="#!/bin/sh\ntrue\n",
         IamInstanceProfile={"Arn": profile},

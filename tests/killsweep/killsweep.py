@@ -141,6 +141,7 @@ class Ec2Sweep(Sweep):
             "AWS_CONFIG_FILE": str(pathlib.Path(workdir) / "no-aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(pathlib.Path(workdir) / "no-aws-credentials"),
             "RAYCLUSTER_CHECKIP_URL": f"{ec2.url}/_emulator/checkip",
+            "AWS_ENDPOINT_URL_IAM": ec2.url,
             "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
         })
         env.pop("SSH_AUTH_SOCK", None)
@@ -156,7 +157,8 @@ class Ec2Sweep(Sweep):
             self.work / f"{name}.yaml", name, workers=self.initial_workers,
             max_workers=self.max_workers, marks=self.marks, node_config="{InstanceType: m5.large}",
             provider={"type": "aws", "region": "us-east-1", "endpoint_url": self.ec2.url},
-            auth={"ssh_user": "root", "ssh_private_key": self.key, "ssh_port": self.ec2.ssh_port})
+            auth={"ssh_user": "root", "ssh_private_key": self.key, "ssh_port": self.ec2.ssh_port},
+            autoscaler="local")
 
     def of(self, name):
         return [i for i in self.ec2.instances() if i["tags"].get("ray-cluster-name") == name]
@@ -188,6 +190,9 @@ class Ec2Sweep(Sweep):
         left = [i["id"] for i in self.of(name) if i["state"] not in ("shutting-down", "terminated")]
         if left:
             self.violate(where, f"instances left after down: {left}")
+        iam = self.ec2.iam_state()
+        if iam["roles"] or iam["instance_profiles"]:
+            self.violate(where, f"IAM left after down: {iam}")
 
     def check_tags(self, where, name):
         for i in self.ec2.instances():

@@ -217,6 +217,7 @@ AwsProvider::AwsProvider(const ClusterSpec& spec, ClusterIdentity identity, Prov
   co.credentials = ctx_.aws_credentials
                        ? ctx_.aws_credentials
                        : make_aws_credentials_source(env, *transport_, ctx_.now, ctx_.sleep);
+  credentials_ = co.credentials;
   client_ = std::make_unique<Client>(*retrying_, co);
 }
 
@@ -395,6 +396,14 @@ std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
   config.set("TagSpecifications", merged_tag_specifications(type.node_config.find("TagSpecifications"), tags));
   config.set("MinCount", count);
   config.set("MaxCount", count);
+  // The head gets the role prepare_head_identity() made, when the config names none.
+  const std::string profile = request.kind == NodeKind::head ? head_instance_profile() : "";
+  const bool with_profile = !profile.empty() && !config.find("IamInstanceProfile");
+  if (with_profile) {
+    Value p = Value::object();
+    p.set("Name", profile);
+    config.set("IamInstanceProfile", std::move(p));
+  }
   std::string instance_type;
   if (const Value* t = config.find("InstanceType"); t && t->is_string()) instance_type = t->as_string();
 
@@ -413,7 +422,7 @@ std::vector<Instance> AwsProvider::run_instances(const LaunchRequest& request,
     QueryParams params;
     encode_node_config(attempt, config_path(type), {}, params);
     try {
-      std::string body = client_->call("RunInstances", params);
+      std::string body = launch_call(params, with_profile);
       return parse_instances(body).instances;
     } catch (const Ec2Error& e) {
       if (!is_zone_capacity_code(e.aws_code())) throw;
@@ -676,6 +685,7 @@ void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
     if (!ctx_.sleep(delay, cancel)) throw Error(ErrorCode::cancelled, "down cancelled");
     delay = std::min(delay * 2, milliseconds(15000));
   }
+  remove_head_identity(events, cancel);
   auto foreign = foreign_instances();
   if (!foreign.empty()) {
     std::string msg = std::to_string(foreign.size()) + " instance(s) tagged " +

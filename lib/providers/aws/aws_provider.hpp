@@ -31,6 +31,7 @@
 #include "providers/aws/ec2_client.hpp"
 #include "providers/aws/ec2_xml.hpp"
 #include "providers/aws/volumes.hpp"
+#include "providers/aws/iam.hpp"
 #include "providers/common/context.hpp"
 #include "providers/common/identity.hpp"
 #include "providers/common/provider.hpp"
@@ -76,6 +77,12 @@ class AwsProvider : public Provider {
   // empty without an InstanceType (a LaunchTemplate alone).
   std::map<std::string, double> node_type_resources(const NodeTypeSpec& type, bool head,
                                                     const CancelToken& cancel) override;
+  // The head's IAM role and instance profile (providers/aws/iam.hpp).
+  bool makes_head_identity() const override { return true; }
+  void prepare_head_identity(const EventSink& events, const CancelToken& cancel) override;
+  std::vector<std::string> resolved_ssh_cidrs() const override;
+  // The instance profile prepare_head_identity() made ready, or empty.
+  std::string head_instance_profile() const;
 
   // Storage: EBS volumes tagged with the cluster's name and id and
   // raycluster-volume=<name> from creation (volumes.cpp). The head launches
@@ -153,6 +160,13 @@ class AwsProvider : public Provider {
                           const CancelToken& cancel);
   // The placements of a head launch: only the zone of its volumes, if any.
   std::vector<Placement> head_placements(std::vector<Placement> all) const;
+  // The IAM client (made on first use) and the head role's names.
+  Client& iam();
+  HeadRoleRequest head_role_request() const;
+  void remove_head_identity(const EventSink& events, const CancelToken& cancel);
+  // RunInstances; with a new instance profile, also after the seconds IAM
+  // takes before EC2 accepts it ("Invalid IAM Instance Profile"), bounded.
+  std::string launch_call(const QueryParams& params, bool new_profile);
 
   const ClusterSpec& spec_;
   ClusterIdentity identity_;
@@ -160,6 +174,8 @@ class AwsProvider : public Provider {
   std::shared_ptr<HttpTransport> transport_;  // the context's, or a libcurl one
   std::unique_ptr<RetryingTransport> retrying_;
   std::unique_ptr<Client> client_;
+  std::shared_ptr<CredentialsSource<AwsCredentials>> credentials_;
+  std::unique_ptr<Client> iam_;
   std::string region_;
 
   std::mutex boot_mu_;  // one bootstrap at a time
@@ -171,6 +187,8 @@ class AwsProvider : public Provider {
   std::string key_name_;
   std::string key_path_;
   std::string sg_id_;
+  std::vector<std::string> ssh_cidrs_;  // found by checkip at bootstrap
+  std::string head_profile_;
   std::map<std::string, std::string> foreign_;
   std::string head_zone_;         // the zone of the head's volumes (place_head_near)
   std::string head_zone_reason_;  // "<volume> in <zone>", for messages

@@ -300,6 +300,10 @@ std::string AwsProvider::ensure_security_group(const std::string& vpc_id, const 
 
   const int port = spec_.auth.ssh_port;
   const auto cidrs = caller_ssh_cidrs(spec_, ctx_.env, *retrying_, cancel);
+  if (spec_.provider.ssh_allowed_cidrs.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ssh_cidrs_ = cidrs;
+  }
   bool self_rule = false;
   std::vector<std::string> missing;
   for (const auto& perm : group->ingress)

@@ -116,11 +116,11 @@ void form_encode(std::string& out, std::string_view s) {
   }
 }
 
-std::string form_body(std::string_view action, const QueryParams& params) {
+std::string form_body(std::string_view action, const QueryParams& params, std::string_view version) {
   std::string body = "Action=";
   form_encode(body, action);
   body += "&Version=";
-  body += kApiVersion;
+  body += version;
   for (const auto& [k, v] : params) {
     body += '&';
     form_encode(body, k);
@@ -149,7 +149,7 @@ HttpRequest Client::build(const std::string& body, const AwsCredentials& creds) 
   r.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
   r.body = body;
   sigv4::SigningOptions so;
-  so.service = "ec2";
+  so.service = options_.service;
   so.region = options_.region;
   auto now = options_.now() + std::chrono::seconds(offset_.load());
   auto signed_req = sigv4::sign(r, creds, so, now, &keys_);
@@ -174,7 +174,7 @@ void Client::call_streaming(std::string_view action, const QueryParams& params,
 
 HttpResponse Client::exchange(std::string_view action, const QueryParams& params,
                               const HttpBodySink* sink, const CancelToken& cancel) {
-  const std::string body = form_body(action, params);
+  const std::string body = form_body(action, params, options_.api_version);
   AwsCredentials creds = options_.credentials->get(cancel);
   bool clock_corrected = false;
   bool refreshed = false;
@@ -227,7 +227,7 @@ HttpResponse Client::exchange(std::string_view action, const QueryParams& params
     } else if (refusal) {
       refusal_note = ", refused again after a refresh";
     }
-    std::string msg = "EC2 " + std::string(action) + ": " + e.code;
+    std::string msg = options_.label + " " + std::string(action) + ": " + e.code;
     if (!e.message.empty()) msg += ": " + e.message;
     if (!e.request_id.empty()) msg += " (request id " + e.request_id + ")";
     if (resp.attempts > 1) msg += " after " + std::to_string(resp.attempts) + " attempts";

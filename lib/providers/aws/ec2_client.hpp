@@ -75,7 +75,8 @@ void add_filter(QueryParams& params, int n, const std::string& name,
 
 // "Action=X&Version=2016-11-15&k=v..." with keys and values form-encoded as
 // botocore does (unreserved characters kept, space as '+', the rest %XX).
-std::string form_body(std::string_view action, const QueryParams& params);
+std::string form_body(std::string_view action, const QueryParams& params,
+                      std::string_view version = kApiVersion);
 
 struct ClientOptions {
   std::string endpoint;  // "https://ec2.us-east-1.amazonaws.com" or an override
@@ -85,6 +86,10 @@ struct ClientOptions {
   // refuses them; so the first call is the first to need credentials.
   std::shared_ptr<CredentialsSource<AwsCredentials>> credentials;
   WallClock now;  // default: the system clock
+  // Another Query API on the same protocol (IAM: "iam", "2010-05-08", "IAM").
+  std::string service = "ec2";
+  std::string api_version = std::string(kApiVersion);
+  std::string label = "EC2";  // names the service in error messages
 };
 
 class Client {

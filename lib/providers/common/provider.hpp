@@ -114,6 +114,23 @@ class Provider {
     (void)cancel;
     return {};
   }
+  // True when prepare_head_identity() can give the head cloud credentials of
+  // its own (so the autoscaler can run there) where the config names none.
+  virtual bool makes_head_identity() const { return false; }
+  // Called by `up` before anything is launched, when the autoscaler is to
+  // run on the head and the head's node_config gives it no cloud identity:
+  // creates (or reuses) the least-privileged identity the head autoscaler
+  // needs, which the head is then launched with; a full `down` removes it
+  // in teardown(). Throws Error (auth, naming the refused call) when the
+  // cloud refuses, after removing what it made.
+  virtual void prepare_head_identity(const EventSink& events, const CancelToken& cancel) {
+    (void)events;
+    (void)cancel;
+  }
+  // The addresses bootstrap() let reach SSH, when it found them itself
+  // (checkip); the head autoscaler is given them, so that it neither asks
+  // checkip nor opens SSH to the head's own address. Empty: none found.
+  virtual std::vector<std::string> resolved_ssh_cidrs() const { return {}; }
   // The resources a node of `type` has, as the cloud describes its machine
   // (Ray's fillout_available_node_types_resources: CPU, GPU,
   // accelerator_type:*, memory for workers); the Cluster adds the ones the

@@ -121,6 +121,9 @@ class GcpProvider : public Provider {
   std::vector<std::string> cluster_ids_in_use(const CancelToken& cancel) override;
   std::vector<std::string> warnings() const override;
   void set_autoscaler_on_head(bool on_head) override { autoscaler_on_head_ = on_head; }
+  // The head's service account is made by bootstrap (head_identity.cpp) once
+  // set_autoscaler_on_head(true) said the autoscaler runs there.
+  bool makes_head_identity() const override { return true; }
   void adjust_head_spec(Value& spec) const override;
   // From machineTypes.get in the first zone that knows the type (see
   // machine_types.hpp), kept in the state folder's machine_types.json per

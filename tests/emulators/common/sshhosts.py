@@ -43,9 +43,10 @@ class SshHosts:
         return keys
 
     def start(self, instance_id, addresses, key_pair_public_key="", env=None):
-        """A started Sshd for the instance (raises RuntimeError if it does not
-        come up). ``env``: variables every login gets (the machine's own, as
-        a cloud image sets them), besides its HOME."""
+        """A started Sshd for the instance (raises RuntimeError if it does not come up).
+
+        ``env``: variables of the machine's environment every session gets
+        (sshd's SetEnv), besides HOME."""
         keys = self._keys(key_pair_public_key)
         # Each instance is a machine of its own: its own home (so login
         # shells read no dotfiles of this machine's user, and files written
@@ -62,7 +63,7 @@ class SshHosts:
                     'mount --bind "$1" /dev/disk/by-id && mount --bind "$2" /etc/fstab && shift 2 '
                     '&& exec "$@"', "sh", by_id, fstab]
         host = sshd_support.Sshd(workdir=workdir, addresses=addresses, port=self.port,
-                                 authorized_keys=keys, env={"HOME": home, **(env or {})},
+                                 authorized_keys=keys, env={**(env or {}), "HOME": home},
                                  wrap=wrap)
         return host.start()
 

@@ -27,13 +27,16 @@ import uuid
 from urllib.parse import parse_qsl, urlsplit
 
 from . import catalog, instances, keypairs, network, tags, volumes  # noqa: F401 - they register the handlers
+from . import iam as iam_api
+from . import policy
 from .common import HANDLERS
 from .errors import Ec2Error
 from .faults import INJECTED, Faults
 from .http_server import Reply, Server
 from .model import decode_request
-from .sigv4_check import check_request
-from .state import World
+from .imds import ImdsServer
+from .sigv4_check import check_request, credential_scope
+from .state import ACCOUNT_ID, World
 from .xml_out import error_xml, response_xml
 
 
@@ -81,6 +84,12 @@ class Ec2Emulator:
                            terminated_visible_seconds=terminated_visible_seconds, ssh_backed=ssh is not None,
                            internal_loopback=bool((ssh or {}).get("internal_loopback")))
         self.faults = Faults()
+        # IAM on the same port; instances launched with its profiles get an
+        # IMDS on their own address, whose credentials are checked against
+        # the role's policies on every EC2 call (see iam.py, imds.py, policy.py).
+        self.iam = iam_api.IamWorld()
+        self.world.iam = self.iam
+        self.imds_port = None
         self.hosts = None
         self.host_errors = []  # (instance id, message) of sshd hosts that did not come up
         self._calls = []
@@ -99,6 +108,11 @@ class Ec2Emulator:
                                   self.ssh.get("workdir"), bool(self.ssh.get("internal_loopback")))
         self._server = Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
+        if self.hosts is not None:
+            import socket
+            with socket.socket() as probe:
+                probe.bind(("127.77.0.1", 0))
+                self.imds_port = probe.getsockname()[1]
         serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                  name="ec2-emulator-http", daemon=True)
         tick = threading.Thread(target=self._tick_loop, name="ec2-emulator-ticker", daemon=True)
@@ -124,7 +138,7 @@ class Ec2Emulator:
             for inst in self.world.instances.values():
                 inst.host = None
         for host in hosts:
-            host.stop()
+            self._stop_host(host)
         if self.hosts is not None:
             self.hosts.close()
         self._server = None
@@ -172,7 +186,7 @@ class Ec2Emulator:
 
     def state(self):
         return {"instances": self.instances(), "key_pairs": self.key_pairs(),
-                "security_groups": self.security_groups(), "calls": self.calls(),
+                "security_groups": self.security_groups(), "calls": self.calls(), "iam": self.iam_state(),
                 "faults": self.faults.get(), "host_errors": list(self.host_errors), "ssh_port": self.ssh_port}
 
     # -- the ticker: life cycle and sshd hosts ---------------------------------
@@ -187,7 +201,7 @@ class Ec2Emulator:
             stale = self.world.hosts_to_stop()
             due = self.world.hosts_to_boot() if self.hosts is not None else []
         for host in stale:
-            host.stop()
+            self._stop_host(host)
         for instance_id, generation, addresses, key in due:
             if instance_id in self._booting or self._stopping.is_set():
                 continue
@@ -196,20 +210,45 @@ class Ec2Emulator:
             self._booting[instance_id] = thread
             thread.start()
 
+    @staticmethod
+    def _stop_host(host):
+        host.stop()
+        imds = getattr(host, "imds", None)
+        if imds is not None:
+            imds.stop()
+
     def _boot(self, instance_id, generation, addresses, key):
         host = None
         try:
             if addresses:
+                # The machine's environment, as an EC2 instance has it: its
+                # metadata service on its own address, and where EC2 is.
+                env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://{addresses[0]}:{self.imds_port}/",
+                       "AWS_ENDPOINT_URL_EC2": self.url}
                 try:
-                    host = self.hosts.start(instance_id, addresses, key)
+                    host = self.hosts.start(instance_id, addresses, key, env=env)
+                    host.imds = ImdsServer(addresses[0], self.imds_port, instance_id,
+                                           lambda: self._instance_credentials(instance_id))
                 except (RuntimeError, OSError) as error:
+                    if host is not None:
+                        host.stop()
+                        host = None
                     self.host_errors.append((instance_id, str(error)))
             with self.world.lock:
                 took = self.world.finish_boot(instance_id, generation, host)
             if not took and host is not None:
-                host.stop()
+                self._stop_host(host)
         finally:
             self._booting.pop(instance_id, None)
+
+    def _instance_credentials(self, instance_id):
+        with self.world.lock:
+            inst = self.world.instances.get(instance_id)
+            arn = inst.iam_profile["Arn"] if inst is not None and inst.iam_profile else None
+        return self.iam.instance_credentials(instance_id, arn) if arn else None
+
+    def iam_state(self):
+        return self.iam.summary()
 
     # -- the API -----------------------------------------------------------------
 
@@ -222,24 +261,31 @@ class Ec2Emulator:
         return Reply(error.status, error_xml(error.code, error.message, request_id, self.faults.error_shape,
                                              error.status), request_id=request_id)
 
+    def _temporary(self, key_id):
+        session = self.iam.session(key_id)
+        return (session.secret_key, session.token) if session is not None else None
+
     def handle_api(self, method, path, headers, body):
+        if credential_scope(headers)[2] == "iam":
+            return self._handle_iam(method, path, headers, body)
         request_id = str(uuid.uuid4())
         latency = self.faults.latency_ms
         if latency:
             time.sleep(latency / 1000.0)
-        params, action = {}, None
+        params, action, who = {}, None, {}
         try:
             if method not in ("GET", "POST"):
                 raise Ec2Error("InvalidParameterValue", f"The HTTP method {method} is not supported")
             params = _parse_params(method, path, headers, body)
             action = params.get("Action")
             check_request(method, path, headers, body, access_key=self.access_key, secret_key=self.secret_key,
-                          region=self.region, session_token=self.session_token)
+                          region=self.region, session_token=self.session_token, temporary=self._temporary)
             action, decoded = decode_request(params)
+            who = self._authorize(headers, action, decoded)
             before, after_effect = self.faults.draw(action)
             if before == "drop":
                 self._record(action=action, params=params, status=None, fault="drop", error=None,
-                             request_id=request_id)
+                             request_id=request_id, **who)
                 return Reply(drop=True)
             if before is not None:
                 code, status, message = INJECTED[before]
@@ -256,13 +302,15 @@ class Ec2Emulator:
                 body_out = response_xml(action, result, request_id)
             if after_effect:
                 self._record(action=action, params=params, status=None, fault="drop_after_effect", error=None,
-                             request_id=request_id)
+                             request_id=request_id, **who)
                 return Reply(drop=True)
-            self._record(action=action, params=params, status=200, fault=None, error=None, request_id=request_id)
+            self._record(action=action, params=params, status=200, fault=None, error=None, request_id=request_id,
+                         **who)
             return Reply(200, body_out, request_id=request_id)
         except Ec2Error as error:
+            who = who or getattr(error, "who", {})
             self._record(action=action, params=params, status=error.status, fault=error.fault, error=error.code,
-                         request_id=request_id)
+                         request_id=request_id, **who)
             return self._error(error, request_id)
         except Exception:  # a bug in the emulator: say so loudly, as a 500 the client sees
             message = traceback.format_exc()
@@ -270,6 +318,64 @@ class Ec2Emulator:
             self._record(action=action, params=params, status=500, fault=None, error="EmulatorBug",
                          request_id=request_id)
             return self._error(Ec2Error("InternalError", "emulator bug: " + message, status=500), request_id)
+
+    def _authorize(self, headers, action, decoded):
+        """For an instance role's credentials: the role and what its policies
+        said (every authorization the request needs, as policy.py derives
+        them); UnauthorizedOperation when one is not allowed."""
+        session = self.iam.session(credential_scope(headers)[0])
+        if session is None:
+            return {}
+        with self.world.lock:
+            requests = policy.ec2_authorizations(self.world, action, decoded, self.region, ACCOUNT_ID)
+        allowed, refused = policy.authorize(self.iam.policies_of(session.role), requests)
+        who = {"principal": session.role, "instance": session.instance_id,
+               "authorizations": [list(r[:2]) + [dict(r[2])] for r in requests], "allowed": allowed}
+        if not allowed:
+            error = Ec2Error("UnauthorizedOperation",
+                             f"You are not authorized to perform this operation. User: "
+                             f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{session.role}/{session.instance_id} "
+                             f"is not authorized to perform: {refused[0]} on resource: {refused[1]}",
+                             status=403)
+            error.who = who
+            raise error
+        return who
+
+    def _handle_iam(self, method, path, headers, body):
+        request_id = iam_api.new_request_id()
+        params, action, who = {}, None, {}
+        try:
+            if method != "POST":
+                raise iam_api.iam_error("InvalidAction", f"The HTTP method {method} is not supported")
+            params = _parse_params(method, path, headers, body)
+            action = params.get("Action")
+            try:
+                check_request(method, path, headers, body, access_key=self.access_key,
+                              secret_key=self.secret_key, region=iam_api.SIGNING_REGION,
+                              session_token=self.session_token, service="iam", temporary=self._temporary)
+            except Ec2Error as error:
+                code = "InvalidClientTokenId" if error.code == "AuthFailure" else error.code
+                raise iam_api.iam_error(code, error.message) from None
+            action, decoded = iam_api.decode_request(params)
+            session = self.iam.session(credential_scope(headers)[0])
+            if session is not None:
+                resource = f"arn:aws:iam::{ACCOUNT_ID}:role/{decoded.get('RoleName', '*')}"
+                verdict = policy.evaluate(self.iam.policies_of(session.role), "iam:" + action, resource, {})
+                who = {"principal": session.role, "instance": session.instance_id,
+                       "authorizations": [["iam:" + action, resource, {}]], "allowed": verdict == "allow"}
+                if verdict != "allow":
+                    raise iam_api.iam_error("AccessDenied", f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/"
+                                            f"{session.role}/{session.instance_id} is not authorized to "
+                                            f"perform: iam:{action} on resource: {resource}")
+            inner = self.iam.handle(action, decoded)
+            self._record(service="iam", action=action, params=params, status=200, fault=None, error=None,
+                         request_id=request_id, **who)
+            return Reply(200, iam_api.response_xml(action, inner, request_id), "text/xml", request_id=request_id)
+        except Ec2Error as error:
+            self._record(service="iam", action=action, params=params, status=error.status, fault=None,
+                         error=error.code, request_id=request_id, **who)
+            return Reply(error.status, iam_api.error_xml(error.code, error.message, request_id), "text/xml",
+                         request_id=request_id)
 
     # -- control endpoints -----------------------------------------------------
 

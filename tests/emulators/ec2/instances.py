@@ -172,10 +172,11 @@ def _user_data(p):
     return data
 
 
-def _iam_profile(p):
+def _iam_profile(api, p):
     profile = p.get("IamInstanceProfile")
     if not profile:
         return None
+    iam = getattr(api.world, "iam", None)
     arn, name = profile.get("Arn"), profile.get("Name")
     if arn and name:
         raise Ec2Error("InvalidParameterCombination",
@@ -185,6 +186,9 @@ def _iam_profile(p):
         raise Ec2Error("InvalidParameterValue", f"Value ({arn}) for parameter iamInstanceProfile.arn is invalid.")
     if not arn and not name:
         raise Ec2Error("InvalidParameterValue", "An IAM instance profile needs a name or an ARN")
+    if iam is not None:
+        found = iam.profile_for_launch(arn or name)
+        return {"Arn": found.arn, "Id": found.id}
     return {"Arn": arn or f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{name}",
             "Id": "AIPA" + hashlib.sha1((arn or name).encode()).hexdigest()[:17].upper()}
 
@@ -239,7 +243,7 @@ def run_instances(api, p):
     spot, spot_stoppable = _check_spot(p)
     devices = _block_devices(p, image)
     user_data = _user_data(p)
-    profile = _iam_profile(p)
+    profile = _iam_profile(api, p)
     tags = tag_specifications(p.get("TagSpecifications"), RUN_TAGGABLE)
     dry_run(p)
 

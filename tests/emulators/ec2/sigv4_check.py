@@ -52,11 +52,24 @@ def _auth_failure(message="AWS was not able to validate the provided access cred
     return Ec2Error("AuthFailure", message, status=403)
 
 
+def credential_scope(headers):
+    """(access key id, region, service) of the Authorization header, or Nones."""
+    for name, value in headers:
+        if name.lower() == "authorization":
+            match = _AUTH_RE.match(value)
+            parts = match["credential"].split("/") if match else []
+            if len(parts) == 5:
+                return parts[0], parts[2], parts[3]
+    return None, None, None
+
+
 def check_request(method, path_and_query, headers, body, *, access_key, secret_key,
-                  region, session_token=None, now=None):
+                  region, session_token=None, now=None, service="ec2", temporary=None):
     """Raises Ec2Error unless the request carries a valid SigV4 signature.
 
-    ``headers`` is a list of (name, value) pairs as received; ``body`` bytes."""
+    ``headers`` is a list of (name, value) pairs as received; ``body`` bytes.
+    ``temporary``: access key id -> (secret key, session token) of temporary
+    credentials also accepted (an instance role's), or None."""
     lower = {}
     for name, value in headers:
         lower.setdefault(name.lower(), []).append(value)
@@ -75,7 +88,10 @@ def check_request(method, path_and_query, headers, body, *, access_key, secret_k
         raise Ec2Error("IncompleteSignature", "Credential must have 5 slash-separated parts", status=400)
     key_id, scope_date, scope_region, scope_service, terminator = parts
     if key_id != access_key:
-        raise _auth_failure()
+        found = temporary(key_id) if temporary else None
+        if found is None:
+            raise _auth_failure()
+        access_key, (secret_key, session_token) = key_id, found
     amz_date = lower.get("x-amz-date", [None])[0]
     if amz_date is None:
         raise Ec2Error("IncompleteSignature", "X-Amz-Date header is missing", status=400)
@@ -90,10 +106,10 @@ def check_request(method, path_and_query, headers, body, *, access_key, secret_k
     if scope_date != amz_date[:8] or terminator != "aws4_request":
         raise Ec2Error("SignatureDoesNotMatch",
                        f"Credential scope {match['credential']} does not match X-Amz-Date {amz_date}", status=403)
-    if scope_service != "ec2" or scope_region != region:
+    if scope_service != service or scope_region != region:
         raise Ec2Error("SignatureDoesNotMatch",
                        f"Credential should be scoped to a valid region and service: "
-                       f"expected {region}/ec2, got {scope_region}/{scope_service}", status=403)
+                       f"expected {region}/{service}, got {scope_region}/{scope_service}", status=403)
     signed_names = match["signed"].split(";")
     if signed_names != sorted(set(signed_names)) or any(n != n.lower() for n in signed_names):
         raise Ec2Error("SignatureDoesNotMatch", "SignedHeaders must be lower-case and sorted", status=403)
@@ -119,7 +135,7 @@ def check_request(method, path_and_query, headers, body, *, access_key, secret_k
         if name.lower() in signed_names:
             request.headers[name] = value  # HTTPHeaders keeps repeated names
     request.context["timestamp"] = amz_date
-    signer = _SignedHeadersOnly(Credentials(access_key, secret_key, token), "ec2", region, set(signed_names))
+    signer = _SignedHeadersOnly(Credentials(access_key, secret_key, token), service, region, set(signed_names))
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
     if not hmac.compare_digest(expected, match["signature"]):

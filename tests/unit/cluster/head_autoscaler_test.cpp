@@ -79,6 +79,21 @@ TEST_CASE("placement: on AWS, head only with cloud rights on the head, else loca
   CHECK(place_autoscaler(spec_of(config(kAws, "autoscaler: local\n", m5, 0, 3, m5)), false).warning.empty());
 }
 
+TEST_CASE("placement: a provider that makes the head's identity runs it on the head without one") {
+  const std::string m5 = "InstanceType: m5.large";
+  auto made = place_autoscaler(spec_of(config(kAws, "", m5, 0, 3, m5)), false, true);
+  CHECK(made.site == AutoscalerSite::head);
+  CHECK(made.warning.empty());
+  CHECK_FALSE(head_names_cloud_identity(spec_of(config(kAws, "", m5, 0, 3, m5))));
+  const std::string profile = "IamInstanceProfile: {Name: mine}";
+  CHECK(head_names_cloud_identity(spec_of(config(kAws, "", m5 + ", " + profile, 0, 3, m5))));
+  // The config still decides: local stays local, off stays off.
+  CHECK(place_autoscaler(spec_of(config(kAws, "autoscaler: local\n", m5, 0, 3, m5)), false, true).site ==
+        AutoscalerSite::local);
+  CHECK(place_autoscaler(spec_of(config(kAws, "autoscaler: off\n", m5, 0, 3, m5)), false, true).site ==
+        AutoscalerSite::off);
+}
+
 TEST_CASE("rewrite: --autoscaling-config goes, in both forms, with a warning naming the command") {
   std::vector<std::string> cmds = {
       "ray stop",

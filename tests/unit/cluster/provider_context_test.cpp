@@ -23,8 +23,11 @@ using rctest::FakeEc2;
 
 namespace {
 
+// autoscaler: local, so that status() reads no head autoscaler over SSH
+// (the fake's addresses are not this machine's).
 const char* kAwsConfig = R"(
 cluster_name: ctx
+autoscaler: local
 max_workers: 2
 provider:
   type: aws
