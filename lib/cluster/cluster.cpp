@@ -87,6 +87,44 @@ std::string resources_json(const NodeTypeSpec& type) {
   return r.to_json();
 }
 
+// Splits `nodes`: `head` gets the current head, if any; returned are the
+// nodes to go: of types the config no longer has, with a changed launch
+// config, and extra heads.
+std::vector<Node> stale_nodes(const ClusterSpec& spec, const std::vector<Node>& nodes,
+                              std::optional<Node>& head) {
+  std::vector<Node> stale;
+  for (const auto& n : nodes) {
+    const auto* t = spec.find_node_type(n.node_type);
+    if (!t) {
+      stale.push_back(n);
+      continue;
+    }
+    auto it = n.tags.find(tags::launch_config);
+    if (n.kind == NodeKind::head) {
+      bool current = n.node_type == spec.head_node_type && it != n.tags.end() &&
+                     it->second == detail::launch_hash(spec, *t, NodeKind::head);
+      if (!current || head)
+        stale.push_back(n);
+      else
+        head = n;
+    } else if (it == n.tags.end() || it->second != detail::launch_hash(spec, *t, NodeKind::worker)) {
+      stale.push_back(n);
+    }
+  }
+  return stale;
+}
+
+// The SSH sources the provider found at bootstrap, into the spec the head
+// autoscaler gets (so that it need not look them up from the head).
+void adopt_ssh_cidrs(ProviderSpec& provider, const std::vector<std::string>& cidrs) {
+  if (cidrs.empty()) return;
+  provider.ssh_allowed_cidrs = cidrs;
+  Value list = Value::array();
+  for (const auto& c : cidrs) list.push(c);
+  if (!provider.raw.is_object()) provider.raw = Value::object();
+  provider.raw.set("ssh_allowed_cidrs", std::move(list));
+}
+
 }  // namespace
 
 struct Cluster::Impl {
@@ -668,41 +706,14 @@ void Cluster::up(const UpOptions& options, const CancelToken& cancel) {
   cancel.throw_if_cancelled();
   // The head autoscaler allows SSH from where `up` found this machine, as `up` did.
   if (I.spec.provider.ssh_allowed_cidrs.empty())
-    if (auto cidrs = I.provider->resolved_ssh_cidrs(); !cidrs.empty()) {
-      I.spec.provider.ssh_allowed_cidrs = cidrs;
-      Value list = Value::array();
-      for (const auto& c : cidrs) list.push(c);
-      if (!I.spec.provider.raw.is_object()) I.spec.provider.raw = Value::object();
-      I.spec.provider.raw.set("ssh_allowed_cidrs", std::move(list));
-    }
+    adopt_ssh_cidrs(I.spec.provider, I.provider->resolved_ssh_cidrs());
   fill_node_type_resources(cancel);
 
   if (auto h = Impl::head_of(I.nodes())) I.pull_head_state(*h);
   auto nodes = I.nodes();
   // Nodes of types the config no longer has, and extra heads, go first.
-  std::vector<Node> stale;
   std::optional<Node> head;
-  for (const auto& n : nodes) {
-    const auto* t = spec.find_node_type(n.node_type);
-    if (!t) {
-      stale.push_back(n);
-      continue;
-    }
-    if (n.kind == NodeKind::head) {
-      bool current = n.node_type == spec.head_node_type &&
-                     n.tags.count(tags::launch_config) &&
-                     n.tags.at(tags::launch_config) == detail::launch_hash(spec, *t, NodeKind::head);
-      if (!current || head)
-        stale.push_back(n);
-      else
-        head = n;
-    } else {
-      auto it = n.tags.find(tags::launch_config);
-      if (it == n.tags.end() || it->second != detail::launch_hash(spec, *t, NodeKind::worker))
-        stale.push_back(n);
-    }
-  }
-  I.terminate(stale, "their type or launch config changed");
+  I.terminate(stale_nodes(spec, nodes, head), "their type or launch config changed");
   cancel.throw_if_cancelled();
   nodes = I.nodes();
 

@@ -70,11 +70,15 @@ TEST_CASE("placement: on AWS, head only with cloud rights on the head, else loca
   // A role on a worker type gives the head nothing.
   CHECK(place_autoscaler(spec_of(config(kAws, "", m5, 0, 3, m5 + ", " + profile)), false).site ==
         AutoscalerSite::local);
-  // GCP: the provider makes the head a service account of its own.
+  // GCP: the provider makes the head a service account of its own (its
+  // makes_head_identity() is true); without that, local and why.
   const std::string n1 = "machineType: n1-standard-2";
-  auto gcp = place_autoscaler(spec_of(config(kGcp, "", n1, 0, 3, n1)), false);
+  auto gcp = place_autoscaler(spec_of(config(kGcp, "", n1, 0, 3, n1)), false, true);
   CHECK(gcp.site == AutoscalerSite::head);
   CHECK(gcp.warning.empty());
+  auto gcp_none = place_autoscaler(spec_of(config(kGcp, "", n1, 0, 3, n1)), false);
+  CHECK(gcp_none.site == AutoscalerSite::local);
+  CHECK(gcp_none.warning.find("serviceAccounts") != std::string::npos);
   // `local` asked for: no warning.
   CHECK(place_autoscaler(spec_of(config(kAws, "autoscaler: local\n", m5, 0, 3, m5)), false).warning.empty());
 }
