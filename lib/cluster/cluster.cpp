@@ -636,6 +636,9 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options)
   impl->placement = detail::place_autoscaler(
       impl->spec, detail::path_exists(impl->identity.state_dir + "/requested_resources.json"),
       impl->provider->makes_head_identity());
+  // The provider was made before the placement was known (it says whether it
+  // can give the head an identity); now tell it.
+  impl->provider->set_autoscaler_on_head(impl->placement.site == detail::AutoscalerSite::head);
   if (impl->placement.site == detail::AutoscalerSite::head)
     impl->start_command_warnings = detail::strip_autoscaling_config(impl->spec.head_start_ray_commands);
   return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));
