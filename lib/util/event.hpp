@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace raycluster {
 
@@ -37,6 +38,16 @@ struct Event {
 };
 
 using EventSink = std::function<void(const Event&)>;
+
+// Sends `message` to `events` as a log event of `level`; nothing without a sink.
+inline void log_event(const EventSink& events, LogLevel level, std::string message) {
+  if (!events) return;
+  Event e;
+  e.kind = EventKind::log;
+  e.level = level;
+  e.message = std::move(message);
+  events(e);
+}
 
 // Shared, thread-safe cancellation flag with an interruptible sleep.
 // Copies share the same state.

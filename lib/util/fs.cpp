@@ -158,7 +158,13 @@ void make_dirs(const std::string& path, mode_t mode) {
 
 void remove_tree(const std::string& path) {
   std::error_code ec;
-  std::filesystem::remove_all(path, ec);
+  // A file another process removes while the tree is walked (a process
+  // ending, a socket unlinked) fails the walk with ENOENT: walk again.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    ec.clear();
+    std::filesystem::remove_all(path, ec);
+    if (ec != std::errc::no_such_file_or_directory) break;
+  }
   if (ec) throw Error(ErrorCode::io, "cannot remove " + path + ": " + ec.message());
 }
 

@@ -212,7 +212,10 @@ class SetupFreeProvider : public Provider {
 // ---- one run -------------------------------------------------------------
 
 std::string config(int min_workers, bool cache_stopped) {
+  // The autoscaler runs where the campaign runs it (the head's would be
+  // told each `scale` over SSH, which the fake's instances have no address for).
   return "cluster_name: camp\n"
+         "autoscaler: local\n"
          "max_workers: 20\n"
          "provider:\n"
          "  type: aws\n"

@@ -590,6 +590,9 @@ TEST_CASE("keys: a passphrase-protected key held by an ssh-agent works") {
   }
   rctest::run_ok({"sh", "-c", "SSH_AUTH_SOCK=" + sock + " ssh-agent -k >/dev/null 2>&1; true"});
   for (pid_t p : rctest::processes_matching("ssh-agent -a " + sock)) ::kill(p, SIGTERM);
+  // The agent unlinks its socket as it ends: let it, before the folder goes.
+  for (int i = 0; i < 50 && !rctest::processes_matching("ssh-agent -a " + sock).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
 TEST_CASE("attach: an interactive shell through fds (pipe in, file out)") {
