@@ -644,14 +644,7 @@ std::unique_ptr<CommandRunner> AwsProvider::command_runner(const Node& node) {
 }
 
 void AwsProvider::teardown(const EventSink& events, const CancelToken& cancel) {
-  auto note = [&](LogLevel level, const std::string& msg) {
-    if (!events) return;
-    Event e;
-    e.kind = EventKind::log;
-    e.level = level;
-    e.message = msg;
-    events(e);
-  };
+  auto note = [&](LogLevel level, const std::string& msg) { log_event(events, level, msg); };
   const auto deadline = ctx_.now() + ctx_.settings.teardown_timeout;
   milliseconds delay(1000);
   std::map<std::string, std::string> refused;  // id -> why (not retryable)

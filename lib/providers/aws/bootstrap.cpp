@@ -74,14 +74,6 @@ void AwsProvider::bootstrap(const EventSink& events, const CancelToken& cancel) 
 
 namespace {
 
-void log_note(const EventSink& events, LogLevel level, const std::string& msg) {
-  Event e;
-  e.kind = EventKind::log;
-  e.level = level;
-  e.message = msg;
-  events(e);
-}
-
 }  // namespace
 
 void AwsProvider::bootstrap_locked(const EventSink& events, const CancelToken& cancel) {
@@ -112,10 +104,10 @@ void AwsProvider::bootstrap_locked(const EventSink& events, const CancelToken& c
     if (!type.node_config.find("KeyName")) launch[type.name].key_name = key;
   for (const auto& [name, tl] : launch) {
     if (!tl.image_id.empty())
-      log_note(events, LogLevel::info, "node type " + name + ": image " + tl.image_id);
+      log_event(events, LogLevel::info, "node type " + name + ": image " + tl.image_id);
     std::vector<std::string> where;
     for (const auto& p : tl.placements) where.push_back(p.subnet_id.empty() ? p.zone : p.subnet_id + " (" + p.zone + ")");
-    log_note(events, LogLevel::debug, "node type " + name + ": subnets " + join(where, ", "));
+    log_event(events, LogLevel::debug, "node type " + name + ": subnets " + join(where, ", "));
   }
   std::lock_guard<std::mutex> lock(mu_);
   launch_ = std::move(launch);
@@ -133,7 +125,7 @@ void AwsProvider::warn_of_foreign_instances(const EventSink& events, const Cance
                     " than this state folder's " + identity_.id + ":";
   for (const auto& [id, other] : foreign) msg += " " + id + " (" + other + ")";
   msg += "; raycluster leaves them alone";
-  log_note(events, LogLevel::warning, msg);
+  log_event(events, LogLevel::warning, msg);
 }
 
 // Each node type's placements (subnets in availability_zone order), and the

@@ -59,15 +59,6 @@ void add_tags(QueryParams& p, const Tags& tags) {
   }
 }
 
-void note(const EventSink& events, LogLevel level, const std::string& msg) {
-  if (!events) return;
-  Event e;
-  e.kind = EventKind::log;
-  e.level = level;
-  e.message = msg;
-  events(e);
-}
-
 bool same_policy(const std::string& a, const std::string& b) {
   try {
     return Value::parse_json(a) == Value::parse_json(b);
@@ -136,7 +127,7 @@ class RoleBuilder {
   void ensure_role() {
     if (auto role = get("GetRole", role_param())) {
       if (!ours(role->tags)) not_ours("role");
-      note(events_, LogLevel::info, "using the head's IAM role " + r_.role_name);
+      log_event(events_, LogLevel::info, "using the head's IAM role " + r_.role_name);
       return;
     }
     mark();
@@ -147,7 +138,7 @@ class RoleBuilder {
     try {
       call("CreateRole", p);
       created_role_ = true;
-      note(events_, LogLevel::info, "created the head's IAM role " + r_.role_name);
+      log_event(events_, LogLevel::info, "created the head's IAM role " + r_.role_name);
     } catch (const Ec2Error& e) {
       if (e.aws_code() != "EntityAlreadyExists") throw;
       auto role = get("GetRole", role_param());
@@ -163,7 +154,7 @@ class RoleBuilder {
     mark();
     p.emplace_back("PolicyDocument", r_.policy);
     call("PutRolePolicy", p);
-    note(events_, LogLevel::info,
+    log_event(events_, LogLevel::info,
          std::string(have ? "updated" : "put") + " the policy " + kHeadPolicyName + " of " + r_.role_name);
   }
 
@@ -177,7 +168,7 @@ class RoleBuilder {
       try {
         call("CreateInstanceProfile", p);
         created_profile_ = true;
-        note(events_, LogLevel::info, "created the head's instance profile " + r_.role_name);
+        log_event(events_, LogLevel::info, "created the head's instance profile " + r_.role_name);
       } catch (const Ec2Error& e) {
         if (e.aws_code() != "EntityAlreadyExists") throw;
       }
@@ -380,7 +371,7 @@ void remove_head_role(Client& iam, const HeadRoleRequest& r, const EventSink& ev
         quietly("RemoveRoleFromInstanceProfile", q);
       }
       quietly("DeleteInstanceProfile", profile);
-      note(events, LogLevel::info, "deleted the head's instance profile " + r.role_name);
+      log_event(events, LogLevel::info, "deleted the head's instance profile " + r.role_name);
     } else {
       kept = true;
     }
@@ -391,13 +382,13 @@ void remove_head_role(Client& iam, const HeadRoleRequest& r, const EventSink& ev
       q.emplace_back("PolicyName", kHeadPolicyName);
       quietly("DeleteRolePolicy", q);
       quietly("DeleteRole", role);
-      note(events, LogLevel::info, "deleted the head's IAM role " + r.role_name);
+      log_event(events, LogLevel::info, "deleted the head's IAM role " + r.role_name);
     } else {
       kept = true;
     }
   }
   if (kept)
-    note(events, LogLevel::warning,
+    log_event(events, LogLevel::warning,
          "an IAM role or instance profile named " + r.role_name + " does not carry " + r.id_tag + "=" +
              r.cluster_id + " and was left alone");
   std::remove(r.marker_path.c_str());

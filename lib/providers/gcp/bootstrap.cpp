@@ -19,15 +19,6 @@ using std::chrono::milliseconds;
 
 std::string str(const Value* v) { return v && v->is_string() ? v->as_string() : std::string(); }
 
-void note(const EventSink& events, LogLevel level, const std::string& msg) {
-  if (!events) return;
-  Event e;
-  e.kind = EventKind::log;
-  e.level = level;
-  e.message = msg;
-  events(e);
-}
-
 Value strings(const std::vector<std::string>& v) {
   Value a = Value::array();
   for (const auto& s : v) a.push(s);
@@ -118,7 +109,7 @@ void GcpProvider::bootstrap_locked(const EventSink& events, const CancelToken& c
                       " carry another " + tags::cluster_id + " than this state folder's " +
                       identity_.id + ":";
     for (const auto& [id, other] : foreign) msg += " " + id + " (" + other + ")";
-    note(events, LogLevel::warning, msg + "; raycluster leaves them alone");
+    log_event(events, LogLevel::warning, msg + "; raycluster leaves them alone");
   }
   ensure_ssh_key(events);
   ensure_firewalls(events, cancel);
@@ -183,7 +174,7 @@ void GcpProvider::ensure_ssh_key(const EventSink& events) {
     if (!path_exists(path)) {
       make_dirs(identity_.state_dir, 0700);
       generate_ssh_key(path);
-      note(events, LogLevel::info, "created SSH key " + path);
+      log_event(events, LogLevel::info, "created SSH key " + path);
     }
     pub = ssh_public_key(read_file(path, 1 << 20), path);
   }
@@ -266,7 +257,7 @@ void GcpProvider::ensure_firewall(const Value& rule, const EventSink& events,
       Value op = client_->call("POST", "global/firewalls?requestId=" + uuid_from(identity_.id + "|" + rule.to_json()),
                                &rule, cancel);
       client_->wait(op, progress_to(events, "firewall rule " + name), cancel);
-      note(events, LogLevel::info, "created firewall rule " + name);
+      log_event(events, LogLevel::info, "created firewall rule " + name);
     } catch (const GceError& e) {
       if (e.code() != ErrorCode::conflict) throw;  // created meanwhile
     }
@@ -283,14 +274,14 @@ void GcpProvider::ensure_firewall(const Value& rule, const EventSink& events,
   for (const auto& x : want->as_array())
     if (std::find(have.begin(), have.end(), x.as_string()) == have.end()) merged.push_back(x.as_string());
   if (merged.size() == have.size()) {
-    note(events, LogLevel::debug, "using firewall rule " + name);
+    log_event(events, LogLevel::debug, "using firewall rule " + name);
     return;
   }
   Value patch = Value::object();
   patch.set("sourceRanges", strings(merged));
   Value op = client_->call("PATCH", path, &patch, cancel);
   client_->wait(op, progress_to(events, "firewall rule " + name), cancel);
-  note(events, LogLevel::info, "firewall rule " + name + ": sources " + join(merged, ", "));
+  log_event(events, LogLevel::info, "firewall rule " + name + ": sources " + join(merged, ", "));
 }
 
 void GcpProvider::delete_firewalls(const EventSink& events, const CancelToken& cancel) {
@@ -315,7 +306,7 @@ void GcpProvider::delete_firewalls(const EventSink& events, const CancelToken& c
     try {
       Value op = client_->call("DELETE", "global/firewalls/" + query_encode(n), nullptr, cancel);
       client_->wait(op, progress_to(events, "deleting firewall rule " + n), cancel);
-      note(events, LogLevel::info, "deleted firewall rule " + n);
+      log_event(events, LogLevel::info, "deleted firewall rule " + n);
     } catch (const GceError& e) {
       if (e.code() != ErrorCode::not_found) throw;
     }
@@ -344,7 +335,7 @@ void GcpProvider::teardown(const EventSink& events, const CancelToken& cancel) {
       if (!refused.count(in.name) && (!asked.count(in.name) || now - asked[in.name] > std::chrono::seconds(60)))
         to_delete.push_back(in.name);
     if (!to_delete.empty())
-      note(events, LogLevel::info, "deleting " + std::to_string(to_delete.size()) + " remaining instance(s)");
+      log_event(events, LogLevel::info, "deleting " + std::to_string(to_delete.size()) + " remaining instance(s)");
     std::mutex mu;
     parallel_for(to_delete.size(), kParallelCalls, [&](std::size_t i) {
       try {
@@ -374,7 +365,7 @@ void GcpProvider::teardown(const EventSink& events, const CancelToken& cancel) {
   for (const auto& [id, other] : foreign) msg += "\n  " + id + " (" + tags::cluster_id + "=" + other + ")";
   msg += "\nThey were launched from another state folder; end them from there or in the console.";
   if (identity_.fresh) throw Error(ErrorCode::conflict, msg);
-  note(events, LogLevel::warning, msg);
+  log_event(events, LogLevel::warning, msg);
 }
 
 }  // namespace raycluster::detail::gce

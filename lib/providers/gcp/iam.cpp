@@ -11,15 +11,6 @@ namespace {
 
 std::string str(const Value* v) { return v && v->is_string() ? v->as_string() : std::string(); }
 
-void note(const EventSink& events, const std::string& msg) {
-  if (!events) return;
-  Event e;
-  e.kind = EventKind::log;
-  e.level = LogLevel::info;
-  e.message = msg;
-  events(e);
-}
-
 Value strings(const std::vector<std::string>& v) {
   Value a = Value::array();
   for (const auto& s : v) a.push(s);
@@ -321,7 +312,7 @@ std::string HeadIdentity::ensure(const EventSink& events, const CancelToken& can
                     (o_.head_key.empty() ? std::string("the head's node_config") : o_.head_key) + "), "
                     "or set `autoscaler: local`");
   }
-  note(events, "head service account " + o_.names.email + " with custom role " + o_.names.role +
+  log_event(events, LogLevel::info, "head service account " + o_.names.email + " with custom role " + o_.names.role +
                    " (" + std::to_string(head_role_permissions().size()) +
                    " Compute permissions, instances limited to " + o_.instance_prefix + "*)");
   return o_.names.email;
@@ -360,7 +351,7 @@ void HeadIdentity::remove(const EventSink& events, const CancelToken& cancel) {
   made.role = flag("role_created");
   made.binding = flag("binding_created") || made.role;  // a binding may outlive a crash
   undo(made, cancel);
-  note(events, "removed the head service account " + o_.names.email + " and its role " + o_.names.role);
+  log_event(events, LogLevel::info, "removed the head service account " + o_.names.email + " and its role " + o_.names.role);
 }
 
 }  // namespace raycluster::detail::gce
