@@ -5,6 +5,8 @@ confirmed)."""
 import json
 import pathlib
 
+import pytest
+
 
 def config(rc, mnt, with_storage=True):
     storage = f"""
@@ -90,6 +92,7 @@ def test_volume_added_later_is_mounted_without_replacing_the_head(rc, tmp_path):
     assert mnt.is_symlink() and mnt.is_dir()
 
 
+@pytest.mark.once
 def test_python_binding_down_keeps_or_deletes_storage(rc, tmp_path, monkeypatch):
     """Cluster.down() keeps the volumes; down(delete_storage=True) deletes
     them (rc_down_options version 2), with no question asked."""

@@ -11,6 +11,7 @@ under the work folder, so its host key survives a stop and start.
 import os
 import pathlib
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -79,7 +80,20 @@ class SshHosts:
 
     @staticmethod
     def stop(host):
+        """The instance stops or goes: its sshd, and whatever its sessions
+        left running from its folder (a service the node started, detached
+        from the session), as a machine that is off runs nothing."""
         host.stop()
+        needle = os.path.join(host.workdir, "").encode()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if needle in f.read():
+                        os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
 
     def close(self):
         if self._own_dir:

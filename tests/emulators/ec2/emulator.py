@@ -212,7 +212,8 @@ class Ec2Emulator:
 
     @staticmethod
     def _stop_host(host):
-        host.stop()
+        from .sshhosts import SshHosts
+        SshHosts.stop(host)
         imds = getattr(host, "imds", None)
         if imds is not None:
             imds.stop()

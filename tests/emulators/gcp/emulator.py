@@ -264,7 +264,8 @@ class GceEmulator:
 
     @staticmethod
     def _stop_host(host):
-        host.stop()
+        from common.sshhosts import SshHosts
+        SshHosts.stop(host)
         server = getattr(host, "metadata_server", None)
         if server is not None:
             host.metadata_server = None
