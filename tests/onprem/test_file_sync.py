@@ -23,12 +23,12 @@ def config(cli, m, user, project):
           ~/project: {project}
         rsync_exclude: ["**/.git", "*.log"]
         rsync_filter: [.gitignore]
-        cluster_synced_files: [~/shared]
+        cluster_synced_files: [~/synced]
         file_mounts_sync_continuously: true
         setup_commands:
           - echo setup >> ~/setup.log
         head_setup_commands:
-          - mkdir -p ~/shared && echo "from the head" > ~/shared/note.txt
+          - mkdir -p ~/synced && echo "from the head" > ~/synced/note.txt
         head_start_ray_commands:
           - echo head >> ~/start.log
         worker_start_ray_commands:
@@ -57,7 +57,7 @@ def test_excludes_synced_files_and_continuous_sync(cli, machines, user, tmp_path
         assert tree(m.home(ip) / "project") == want, ip
         assert m.read(ip, "setup.log") == "setup\n"
     # The head's own file reached the worker, at the same path.
-    assert m.read(worker, "shared/note.txt") == "from the head\n"
+    assert m.read(worker, "synced/note.txt") == "from the head\n"
     st = json.loads(cli.run("status", cfg, "--json").stdout)
     assert {n["status"] for n in st["nodes"]} == {"up-to-date"}
 
