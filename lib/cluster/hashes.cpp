@@ -15,12 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Value strings(const std::vector<std::string>& v) {
-  Value a = Value::array();
-  for (const auto& s : v) a.push(s);
-  return a;
-}
-
 // Names inside a mount are hashed relative to it: the head's copy of a
 // mount (what its autoscaler sets workers up from) hashes as the original.
 void hash_path(const std::string& path, const std::string& name, std::string& acc) {
@@ -127,12 +121,12 @@ std::string runtime_hash(const ClusterSpec& spec, const NodeTypeSpec& type, Node
   } else {
     v.set("file_mounts", file_mounts_hash(spec));
   }
-  v.set("initialization_commands", strings(spec.initialization_commands));
-  v.set("setup_commands", strings(spec.setup_commands));
-  v.set("node_setup_commands", strings(setup_commands_for(spec, type, kind)));
+  v.set("initialization_commands", Value::strings(spec.initialization_commands));
+  v.set("setup_commands", Value::strings(spec.setup_commands));
+  v.set("node_setup_commands", Value::strings(setup_commands_for(spec, type, kind)));
   if (type.initialization_commands && kind == NodeKind::worker)
-    v.set("node_initialization_commands", strings(*type.initialization_commands));
-  v.set("start_commands", strings(start_commands_for(spec, kind)));
+    v.set("node_initialization_commands", Value::strings(*type.initialization_commands));
+  v.set("start_commands", Value::strings(start_commands_for(spec, kind)));
   Value res = Value::object();
   for (const auto& [k, n] : type.resources) res.set(k, n);
   v.set("resources", res);
@@ -146,8 +140,8 @@ std::string runtime_hash(const ClusterSpec& spec, const NodeTypeSpec& type, Node
     d.set("head_image", docker->head_image);
     d.set("worker_image", docker->worker_image);
     d.set("container_name", docker->container_name);
-    d.set("run_options", strings(docker->run_options));
-    d.set("node_run_options", strings(kind == NodeKind::head ? docker->head_run_options
+    d.set("run_options", Value::strings(docker->run_options));
+    d.set("node_run_options", Value::strings(kind == NodeKind::head ? docker->head_run_options
                                                               : docker->worker_run_options));
     d.set("use_podman", docker->use_podman);
     v.set("docker", d);

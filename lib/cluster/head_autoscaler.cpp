@@ -16,12 +16,6 @@
 namespace raycluster::detail {
 namespace {
 
-Value strings(const std::vector<std::string>& v) {
-  Value a = Value::array();
-  for (const auto& s : v) a.push(s);
-  return a;
-}
-
 Value string_map(const std::map<std::string, std::string>& m) {
   Value o = Value::object();
   for (const auto& [k, v] : m) o.set(k, v);
@@ -52,9 +46,9 @@ Value docker_value(const DockerSpec& d) {
   if (!d.worker_image.empty()) v.set("worker_image", d.worker_image);
   v.set("container_name", d.container_name);
   v.set("pull_before_run", d.pull_before_run);
-  v.set("run_options", strings(d.run_options));
-  v.set("head_run_options", strings(d.head_run_options));
-  v.set("worker_run_options", strings(d.worker_run_options));
+  v.set("run_options", Value::strings(d.run_options));
+  v.set("head_run_options", Value::strings(d.head_run_options));
+  v.set("worker_run_options", Value::strings(d.worker_run_options));
   v.set("disable_automatic_runtime_detection", d.disable_automatic_runtime_detection);
   v.set("disable_shm_size_detection", d.disable_shm_size_detection);
   return v;
@@ -72,7 +66,7 @@ Value node_type_value(const NodeTypeSpec& t) {
   v.set("initial_workers", t.initial_workers);
   if (t.idle_timeout_minutes) v.set("idle_timeout_minutes", *t.idle_timeout_minutes);
   if (t.startup_seconds) v.set("startup_seconds", *t.startup_seconds);
-  if (t.worker_setup_commands) v.set("worker_setup_commands", strings(*t.worker_setup_commands));
+  if (t.worker_setup_commands) v.set("worker_setup_commands", Value::strings(*t.worker_setup_commands));
   if (t.docker) v.set("docker", docker_value(*t.docker));
   return v;
 }
@@ -281,16 +275,16 @@ Value head_spec_value(const ClusterSpec& spec, const std::string& key_path_on_he
   Value mounts = Value::object();
   for (const auto& [remote, local] : spec.file_mounts) mounts.set(remote, mounts_on_head ? remote : local);
   v.set("file_mounts", std::move(mounts));
-  v.set("cluster_synced_files", strings(spec.cluster_synced_files));
+  v.set("cluster_synced_files", Value::strings(spec.cluster_synced_files));
   v.set("file_mounts_sync_continuously", spec.file_mounts_sync_continuously);
-  v.set("rsync_exclude", strings(spec.rsync_exclude));
-  v.set("rsync_filter", strings(spec.rsync_filter));
-  v.set("initialization_commands", strings(spec.initialization_commands));
-  v.set("setup_commands", strings(spec.setup_commands));
-  v.set("head_setup_commands", strings(spec.head_setup_commands));
-  v.set("worker_setup_commands", strings(spec.worker_setup_commands));
-  v.set("head_start_ray_commands", strings(spec.head_start_ray_commands));
-  v.set("worker_start_ray_commands", strings(spec.worker_start_ray_commands));
+  v.set("rsync_exclude", Value::strings(spec.rsync_exclude));
+  v.set("rsync_filter", Value::strings(spec.rsync_filter));
+  v.set("initialization_commands", Value::strings(spec.initialization_commands));
+  v.set("setup_commands", Value::strings(spec.setup_commands));
+  v.set("head_setup_commands", Value::strings(spec.head_setup_commands));
+  v.set("worker_setup_commands", Value::strings(spec.worker_setup_commands));
+  v.set("head_start_ray_commands", Value::strings(spec.head_start_ray_commands));
+  v.set("worker_start_ray_commands", Value::strings(spec.worker_start_ray_commands));
   return v;
 }
 

@@ -20,12 +20,6 @@ std::string summary(const std::vector<Diagnostic>& diagnostics) {
   return out;
 }
 
-Value strings(const std::vector<std::string>& v) {
-  Value out = Value::array();
-  for (const auto& s : v) out.push(s);
-  return out;
-}
-
 Value string_map(const std::map<std::string, std::string>& m) {
   Value out = Value::object();
   for (const auto& [k, v] : m) out.set(k, v);
@@ -40,9 +34,9 @@ Value docker_value(const std::optional<DockerSpec>& d) {
   o.set("worker_image", d->worker_image);
   o.set("container_name", d->container_name);
   o.set("pull_before_run", d->pull_before_run);
-  o.set("run_options", strings(d->run_options));
-  o.set("head_run_options", strings(d->head_run_options));
-  o.set("worker_run_options", strings(d->worker_run_options));
+  o.set("run_options", Value::strings(d->run_options));
+  o.set("head_run_options", Value::strings(d->head_run_options));
+  o.set("worker_run_options", Value::strings(d->worker_run_options));
   o.set("disable_automatic_runtime_detection", d->disable_automatic_runtime_detection);
   o.set("disable_shm_size_detection", d->disable_shm_size_detection);
   o.set("use_podman", d->use_podman);
@@ -66,9 +60,9 @@ Value diagnostics_value(const std::vector<Diagnostic>& list) {
 
 Value commands_value(const NodeCommands& c) {
   Value o = Value::object();
-  o.set("initialization_commands", strings(c.initialization));
-  o.set("setup_commands", strings(c.setup));
-  o.set("start_ray_commands", strings(c.start));
+  o.set("initialization_commands", Value::strings(c.initialization));
+  o.set("setup_commands", Value::strings(c.setup));
+  o.set("start_ray_commands", Value::strings(c.start));
   return o;
 }
 
@@ -202,7 +196,7 @@ Value spec_to_value(const ClusterSpec& spec) {
   pv.set("disable_node_updaters", p.disable_node_updaters);
   pv.set("disable_launch_config_check", p.disable_launch_config_check);
   pv.set("endpoint_url", p.endpoint_url);
-  pv.set("security_group_ids", strings(p.security_group_ids));
+  pv.set("security_group_ids", Value::strings(p.security_group_ids));
   pv.set("subnet_id", p.subnet_id);
   pv.set("key_name", p.key_name);
   pv.set("service_account_key", p.service_account_key);
@@ -212,16 +206,16 @@ Value spec_to_value(const ClusterSpec& spec) {
   for (const auto& r : p.firewall_rules) {
     Value rv = Value::object();
     rv.set("name", r.name);
-    rv.set("ports", strings(r.ports));
-    rv.set("allowed_sources", strings(r.allowed_sources));
+    rv.set("ports", Value::strings(r.ports));
+    rv.set("allowed_sources", Value::strings(r.allowed_sources));
     rules.push(std::move(rv));
   }
   pv.set("firewall_rules", std::move(rules));
   pv.set("head_ip", p.head_ip);
-  pv.set("worker_ips", strings(p.worker_ips));
+  pv.set("worker_ips", Value::strings(p.worker_ips));
   pv.set("coordinator_address", p.coordinator_address);
-  pv.set("stop_commands", strings(p.stop_commands));
-  pv.set("ssh_allowed_cidrs", strings(p.ssh_allowed_cidrs));
+  pv.set("stop_commands", Value::strings(p.stop_commands));
+  pv.set("ssh_allowed_cidrs", Value::strings(p.ssh_allowed_cidrs));
   v.set("provider", std::move(pv));
 
   Value av = Value::object();
@@ -250,9 +244,9 @@ Value spec_to_value(const ClusterSpec& spec) {
            t.idle_timeout_minutes ? Value(*t.idle_timeout_minutes) : Value());
     tv.set("cost_per_hour", t.cost_per_hour ? Value(*t.cost_per_hour) : Value());
     tv.set("worker_setup_commands",
-           t.worker_setup_commands ? strings(*t.worker_setup_commands) : Value());
+           t.worker_setup_commands ? Value::strings(*t.worker_setup_commands) : Value());
     tv.set("initialization_commands",
-           t.initialization_commands ? strings(*t.initialization_commands) : Value());
+           t.initialization_commands ? Value::strings(*t.initialization_commands) : Value());
     tv.set("commands", commands_value(node_commands(spec, t, t.name == spec.head_node_type)));
     tv.set("docker", docker_value(t.docker));
     tv.set("startup_seconds", t.startup_seconds ? Value(*t.startup_seconds) : Value());
@@ -261,16 +255,16 @@ Value spec_to_value(const ClusterSpec& spec) {
   v.set("node_types", std::move(types));
 
   v.set("file_mounts", string_map(spec.file_mounts));
-  v.set("cluster_synced_files", strings(spec.cluster_synced_files));
+  v.set("cluster_synced_files", Value::strings(spec.cluster_synced_files));
   v.set("file_mounts_sync_continuously", spec.file_mounts_sync_continuously);
-  v.set("rsync_exclude", strings(spec.rsync_exclude));
-  v.set("rsync_filter", strings(spec.rsync_filter));
-  v.set("initialization_commands", strings(spec.initialization_commands));
-  v.set("setup_commands", strings(spec.setup_commands));
-  v.set("head_setup_commands", strings(spec.head_setup_commands));
-  v.set("worker_setup_commands", strings(spec.worker_setup_commands));
-  v.set("head_start_ray_commands", strings(spec.head_start_ray_commands));
-  v.set("worker_start_ray_commands", strings(spec.worker_start_ray_commands));
+  v.set("rsync_exclude", Value::strings(spec.rsync_exclude));
+  v.set("rsync_filter", Value::strings(spec.rsync_filter));
+  v.set("initialization_commands", Value::strings(spec.initialization_commands));
+  v.set("setup_commands", Value::strings(spec.setup_commands));
+  v.set("head_setup_commands", Value::strings(spec.head_setup_commands));
+  v.set("worker_setup_commands", Value::strings(spec.worker_setup_commands));
+  v.set("head_start_ray_commands", Value::strings(spec.head_start_ray_commands));
+  v.set("worker_start_ray_commands", Value::strings(spec.worker_start_ray_commands));
   v.set("tags", string_map(spec.tags));
   v.set("warnings", diagnostics_value(spec.warnings));
   Value storage = Value::array();
@@ -280,7 +274,7 @@ Value spec_to_value(const ClusterSpec& spec) {
     sv.set("size_gb", vol.size_gb);
     sv.set("type", vol.type);
     sv.set("mount_path", vol.mount_path);
-    sv.set("node_types", strings(vol.node_types));
+    sv.set("node_types", Value::strings(vol.node_types));
     storage.push(std::move(sv));
   }
   v.set("storage", std::move(storage));

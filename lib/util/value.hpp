@@ -33,6 +33,12 @@ class Value {
   Value(Object o) : v_(std::move(o)) {}
 
   static Value array() { return Value(Array{}); }
+  // An array of the strings, in order.
+  static Value strings(const std::vector<std::string>& items) {
+    Value a = array();
+    for (const auto& s : items) a.push(s);
+    return a;
+  }
   static Value object() { return Value(Object{}); }
 
   Type type() const noexcept { return static_cast<Type>(v_.index()); }

@@ -19,12 +19,6 @@ using std::chrono::milliseconds;
 
 std::string str(const Value* v) { return v && v->is_string() ? v->as_string() : std::string(); }
 
-Value strings(const std::vector<std::string>& v) {
-  Value a = Value::array();
-  for (const auto& s : v) a.push(s);
-  return a;
-}
-
 bool covers_port(const FirewallRule& r, int port) {
   for (const auto& p : r.ports) {
     auto dash = p.find('-');
@@ -197,13 +191,13 @@ void GcpProvider::ensure_firewalls(const EventSink& events, const CancelToken& c
     r.set("network", network_);
     r.set("direction", "INGRESS");
     r.set("priority", 1000);
-    r.set("targetTags", strings({net_tag_}));
+    r.set("targetTags", Value::strings({net_tag_}));
     return r;
   };
   auto allow = [](const std::string& proto, const std::vector<std::string>& ports) {
     Value a = Value::object();
     a.set("IPProtocol", proto);
-    if (!ports.empty()) a.set("ports", strings(ports));
+    if (!ports.empty()) a.set("ports", Value::strings(ports));
     Value list = Value::array();
     list.push(std::move(a));
     return list;
@@ -212,7 +206,7 @@ void GcpProvider::ensure_firewalls(const EventSink& events, const CancelToken& c
   // which is reached through an SSH tunnel only.
   Value internal = rule(net_tag_ + "-internal",
                         "traffic between the cluster's instances, dashboard port excepted");
-  internal.set("sourceTags", strings({net_tag_}));
+  internal.set("sourceTags", Value::strings({net_tag_}));
   const int dash = spec_.dashboard_port;
   std::vector<std::string> ports;
   if (dash > 0) ports.push_back("0-" + std::to_string(dash - 1));
@@ -225,7 +219,7 @@ void GcpProvider::ensure_firewalls(const EventSink& events, const CancelToken& c
   bool user_ssh = false;
   for (const auto& r : spec_.provider.firewall_rules) {
     Value v = rule(rule_name(net_tag_, r.name), "firewall rule " + r.name);
-    v.set("sourceRanges", strings(r.allowed_sources));
+    v.set("sourceRanges", Value::strings(r.allowed_sources));
     v.set("allowed", allow("tcp", r.ports));
     ensure_firewall(v, events, cancel);
     user_ssh = user_ssh || covers_port(r, spec_.auth.ssh_port);
@@ -237,7 +231,7 @@ void GcpProvider::ensure_firewalls(const EventSink& events, const CancelToken& c
     std::lock_guard<std::mutex> lock(mu_);
     ssh_cidrs_ = cidrs;
   }
-  ssh.set("sourceRanges", strings(cidrs));
+  ssh.set("sourceRanges", Value::strings(cidrs));
   ssh.set("allowed", allow("tcp", {std::to_string(spec_.auth.ssh_port)}));
   ensure_firewall(ssh, events, cancel);
 }
@@ -278,7 +272,7 @@ void GcpProvider::ensure_firewall(const Value& rule, const EventSink& events,
     return;
   }
   Value patch = Value::object();
-  patch.set("sourceRanges", strings(merged));
+  patch.set("sourceRanges", Value::strings(merged));
   Value op = client_->call("PATCH", path, &patch, cancel);
   client_->wait(op, progress_to(events, "firewall rule " + name), cancel);
   log_event(events, LogLevel::info, "firewall rule " + name + ": sources " + join(merged, ", "));

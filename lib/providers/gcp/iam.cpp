@@ -11,12 +11,6 @@ namespace {
 
 std::string str(const Value* v) { return v && v->is_string() ? v->as_string() : std::string(); }
 
-Value strings(const std::vector<std::string>& v) {
-  Value a = Value::array();
-  for (const auto& s : v) a.push(s);
-  return a;
-}
-
 std::string quoted(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
@@ -113,7 +107,7 @@ bool add_conditional_binding(Value& policy, const std::string& role, const std::
   cond.set("expression", expression);
   Value b = Value::object();
   b.set("role", role);
-  b.set("members", strings({member}));
+  b.set("members", Value::strings({member}));
   b.set("condition", std::move(cond));
   bindings->push(std::move(b));
   policy.set("version", 3);  // conditions need policy version 3
@@ -138,7 +132,7 @@ bool remove_member_bindings(Value& policy, const std::string& role, const std::s
         members.push_back(m);
     if (members.empty()) continue;
     Value copy = b;
-    copy.set("members", strings(members));
+    copy.set("members", Value::strings(members));
     kept.push(std::move(copy));
   }
   if (changed) policy.set("bindings", std::move(kept));
@@ -208,7 +202,7 @@ void HeadIdentity::ensure_role(Created& made, const CancelToken& cancel) {
   Value want = Value::object();
   want.set("title", "raycluster head autoscaler " + o_.names.role_id.substr(11));
   want.set("description", o_.names.marker);
-  want.set("includedPermissions", strings(head_role_permissions()));
+  want.set("includedPermissions", Value::strings(head_role_permissions()));
   want.set("stage", "GA");
   std::optional<Value> have;
   try {
