@@ -1,5 +1,5 @@
 // Internal: reads the `ray-binpack-input/1` benchmark format (see
-// ../shared/bench-inputs/README.md beside the checkout) into a PlannerInput, for the
+// bench/inputs/README.md) into a PlannerInput, for the
 // planner benchmark and tests.
 //
 // Mapping: node types (resources, min/max_workers), nodes (kind, node_type,
