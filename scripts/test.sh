@@ -11,6 +11,7 @@ ROOT=$PWD
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
+start=$SECONDS
 MESON_ARGS="--werror" scripts/setup.sh
 # setup.sh configures build/ only once; make sure -Werror is on either way.
 meson configure build -Dwerror=true >/dev/null
@@ -18,6 +19,12 @@ ninja -C build
 
 passed=0
 failed=0
+phases=""
+phase_start=$start
+phase() {  # name: records how long the phase that ends here took
+  phases="$phases $1=$((SECONDS - phase_start))s"
+  phase_start=$SECONDS
+}
 run_suite() {  # build dir [more meson test arguments]
   local dir=$1 rc=0
   shift
@@ -41,21 +48,28 @@ PY
 }
 
 status=0
+phase setup+build
 run_suite build || status=1
+phase tests
 if [ $quick -eq 0 ]; then
   if [ ! -f build-asan/build.ninja ]; then
-    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
+      -Dbench=false
   fi
   ninja -C build-asan
+  phase asan-build
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_suite build-asan || status=1
+  phase asan-tests
 
   if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Dtests=false -Dbench=false \
       -Db_sanitize=address,undefined -Db_lundef=false
   fi
   ninja -C build-fuzz
+  phase fuzz-build
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_suite build-fuzz --verbose || status=1
+  phase fuzz
 
   # The unit and C ABI suites once more under ThreadSanitizer: the HTTP pool,
   # the updater's pool, the autoscaler loop, credential refresh, and the C
@@ -67,6 +81,8 @@ if [ $quick -eq 0 ]; then
     sed -n 's#^\(tests/\(unit\|c\)/[^:]*\): c[p]*_LINKER.*#\1#p')
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     run_suite build-tsan --no-rebuild --suite unit --suite c || status=1
+  phase tsan
 fi
+echo "phases:$phases; total $((SECONDS - start))s"
 echo "meson tests: $passed passed, $failed failed"
 exit $status

@@ -262,6 +262,8 @@ def test_a_service_account_of_the_users_is_used_and_never_removed(gcp):
     assert mine in gcp.gce.iam.snapshot()["accounts"]
 
 
+# Sanitizer builds run the account and role life-cycle in the tests above.
+@pytest.mark.once
 def test_up_after_down_takes_the_deleted_role_back(gcp):
     # A deleted custom role keeps its id for 37 days: the second `up` of the
     # same cluster id undeletes it instead of failing on create. The policy's
