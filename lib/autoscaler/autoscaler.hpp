@@ -203,8 +203,9 @@ struct PlannerPolicy {
   // Wait guard of the rules above, for shapes whose oldest queued task's
   // wait is given (PlannerInput::queue_waits): with g = payback_wait_startups
   // x T, when that task has waited at least g and the estimate d is at least
-  // g too, busy slots get no credit for the shape this round (free and
-  // pending slots keep theirs, and new slots their payback). A busy slot's
+  // g too, running nodes' slots get no follow-on credit for the shape this
+  // round (first fit still fills their free slots; pending nodes keep their
+  // credit, and new slots their payback). A busy slot's
   // credit rests on its tasks ending every d; for tasks that long it rests
   // on one or two ends per slot, and a queue already g old says they are not
   // ending as estimated (early on, only the shortest tasks have finished and

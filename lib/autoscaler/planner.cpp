@@ -590,7 +590,10 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
     if (!e.shape.empty() && e.mean.count() > 0) estimate[e.shape] = static_cast<double>(e.mean.count());
   }
   std::map<ResourceMap, double> waited;
-  for (const auto& q : in.queue_waits) waited[q.shape] = static_cast<double>(q.oldest.count());
+  for (const auto& q : in.queue_waits) {
+    if (q.oldest.count() < 0) bad("negative queue wait");
+    waited[q.shape] = static_cast<double>(q.oldest.count());
+  }
   const std::size_t S = c.S();
   c.per_slot.assign(S, 1.0);
   c.absorbed_demand = c.demand;
@@ -610,9 +613,9 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
       else t = std::min(t, ti.startup_ms);
     }
     if (!known || !std::isfinite(t)) continue;
-    // The wait guard (PlannerPolicy::payback_wait_startups): busy slots get
-    // no credit for a shape of tasks at least g x T long whose oldest queued
-    // task has waited g x T already.
+    // The wait guard (PlannerPolicy::payback_wait_startups): running nodes
+    // get no follow-on credit for a shape of tasks at least g x T long whose
+    // oldest queued task has waited g x T already.
     const double g = in.policy.payback_wait_startups * t;
     if (auto w = waited.find(c.shapes[s].map); g > 0 && w != waited.end() && w->second >= g && it->second >= g)
       guarded[s] = 1;

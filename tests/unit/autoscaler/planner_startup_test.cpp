@@ -165,6 +165,9 @@ TEST_CASE("duration-aware: the wait guard drops busy slots' credit once the queu
   in.queue_waits[0] = {kCpu1, 300s};
   in.task_durations[0].mean = 40s;
   CHECK(plan(in).launch_count("cpu8") == 0);
+
+  in.queue_waits[0].oldest = -1s;
+  CHECK_THROWS_AS(plan(in), Error);
 }
 
 TEST_CASE("duration-aware: the wait guard keeps a pending node's credit") {
