@@ -43,8 +43,8 @@ double percentile(std::vector<ms_t> v, double p) {
 
 class Sim {
  public:
-  Sim(const Workload& w, PolicyKind policy, const OursOptions& o)
-      : w_(w), c_(w.cluster), tasks_(w.tasks), policy_(policy), o_(o) {
+  Sim(const Workload& w, PolicyKind policy, const OursOptions& o, std::FILE* explain)
+      : w_(w), c_(w.cluster), tasks_(w.tasks), policy_(policy), o_(o), explain_(explain) {
     for (const Resources& s : w.shapes)
       for (const auto& kv : s) intern(kv.first);
     for (const NodeTypeSpec& t : c_.node_types)
@@ -98,6 +98,7 @@ class Sim {
   void autoscale(ms_t now);
   void launch(int type, ms_t now);
   Result report(ms_t end) const;
+  void explain(ms_t now, const raycluster::PlannerInput& in, const raycluster::Plan& p) const;
 
   double idle_minutes() const {
     return o_.idle_minutes >= 0 ? o_.idle_minutes : static_cast<double>(c_.idle_timeout_ms) / kMin;
@@ -108,6 +109,7 @@ class Sim {
   std::vector<Task> tasks_;
   PolicyKind policy_;
   OursOptions o_;
+  std::FILE* explain_ = nullptr;
   std::vector<std::string> names_;
   std::vector<std::vector<double>> shapes_;
   std::vector<std::vector<double>> caps_;
@@ -295,6 +297,10 @@ raycluster::PlannerInput Sim::planner_input(ms_t now) const {
     in.policy.idle_timeout_minutes = idle_minutes();
     in.policy.launch_payback = o_.payback;
     in.policy.keep_idle_startups = o_.keep_idle;
+    in.policy.payback_wait_startups = o_.wait_guard;
+    for (std::size_t s = 0; s < shapes_.size(); ++s)
+      if (!queues_[s].empty())
+        in.queue_waits.push_back({resource_map(shapes_[s]), std::chrono::milliseconds(now - tasks_[queues_[s].front()].arrival)});
     // Durations learnt online: the mean of the finished tasks of each shape.
     for (std::size_t s = 0; s < shapes_.size(); ++s) {
       if (finished_[s] == 0) continue;
@@ -348,7 +354,9 @@ void Sim::autoscale(ms_t now) {
       if (nd.terminated < 0 && nd.ready <= now && now - nd.last_used > c_.idle_timeout_ms) terminate(n, now);
     }
   }
-  const raycluster::Plan p = raycluster::plan(planner_input(now));
+  const raycluster::PlannerInput in = planner_input(now);
+  const raycluster::Plan p = raycluster::plan(in);
+  if (explain_) explain(now, in, p);
   std::map<std::string, std::size_t> by_id;
   for (std::size_t n = 0; n < nodes_.size(); ++n)
     if (nodes_[n].terminated < 0) by_id[nodes_[n].id] = n;
@@ -360,6 +368,27 @@ void Sim::autoscale(ms_t now) {
         for (int i = 0; i < count; ++i) launch(static_cast<int>(k), now);
   }
   peak_workers_ = std::max(peak_workers_, alive_workers());
+}
+
+void Sim::explain(ms_t now, const raycluster::PlannerInput& in, const raycluster::Plan& p) const {
+  if (queued_ == 0 && p.launches.empty() && p.terminations.empty()) return;
+  ms_t oldest = -1;
+  for (const auto& q : queues_)
+    if (!q.empty()) oldest = std::max(oldest, now - tasks_[q.front()].arrival);
+  int usable = 0, busy = 0, pending = 0;
+  for (const SimNode& nd : nodes_) {
+    if (nd.terminated >= 0) continue;
+    if (nd.ready > now) ++pending;
+    else ++usable, busy += nd.running > 0 ? 1 : 0;
+  }
+  std::string d;
+  for (const auto& e : in.task_durations) d += " " + std::to_string(e.mean.count() / 1000) + "s";
+  std::string launches;
+  for (const auto& [type, count] : p.launch_totals()) launches += " " + type + "x" + std::to_string(count);
+  std::fprintf(explain_, "%s t=%.0fs queued=%zu oldest=%.0fs usable=%d busy=%d pending=%d est=[%s] launch=[%s] term=%zu\n",
+               policy_name(policy_), static_cast<double>(now) / 1000, queued_,
+               static_cast<double>(std::max<ms_t>(oldest, 0)) / 1000, usable, busy, pending,
+               d.empty() ? "" : d.c_str() + 1, launches.empty() ? "" : launches.c_str() + 1, p.terminations.size());
 }
 
 Result Sim::report(ms_t end) const {
@@ -393,6 +422,8 @@ Result Sim::report(ms_t end) const {
 
 }  // namespace
 
-Result simulate(const Workload& w, PolicyKind p, const OursOptions& ours) { return Sim(w, p, ours).run(); }
+Result simulate(const Workload& w, PolicyKind p, const OursOptions& ours, std::FILE* explain) {
+  return Sim(w, p, ours, explain).run();
+}
 
 }  // namespace tracesim

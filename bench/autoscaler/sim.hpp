@@ -3,6 +3,7 @@
 // nothing reads the wall clock, so a result is a function of the workload.
 #pragma once
 
+#include <cstdio>
 #include <map>
 #include <string>
 
@@ -19,6 +20,7 @@ struct OursOptions {
   double idle_minutes = -1;                                           // < 0: the cluster's idle timeout
   double payback = raycluster::PlannerPolicy{}.launch_payback;        // launch_payback
   double keep_idle = raycluster::PlannerPolicy{}.keep_idle_startups;  // keep_idle_startups
+  double wait_guard = raycluster::PlannerPolicy{}.payback_wait_startups;  // payback_wait_startups
 };
 
 enum class PolicyKind { ours, ray_v1 };
@@ -43,7 +45,10 @@ struct Result {
   double sim_hours = 0;
 };
 
-// Runs `w` on its cluster under policy `p`.
-Result simulate(const Workload& w, PolicyKind p, const OursOptions& ours = {});
+// Runs `w` on its cluster under policy `p`. With `explain`, writes one line
+// per tick at which the policy launched or terminated nodes or tasks were
+// queued: the time, the queue (tasks, oldest wait), the workers (usable,
+// busy, pending), the duration estimates the policy got, and its decisions.
+Result simulate(const Workload& w, PolicyKind p, const OursOptions& ours = {}, std::FILE* explain = nullptr);
 
 }  // namespace tracesim

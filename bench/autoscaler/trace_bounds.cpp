@@ -20,6 +20,9 @@
 //     max(CPU work of all tasks / 8, GPU work, CPU work of GPU tasks / 8);
 // with a gpu type of fewer CPUs than the cpu type it is larger than that
 // max (the LP then charges the CPUs GPU nodes cannot offer to cpu nodes).
+// Without sharing (Sharing::none) F(s) of a shape that asks for no GPU is
+// cut to the types without GPUs that fit it, when there are any; the rows
+// and the LP are the same.
 // The LP is solved exactly by enumerating its vertices (few types and
 // resources); when that would take too long, the best single row gives a
 // smaller but still valid bound: sum_t H_t >= B[U][r] / max_{t in U} cap_t[r].
@@ -43,13 +46,17 @@ struct Row {
 
 class Model {
  public:
-  explicit Model(const Workload& w) {
+  Model(const Workload& w, Sharing sharing) {
     for (const Resources& s : w.shapes)
       for (const auto& [k, v] : s)
         if (std::find(names_.begin(), names_.end(), k) == names_.end()) names_.push_back(k);
     const std::size_t R = names_.size();
+    const std::size_t gpu = static_cast<std::size_t>(std::find(names_.begin(), names_.end(), "GPU") - names_.begin());
+    std::vector<bool> offers_gpu;
     for (const NodeTypeSpec& t : w.cluster.node_types) {
       if (t.max_workers <= 0) continue;
+      auto g = t.resources.find("GPU");
+      offers_gpu.push_back(g != t.resources.end() && g->second > 0);
       std::vector<double> cap(R, 0);
       for (std::size_t r = 0; r < R; ++r)
         if (auto it = t.resources.find(names_[r]); it != t.resources.end()) cap[r] = it->second;
@@ -60,12 +67,17 @@ class Model {
       std::vector<double> req(R, 0);
       for (std::size_t r = 0; r < R; ++r)
         if (auto it = s.find(names_[r]); it != s.end()) req[r] = it->second;
-      unsigned mask = 0;
+      unsigned mask = 0, no_gpu = 0;
       for (std::size_t t = 0; t < cap_.size(); ++t) {
         bool fits = true;
         for (std::size_t r = 0; r < R; ++r) fits = fits && req[r] <= cap_[t][r] + 1e-12;
         if (fits) mask |= 1u << t;
+        if (fits && !offers_gpu[t]) no_gpu |= 1u << t;
       }
+      // Without sharing, a shape that asks for no GPU runs only on types
+      // without GPUs when one fits it (Ray's scheduler_avoid_gpu_nodes).
+      const bool asks_gpu = gpu < R && req[gpu] > 0;
+      if (sharing == Sharing::none && !asks_gpu && no_gpu != 0) mask = no_gpu;
       req_.push_back(std::move(req));
       mask_.push_back(mask);
     }
@@ -262,18 +274,18 @@ double window_bound(const Workload& w, const Model& m, ms_t max_wait) {
 
 }  // namespace
 
-double work_bound_hours(const Workload& w) {
-  const Model m(w);
+double work_bound_hours(const Workload& w, Sharing sharing) {
+  const Model m(w, sharing);
   return m.lp(work_by_shape(w), false) / static_cast<double>(kHour);
 }
 
 double work_bound_cost(const Workload& w) {
-  const Model m(w);
+  const Model m(w, Sharing::any);
   return m.lp(work_by_shape(w), true) / static_cast<double>(kHour);
 }
 
-double service_bound_hours(const Workload& w, ms_t max_wait) {
-  const Model m(w);
+double service_bound_hours(const Workload& w, ms_t max_wait, Sharing sharing) {
+  const Model m(w, sharing);
   return std::max(level_bound(w, m, max_wait), window_bound(w, m, max_wait)) / static_cast<double>(kHour);
 }
 

@@ -16,13 +16,37 @@ Workload named(const char* name) {
   return w;
 }
 
-// Poisson arrivals of `rate` per second for `hours`; {CPU:1} tasks running
-// uniformly min_s..max_s seconds.
-void poisson_cpu(Workload& w, std::uint64_t seed, double rate, double hours, double min_s, double max_s) {
+// Poisson arrivals of `rate` per second for `hours`; tasks of `shape`
+// running uniformly min_s..max_s seconds.
+void poisson(Workload& w, std::uint64_t seed, double rate, double hours, double min_s, double max_s,
+             const Resources& shape) {
   std::mt19937_64 rng(seed);
   std::exponential_distribution<double> gap(rate);
   std::uniform_real_distribution<double> dur(min_s, max_s);
-  for (double t = gap(rng); t < hours * 3600; t += gap(rng)) w.add(to_ms(t), to_ms(dur(rng)), {{"CPU", 1}});
+  for (double t = gap(rng); t < hours * 3600; t += gap(rng)) w.add(to_ms(t), to_ms(dur(rng)), shape);
+}
+
+// Clumps of tasks: one at first_s, first_s + period_s, ... before end_s,
+// each of min_n..max_n tasks arriving uniformly within `within_s` of its
+// start and running uniformly min_s..max_s seconds.
+struct Clumps {
+  double first_s, period_s, end_s;
+  int min_n, max_n;
+  double within_s, min_s, max_s;
+};
+
+void clumps(Workload& w, std::uint64_t seed, const Clumps& c, const Resources& shape) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> size(c.min_n, c.max_n);
+  std::uniform_real_distribution<double> within(0, c.within_s);
+  std::uniform_real_distribution<double> dur(c.min_s, c.max_s);
+  for (double b = c.first_s; b < c.end_s; b += c.period_s) {
+    const int n = size(rng);
+    for (int i = 0; i < n; ++i) {
+      const double at = b + within(rng);
+      w.add(to_ms(at), to_ms(dur(rng)), shape);
+    }
+  }
 }
 
 }  // namespace
@@ -30,7 +54,7 @@ void poisson_cpu(Workload& w, std::uint64_t seed, double rate, double hours, dou
 // Poisson arrivals, rate 0.5/s for 3 h; {CPU:1}, 30-300 s.
 Workload steady() {
   Workload w = named("steady");
-  poisson_cpu(w, 1001, 0.5, 3, 30, 300);
+  poisson(w, 1001, 0.5, 3, 30, 300, {{"CPU", 1}});
   w.sort();
   return w;
 }
@@ -39,17 +63,7 @@ Workload steady() {
 // {CPU:1}, 5-60 s. 3 h.
 Workload bursty() {
   Workload w = named("bursty");
-  std::mt19937_64 rng(2002);
-  std::uniform_int_distribution<int> size(400, 1500);
-  std::uniform_real_distribution<double> within(0, 10);
-  std::uniform_real_distribution<double> dur(5, 60);
-  for (double b = 60; b < 3 * 3600; b += 20 * 60) {
-    const int n = size(rng);
-    for (int i = 0; i < n; ++i) {
-      const double at = b + within(rng);
-      w.add(to_ms(at), to_ms(dur(rng)), {{"CPU", 1}});
-    }
-  }
+  clumps(w, 2002, {60, 20 * 60, 3 * 3600, 400, 1500, 10, 5, 60}, {{"CPU", 1}});
   w.sort();
   return w;
 }
@@ -75,7 +89,7 @@ Workload diurnal() {
 // Many short tasks: Poisson 12/s for 2 h; {CPU:1}, 1-10 s.
 Workload many_short() {
   Workload w = named("many_short");
-  poisson_cpu(w, 4004, 12.0, 2, 1, 10);
+  poisson(w, 4004, 12.0, 2, 1, 10, {{"CPU", 1}});
   w.sort();
   return w;
 }
@@ -84,17 +98,7 @@ Workload many_short() {
 // 30-60 min each.
 Workload long_gpu() {
   Workload w = named("long_gpu");
-  std::mt19937_64 rng(5005);
-  std::uniform_int_distribution<int> size(3, 8);
-  std::uniform_real_distribution<double> within(0, 120);
-  std::uniform_real_distribution<double> dur(30 * 60, 60 * 60);
-  for (int c = 0; c < 4; ++c) {
-    const int n = size(rng);
-    for (int i = 0; i < n; ++i) {
-      const double at = 60 + c * 2400 + within(rng);
-      w.add(to_ms(at), to_ms(dur(rng)), {{"CPU", 4}, {"GPU", 1}});
-    }
-  }
+  clumps(w, 5005, {60, 40 * 60, 60 + 4 * 40 * 60, 3, 8, 120, 30 * 60, 60 * 60}, {{"CPU", 4}, {"GPU", 1}});
   w.sort();
   return w;
 }
@@ -105,18 +109,8 @@ Workload long_gpu() {
 // GPU) has 6 CPUs left beside its GPU task, which CPU tasks may use.
 Workload mixed() {
   Workload w = named("mixed");
-  poisson_cpu(w, 6006, 0.4, 3, 30, 300);
-  std::mt19937_64 rng(6007);
-  std::uniform_int_distribution<int> size(4, 12);
-  std::uniform_real_distribution<double> within(0, 60);
-  std::uniform_real_distribution<double> dur(5 * 60, 20 * 60);
-  for (double b = 300; b < 3 * 3600; b += 30 * 60) {
-    const int n = size(rng);
-    for (int i = 0; i < n; ++i) {
-      const double at = b + within(rng);
-      w.add(to_ms(at), to_ms(dur(rng)), {{"CPU", 2}, {"GPU", 1}});
-    }
-  }
+  poisson(w, 6006, 0.4, 3, 30, 300, {{"CPU", 1}});
+  clumps(w, 6007, {300, 30 * 60, 3 * 3600, 4, 12, 60, 5 * 60, 20 * 60}, {{"CPU", 2}, {"GPU", 1}});
   w.sort();
   return w;
 }

@@ -132,6 +132,13 @@ struct TaskDurationEstimate {
   std::chrono::milliseconds mean{0};
 };
 
+// How long the oldest queued task of one shape has waited (for the wait
+// guard, PlannerPolicy::payback_wait_startups).
+struct QueueWait {
+  ResourceMap shape;
+  std::chrono::milliseconds oldest{0};
+};
+
 struct PlannerNodeType {
   std::string name;
   ResourceMap resources;  // what one node of this type offers
@@ -192,7 +199,20 @@ struct PlannerPolicy {
   //     remaining tasks (not rounded), so a new node is launched only for
   //     at least launch_payback x its startup of queued work.
   // The no-thrash check always uses the whole queue. 0 turns the rules off.
-  double launch_payback = 1.0;
+  double launch_payback = 1.5;
+  // Wait guard of the rules above, for shapes whose oldest queued task's
+  // wait is given (PlannerInput::queue_waits): with g = payback_wait_startups
+  // x T, when that task has waited at least g and the estimate d is at least
+  // g too, running nodes' slots get no follow-on credit for the shape this
+  // round (first fit still fills their free slots; pending nodes keep their
+  // credit, and new slots their payback). A busy slot's
+  // credit rests on its tasks ending every d; for tasks that long it rests
+  // on one or two ends per slot, and a queue already g old says they are not
+  // ending as estimated (early on, only the shortest tasks have finished and
+  // the mean is too short). Shorter tasks turn a slot over many times within
+  // the horizon, and there an old queue is the length of a burst held back
+  // on purpose, not a wrong estimate. 0 (or no queue_waits): no guard.
+  double payback_wait_startups = 0.5;
   // Ski rental: when > 0, an idle worker whose type has a `startup` is
   // released after min(its idle timeout, keep_idle_startups x startup)
   // (still subject to the no-thrash rule). For an idle gap that ends with
@@ -217,6 +237,9 @@ struct PlannerInput {
   std::vector<ResourceDemand> resource_requests;  // request_resources() floors
   // Expected run time per task shape (optional; see PlannerPolicy).
   std::vector<TaskDurationEstimate> task_durations;
+  // How long the oldest queued task of each shape has waited (optional; see
+  // PlannerPolicy::payback_wait_startups).
+  std::vector<QueueWait> queue_waits;
   PlannerPolicy policy;
   // Type -> time until which it must not be launched (after a launch failure).
   std::map<std::string, std::chrono::system_clock::time_point> cooldowns;

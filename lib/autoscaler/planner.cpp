@@ -589,10 +589,16 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
     if (e.mean.count() < 0) bad("negative task duration estimate");
     if (!e.shape.empty() && e.mean.count() > 0) estimate[e.shape] = static_cast<double>(e.mean.count());
   }
+  std::map<ResourceMap, double> waited;
+  for (const auto& q : in.queue_waits) {
+    if (q.oldest.count() < 0) bad("negative queue wait");
+    waited[q.shape] = static_cast<double>(q.oldest.count());
+  }
   const std::size_t S = c.S();
   c.per_slot.assign(S, 1.0);
   c.absorbed_demand = c.demand;
   std::vector<double> startup(S, -1), dur(S, 0);
+  std::vector<std::uint8_t> guarded(S, 0);
   bool any = false;
   for (std::size_t s = 0; s < S; ++s) {
     if (c.demand[s] <= 0 || c.pg[s] > 0) continue;  // placement groups: as before
@@ -607,6 +613,12 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
       else t = std::min(t, ti.startup_ms);
     }
     if (!known || !std::isfinite(t)) continue;
+    // The wait guard (PlannerPolicy::payback_wait_startups): running nodes
+    // get no follow-on credit for a shape of tasks at least g x T long whose
+    // oldest queued task has waited g x T already.
+    const double g = in.policy.payback_wait_startups * t;
+    if (auto w = waited.find(c.shapes[s].map); g > 0 && w != waited.end() && w->second >= g && it->second >= g)
+      guarded[s] = 1;
     startup[s] = t, dur[s] = it->second;
     c.per_slot[s] = std::clamp(payback * t / it->second, 1.0, 1e15);
     any = true;
@@ -636,7 +648,7 @@ bool duration_rules(Ctx& c, const std::vector<int>& kept) {
       if (left <= 0) break;
       const auto ui = static_cast<std::size_t>(i);
       const NodeInfo& n = c.nodes[ui];
-      if (taken[ui] || !n.has_row) continue;
+      if (taken[ui] || !n.has_row || (n.running && guarded[s])) continue;
       double ready_in = 0;
       if (!n.running) {
         const double ts = n.type >= 0 && c.types[static_cast<std::size_t>(n.type)].startup_ms >= 0

@@ -18,7 +18,8 @@ const ResourceMap kCpu8{{"CPU", 8}};
 
 // A head with no resources and one worker type "cpu8" ({CPU:8}, max 100,
 // 90 s from launch to usable), 100 workers, upscaling_speed 100 (so the
-// pending cap stays out of the way), idle timeout 5 min.
+// pending cap stays out of the way), idle timeout 5 min, launch_payback 1
+// (the cases below are worked out for it: H = 180 s).
 PlannerInput base() {
   PlannerInput in;
   in.head_node_type = "head";
@@ -41,6 +42,7 @@ PlannerInput base() {
   in.policy.max_workers = 100;
   in.policy.upscaling_speed = 100;
   in.policy.idle_timeout_minutes = 5;
+  in.policy.launch_payback = 1;
   in.now = std::chrono::system_clock::time_point(std::chrono::hours(1000));
   return in;
 }
@@ -136,6 +138,53 @@ TEST_CASE("duration-aware: long tasks plan as before, medium ones are partly abs
   // d = 60 s: 8 * (180 / 60 - 1) = 16 absorbed, 4 left; a new slot counts
   // for 90 / 60 = 1.5 -> 3 slots -> 1 node.
   in.task_durations[0].mean = 60s;
+  CHECK(plan(in).launch_count("cpu8") == 1);
+}
+
+TEST_CASE("duration-aware: the wait guard drops busy slots' credit once the queue is half a startup old") {
+  PlannerInput in = base();
+  in.nodes.push_back(node("w1", 0));
+  // d = 100 s (>= g = 0.5 * 90 = 45 s): as above, 6 absorbed by the busy
+  // slots, 14 left -> 2 nodes while the oldest task has waited < 45 s.
+  queue(in, 20, 100s);
+  in.queue_waits.push_back({kCpu1, 44s});
+  CHECK(plan(in).launch_count("cpu8") == 2);
+  // Waited 45 s: busy slots absorb nothing -> ceil(20 / 8) = 3, as Ray.
+  in.queue_waits[0].oldest = 45s;
+  CHECK(plan(in).launch_count("cpu8") == 3);
+  // payback_wait_startups 0: no guard.
+  in.policy.payback_wait_startups = 0;
+  CHECK(plan(in).launch_count("cpu8") == 2);
+  in.policy.payback_wait_startups = 0.5;
+  // Another shape's wait does not count.
+  in.queue_waits[0] = {kCpu8, 300s};
+  CHECK(plan(in).launch_count("cpu8") == 2);
+
+  // Short tasks (d = 40 s < 45 s) keep the credit however old the queue:
+  // 8 * (180 / 40 - 1) = 28 >= 20 absorbed -> nothing to launch.
+  in.queue_waits[0] = {kCpu1, 300s};
+  in.task_durations[0].mean = 40s;
+  CHECK(plan(in).launch_count("cpu8") == 0);
+
+  in.queue_waits[0].oldest = -1s;
+  CHECK_THROWS_AS(plan(in), Error);
+}
+
+TEST_CASE("duration-aware: the wait guard keeps a pending node's credit") {
+  PlannerInput in = base();
+  // 20 tasks of 60 s (>= 45 s), waited 100 s; one pending node ready in
+  // 30 s: first fit puts 8 on its free slots; follow-on 8 * ((180 - 30) /
+  // 60 - 1) = 12 absorbed -> 0 left, nothing to launch, guard or not.
+  in.nodes.push_back(pending("p1", 60s));
+  queue(in, 20, 60s);
+  in.queue_waits.push_back({kCpu1, 100s});
+  CHECK(plan(in).launch_count("cpu8") == 0);
+  // With a busy node instead, the guard leaves it no credit, while a new
+  // slot still counts for 90 / 60 = 1.5 tasks: 20 / 1.5 -> 14 slots -> 2
+  // nodes (without the guard: 16 absorbed, 4 left -> 3 slots -> 1 node).
+  in.nodes.back() = node("w1", 0);
+  CHECK(plan(in).launch_count("cpu8") == 2);
+  in.queue_waits.clear();
   CHECK(plan(in).launch_count("cpu8") == 1);
 }
 

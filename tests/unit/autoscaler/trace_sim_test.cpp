@@ -162,8 +162,9 @@ struct Choice {
 // the tasks into nodes and every type per node, each node launched exactly
 // startup before its first task and released after its last. Each such
 // schedule is possible under the model, so a true lower bound is at most
-// this minimum.
-double brute_force_ms(const Workload& w, ms_t max_wait, ms_t step) {
+// this minimum. `sharing` none: a task that asks for no GPU never runs on
+// a node of a type with GPUs (the tiny trace's cpu type fits every such task).
+double brute_force_ms(const Workload& w, ms_t max_wait, ms_t step, Sharing sharing = Sharing::any) {
   const std::size_t n = w.tasks.size();
   const auto& types = w.cluster.node_types;
   const double startup = static_cast<double>(w.cluster.startup_ms());
@@ -177,8 +178,11 @@ double brute_force_ms(const Workload& w, ms_t max_wait, ms_t step) {
   // Cost of one node of type t holding `group` started at `start`; < 0 if impossible.
   auto node_cost = [&](const std::vector<std::size_t>& group, const NodeTypeSpec& t, const std::vector<ms_t>& start) {
     ms_t first = start[group[0]], last = 0;
+    const bool gpu_node = t.resources.count("GPU") > 0;
     for (std::size_t j : group) {
       const Task& task = w.tasks[j];
+      if (sharing == Sharing::none && gpu_node && !w.shapes[static_cast<std::size_t>(task.shape)].count("GPU"))
+        return -1.0;
       first = std::min(first, start[j]);
       last = std::max(last, start[j] + task.duration);
       Resources load;  // what runs at start[j]
@@ -268,6 +272,34 @@ TEST_CASE("the bounds never exceed a brute-force optimum of a tiny mixed CPU+GPU
   const double summed = cpu / 2 + gpu / 1;
   CHECK(summed > brute_force_ms(w, 60 * kSec, 15 * kSec));
   CHECK(work == doctest::Approx(std::max(cpu / 2, gpu)).epsilon(1e-9));
+}
+
+TEST_CASE("the no-sharing bounds never exceed a brute-force optimum in which CPU tasks avoid GPU nodes") {
+  const Workload w = tiny();
+  // By hand: CPU-only tasks need 100 + 100 + 2 * 60 = 320 CPU-s on cpu
+  // nodes of 2 CPUs (160 node-s); the GPU tasks 100 + 50 = 150 GPU-s on gpu
+  // nodes (their CPU, 100 CPU-s, fits in those 150 node-s): 310 node-s, where
+  // sharing allows max(420 / 2, 150) = 210.
+  CHECK(work_bound_hours(w, Sharing::none) * static_cast<double>(kHour) == doctest::Approx(310 * kSec));
+  CHECK(work_bound_hours(w) * static_cast<double>(kHour) == doctest::Approx(210 * kSec));
+  for (ms_t wait : {ms_t{0}, 30 * kSec, 60 * kSec}) {
+    const double opt = brute_force_ms(w, wait, 15 * kSec, Sharing::none);
+    const double svc = service_bound_hours(w, wait, Sharing::none) * static_cast<double>(kHour);
+    INFO("max wait " << wait << " ms: no-sharing optimum " << opt << ", lb_svc_ns " << svc);
+    CHECK(svc <= opt + 1e-6);
+    CHECK(svc >= service_bound_hours(w, wait) * static_cast<double>(kHour) - 1e-6);  // fewer choices, no less
+    CHECK(svc >= work_bound_hours(w, Sharing::none) * static_cast<double>(kHour) - 1e-6);
+  }
+  // W = 0: exact start times; the bound is close to the optimum, and above
+  // the optimum with sharing, so it is a different, tighter figure.
+  const double opt0 = brute_force_ms(w, 0, 15 * kSec, Sharing::none);
+  const double svc0 = service_bound_hours(w, 0, Sharing::none) * static_cast<double>(kHour);
+  CHECK(svc0 >= 0.75 * opt0);
+  CHECK(svc0 > brute_force_ms(w, 0, 15 * kSec));
+  // Without a type free of GPUs, a CPU task may use a GPU node: no change.
+  Workload gpu_only = w;
+  gpu_only.cluster.node_types.erase(gpu_only.cluster.node_types.begin());
+  CHECK(service_bound_hours(gpu_only, 30 * kSec, Sharing::none) == service_bound_hours(gpu_only, 30 * kSec));
 }
 
 TEST_CASE("the work bound combines resources by a linear program, not a max, when GPU nodes have fewer CPUs") {
