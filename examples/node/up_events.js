@@ -81,7 +81,9 @@ function takeString(ptr) {
   return s;
 }
 
-// Event-loop health: a 10 ms timer; the largest gap between two ticks.
+// Event-loop health: a 10 ms timer counts its ticks (did the loop keep
+// running?) and keeps the largest gap between two ticks (how smoothly?).
+let ticks = 0;
 let lastTick = process.hrtime.bigint();
 let maxGapMs = 0;
 const ticker = setInterval(() => {
@@ -90,13 +92,21 @@ const ticker = setInterval(() => {
   if (gap > maxGapMs && process.env.RC_DEBUG_GAPS) console.log(`gap ${gap.toFixed(1)} ms`);
   maxGapMs = Math.max(maxGapMs, gap);
   lastTick = now;
+  ticks++;
 }, 10);
 
 // Runs one operation to its end without blocking; resolves to its status.
+// `order` records what happened when, in timer ticks: whether the start
+// call returned before the first event arrived, and the tick count at the
+// first and the last event.
 function run(start, options, label) {
   const counts = {node_status: 0, progress: 0, log: 0};
+  const order = {returned: false, eventBeforeReturn: false, firstEventTick: -1, lastEventTick: -1};
   // The event is valid only during this call: copy what we keep.
   const onEvent = koffi.register((ev, _user) => {
+    if (!order.returned) order.eventBeforeReturn = true;
+    if (order.firstEventTick < 0) order.firstEventTick = ticks;
+    order.lastEventTick = ticks;
     const kind = EVENT_KIND[rc.ev_kind(ev)] || 'unknown';
     counts[kind] = (counts[kind] || 0) + 1;
     const node = rc.ev_node(ev);
@@ -111,10 +121,14 @@ function run(start, options, label) {
     }
   }, koffi.pointer(rc_event_callback));
   const op = [null];
+  const startTick = ticks;
   check(start(op, { ...options, on_event: onEvent, user_data: null }), label);
+  order.returned = true;
   return {
     op: op[0],
     counts,
+    order,
+    startTick,
     done: new Promise((resolve) => {
       const poll = setInterval(() => {
         const done = [0];
@@ -126,7 +140,7 @@ function run(start, options, label) {
         const detail = status === RC_OK ? 'ok' : `${err.category}: ${err.message}`;
         rc.op_free(op[0]);  // ended: returns at once
         koffi.unregister(onEvent);
-        resolve({status, detail});
+        resolve({status, detail, ticks: ticks - startTick});
       }, 20);
     }),
   };
@@ -176,7 +190,15 @@ async function main() {
 
   const upOk = upResult.status === RC_OK || (cancelAfterMs >= 0 && upResult.status === RC_E_CANCELLED);
   const events = up.counts.node_status + up.counts.progress + up.counts.log;
-  // Timer ticks every 10 ms; a blocked loop would show gaps of seconds.
+  // The behaviour: the start call returned before any event came, and the
+  // timer kept ticking while the operation ran and its events came in (a
+  // blocked loop would not tick at all until the operation ended).
+  for (const [label, r, result] of [['up', up, upResult], ['down', down, downResult]]) {
+    console.log(`${label} returned before its first event: ${r.order.eventBeforeReturn ? 'no' : 'yes'}`);
+    console.log(`timer ticks during ${label}: ${result.ticks}, between its first and last event: ` +
+                `${Math.max(0, r.order.lastEventTick - r.order.firstEventTick)}`);
+  }
+  // How smoothly (a figure, machine-dependent: bench/node_event_loop_bench.py).
   console.log(`max event-loop gap during up: ${upGap.toFixed(1)} ms`);
   console.log(`max event-loop gap during down: ${downGap.toFixed(1)} ms`);
   console.log(`events received during up: ${events}`);

@@ -301,9 +301,7 @@ struct Cluster::Impl {
 
   // The provider the spec names, on the caller's context if it gave one.
   std::unique_ptr<Provider> make_provider() const {
-    auto p = detail::make_provider(spec, identity, options.provider_context.value_or(ProviderContext{}));
-    p->set_autoscaler_on_head(placement.site == detail::AutoscalerSite::head);
-    return p;
+    return detail::make_provider(spec, identity, options.provider_context.value_or(ProviderContext{}));
   }
 
   Tags cluster_filter() const {
@@ -636,9 +634,6 @@ std::unique_ptr<Cluster> Cluster::open(ClusterSpec spec, ClusterOptions options)
   impl->placement = detail::place_autoscaler(
       impl->spec, detail::path_exists(impl->identity.state_dir + "/requested_resources.json"),
       impl->provider->makes_head_identity());
-  // The provider was made before the placement was known (it says whether it
-  // can give the head an identity); now tell it.
-  impl->provider->set_autoscaler_on_head(impl->placement.site == detail::AutoscalerSite::head);
   if (impl->placement.site == detail::AutoscalerSite::head)
     impl->start_command_warnings = detail::strip_autoscaling_config(impl->spec.head_start_ray_commands);
   return std::unique_ptr<Cluster>(new Cluster(std::move(impl)));

@@ -16,12 +16,6 @@
 namespace raycluster::detail {
 namespace {
 
-Value string_map(const std::map<std::string, std::string>& m) {
-  Value o = Value::object();
-  for (const auto& [k, v] : m) o.set(k, v);
-  return o;
-}
-
 std::string basename_of(const std::string& path) {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -36,51 +30,6 @@ bool head_names_cloud_identity(const ClusterSpec& spec) {
   const Value* v = head->node_config.find(key);
   return v && !v->is_null();
 }
-
-namespace {
-
-Value docker_value(const DockerSpec& d) {
-  Value v = Value::object();
-  v.set("image", d.image);
-  if (!d.head_image.empty()) v.set("head_image", d.head_image);
-  if (!d.worker_image.empty()) v.set("worker_image", d.worker_image);
-  v.set("container_name", d.container_name);
-  v.set("pull_before_run", d.pull_before_run);
-  v.set("run_options", Value::strings(d.run_options));
-  v.set("head_run_options", Value::strings(d.head_run_options));
-  v.set("worker_run_options", Value::strings(d.worker_run_options));
-  v.set("disable_automatic_runtime_detection", d.disable_automatic_runtime_detection);
-  v.set("disable_shm_size_detection", d.disable_shm_size_detection);
-  return v;
-}
-
-Value node_type_value(const NodeTypeSpec& t) {
-  Value v = Value::object();
-  v.set("node_config", t.node_config.is_object() ? t.node_config : Value::object());
-  Value res = Value::object();
-  for (const auto& [k, n] : t.resources) res.set(k, n);
-  v.set("resources", std::move(res));
-  if (!t.labels.empty()) v.set("labels", string_map(t.labels));
-  v.set("min_workers", t.min_workers);
-  v.set("max_workers", t.max_workers);
-  v.set("initial_workers", t.initial_workers);
-  if (t.idle_timeout_minutes) v.set("idle_timeout_minutes", *t.idle_timeout_minutes);
-  if (t.startup_seconds) v.set("startup_seconds", *t.startup_seconds);
-  if (t.worker_setup_commands) v.set("worker_setup_commands", Value::strings(*t.worker_setup_commands));
-  if (t.docker) v.set("docker", docker_value(*t.docker));
-  return v;
-}
-
-Value provider_value(const ProviderSpec& p) {
-  Value v = p.raw.is_object() ? p.raw : Value::object();
-  v.set("type", p.type);
-  if (!p.region.empty()) v.set("region", p.region);
-  if (!p.availability_zone.empty()) v.set("availability_zone", p.availability_zone);
-  if (!p.project_id.empty()) v.set("project_id", p.project_id);
-  return v;
-}
-
-}  // namespace
 
 const char* autoscaler_site_name(AutoscalerSite s) noexcept {
   switch (s) {
@@ -252,39 +201,19 @@ std::string bundle_manifest(const std::vector<BundleFile>& files) {
 
 Value head_spec_value(const ClusterSpec& spec, const std::string& key_path_on_head,
                       bool mounts_on_head) {
-  Value v = Value::object();
-  v.set("cluster_name", spec.cluster_name);
-  v.set("max_workers", spec.max_workers);
-  v.set("upscaling_speed", spec.upscaling_speed);
-  v.set("idle_timeout_minutes", spec.idle_timeout_minutes);
-  v.set("idle_release_after_startups", spec.idle_release_after_startups);
-  v.set("launch_payback", spec.launch_payback);
+  // The one config writer, then what differs on the head.
+  Value v = spec_to_config(spec);
   v.set("autoscaler", "head");
-  v.set("provider", provider_value(spec.provider));
-  Value auth = Value::object();
-  auth.set("ssh_user", spec.auth.ssh_user);
-  if (!key_path_on_head.empty()) auth.set("ssh_private_key", key_path_on_head);
-  if (!spec.auth.ssh_proxy_command.empty()) auth.set("ssh_proxy_command", spec.auth.ssh_proxy_command);
-  auth.set("ssh_port", spec.auth.ssh_port);
-  v.set("auth", std::move(auth));
-  if (spec.docker) v.set("docker", docker_value(*spec.docker));
-  Value types = Value::object();
-  for (const auto& t : spec.node_types) types.set(t.name, node_type_value(t));
-  v.set("available_node_types", std::move(types));
-  v.set("head_node_type", spec.head_node_type);
-  Value mounts = Value::object();
-  for (const auto& [remote, local] : spec.file_mounts) mounts.set(remote, mounts_on_head ? remote : local);
-  v.set("file_mounts", std::move(mounts));
-  v.set("cluster_synced_files", Value::strings(spec.cluster_synced_files));
-  v.set("file_mounts_sync_continuously", spec.file_mounts_sync_continuously);
-  v.set("rsync_exclude", Value::strings(spec.rsync_exclude));
-  v.set("rsync_filter", Value::strings(spec.rsync_filter));
-  v.set("initialization_commands", Value::strings(spec.initialization_commands));
-  v.set("setup_commands", Value::strings(spec.setup_commands));
-  v.set("head_setup_commands", Value::strings(spec.head_setup_commands));
-  v.set("worker_setup_commands", Value::strings(spec.worker_setup_commands));
-  v.set("head_start_ray_commands", Value::strings(spec.head_start_ray_commands));
-  v.set("worker_start_ray_commands", Value::strings(spec.worker_start_ray_commands));
+  Value* auth = v.find("auth");
+  if (!key_path_on_head.empty())
+    auth->set("ssh_private_key", key_path_on_head);
+  else
+    std::erase_if(auth->as_object(), [](const Value::Member& m) { return m.first == "ssh_private_key"; });
+  if (mounts_on_head) {
+    Value mounts = Value::object();
+    for (const auto& [remote, local] : spec.file_mounts) mounts.set(remote, remote);
+    v.set("file_mounts", std::move(mounts));
+  }
   return v;
 }
 

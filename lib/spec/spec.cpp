@@ -58,6 +58,55 @@ Value diagnostics_value(const std::vector<Diagnostic>& list) {
   return out;
 }
 
+Value resources_value(const std::map<std::string, double>& resources) {
+  Value out = Value::object();
+  for (const auto& [k, n] : resources) out.set(k, n);
+  return out;
+}
+
+// The keys both views write alike: the cluster's scalars first ...
+void set_cluster_scalars(Value& v, const ClusterSpec& spec) {
+  v.set("cluster_name", spec.cluster_name);
+  v.set("max_workers", spec.max_workers);
+  v.set("upscaling_speed", spec.upscaling_speed);
+  v.set("idle_timeout_minutes", spec.idle_timeout_minutes);
+  v.set("idle_release_after_startups", spec.idle_release_after_startups);
+  v.set("launch_payback", spec.launch_payback);
+  v.set("autoscaler", spec.autoscaler);
+}
+
+// ... and its file syncing and command lists.
+void set_sync_and_commands(Value& v, const ClusterSpec& spec) {
+  v.set("cluster_synced_files", Value::strings(spec.cluster_synced_files));
+  v.set("file_mounts_sync_continuously", spec.file_mounts_sync_continuously);
+  v.set("rsync_exclude", Value::strings(spec.rsync_exclude));
+  v.set("rsync_filter", Value::strings(spec.rsync_filter));
+  v.set("initialization_commands", Value::strings(spec.initialization_commands));
+  v.set("setup_commands", Value::strings(spec.setup_commands));
+  v.set("head_setup_commands", Value::strings(spec.head_setup_commands));
+  v.set("worker_setup_commands", Value::strings(spec.worker_setup_commands));
+  v.set("head_start_ray_commands", Value::strings(spec.head_start_ray_commands));
+  v.set("worker_start_ray_commands", Value::strings(spec.worker_start_ray_commands));
+}
+
+// A node type as the config schema writes it (available_node_types.<name>).
+Value config_node_type(const NodeTypeSpec& t) {
+  Value v = Value::object();
+  v.set("node_config", t.node_config.is_object() ? t.node_config : Value::object());
+  v.set("resources", resources_value(t.resources));
+  if (!t.labels.empty()) v.set("labels", string_map(t.labels));
+  v.set("min_workers", t.min_workers);
+  v.set("max_workers", t.max_workers);
+  v.set("initial_workers", t.initial_workers);
+  if (t.idle_timeout_minutes) v.set("idle_timeout_minutes", *t.idle_timeout_minutes);
+  if (t.startup_seconds) v.set("startup_seconds", *t.startup_seconds);
+  if (t.initialization_commands)
+    v.set("initialization_commands", Value::strings(*t.initialization_commands));
+  if (t.worker_setup_commands) v.set("worker_setup_commands", Value::strings(*t.worker_setup_commands));
+  if (t.docker) v.set("docker", docker_value(t.docker));
+  return v;
+}
+
 Value commands_value(const NodeCommands& c) {
   Value o = Value::object();
   o.set("initialization_commands", Value::strings(c.initialization));
@@ -174,13 +223,7 @@ Value spec_to_value(const ClusterSpec& spec) {
   Value v = Value::object();
   v.set("source_file", spec.source_file);
   v.set("dialect", dialect_name(spec.dialect));
-  v.set("cluster_name", spec.cluster_name);
-  v.set("max_workers", spec.max_workers);
-  v.set("upscaling_speed", spec.upscaling_speed);
-  v.set("idle_timeout_minutes", spec.idle_timeout_minutes);
-  v.set("idle_release_after_startups", spec.idle_release_after_startups);
-  v.set("launch_payback", spec.launch_payback);
-  v.set("autoscaler", spec.autoscaler);
+  set_cluster_scalars(v, spec);
   v.set("gcs_port", spec.gcs_port);
   v.set("dashboard_port", spec.dashboard_port);
 
@@ -233,9 +276,7 @@ Value spec_to_value(const ClusterSpec& spec) {
     Value tv = Value::object();
     tv.set("name", t.name);
     tv.set("node_config", t.node_config);
-    Value res = Value::object();
-    for (const auto& [k, n] : t.resources) res.set(k, n);
-    tv.set("resources", std::move(res));
+    tv.set("resources", resources_value(t.resources));
     tv.set("labels", string_map(t.labels));
     tv.set("min_workers", t.min_workers);
     tv.set("max_workers", t.max_workers);
@@ -255,16 +296,7 @@ Value spec_to_value(const ClusterSpec& spec) {
   v.set("node_types", std::move(types));
 
   v.set("file_mounts", string_map(spec.file_mounts));
-  v.set("cluster_synced_files", Value::strings(spec.cluster_synced_files));
-  v.set("file_mounts_sync_continuously", spec.file_mounts_sync_continuously);
-  v.set("rsync_exclude", Value::strings(spec.rsync_exclude));
-  v.set("rsync_filter", Value::strings(spec.rsync_filter));
-  v.set("initialization_commands", Value::strings(spec.initialization_commands));
-  v.set("setup_commands", Value::strings(spec.setup_commands));
-  v.set("head_setup_commands", Value::strings(spec.head_setup_commands));
-  v.set("worker_setup_commands", Value::strings(spec.worker_setup_commands));
-  v.set("head_start_ray_commands", Value::strings(spec.head_start_ray_commands));
-  v.set("worker_start_ray_commands", Value::strings(spec.worker_start_ray_commands));
+  set_sync_and_commands(v, spec);
   v.set("tags", string_map(spec.tags));
   v.set("warnings", diagnostics_value(spec.warnings));
   Value storage = Value::array();
@@ -278,6 +310,32 @@ Value spec_to_value(const ClusterSpec& spec) {
     storage.push(std::move(sv));
   }
   v.set("storage", std::move(storage));
+  return v;
+}
+
+Value spec_to_config(const ClusterSpec& spec) {
+  Value v = Value::object();
+  set_cluster_scalars(v, spec);
+  const ProviderSpec& p = spec.provider;
+  Value pv = p.raw.is_object() ? p.raw : Value::object();
+  pv.set("type", p.type);
+  if (!p.region.empty()) pv.set("region", p.region);
+  if (!p.availability_zone.empty()) pv.set("availability_zone", p.availability_zone);
+  if (!p.project_id.empty()) pv.set("project_id", p.project_id);
+  v.set("provider", std::move(pv));
+  Value auth = Value::object();
+  auth.set("ssh_user", spec.auth.ssh_user);
+  if (!spec.auth.ssh_private_key.empty()) auth.set("ssh_private_key", spec.auth.ssh_private_key);
+  if (!spec.auth.ssh_proxy_command.empty()) auth.set("ssh_proxy_command", spec.auth.ssh_proxy_command);
+  auth.set("ssh_port", spec.auth.ssh_port);
+  v.set("auth", std::move(auth));
+  if (spec.docker) v.set("docker", docker_value(spec.docker));
+  Value types = Value::object();
+  for (const auto& t : spec.node_types) types.set(t.name, config_node_type(t));
+  v.set("available_node_types", std::move(types));
+  v.set("head_node_type", spec.head_node_type);
+  v.set("file_mounts", string_map(spec.file_mounts));
+  set_sync_and_commands(v, spec);
   return v;
 }
 

@@ -360,4 +360,19 @@ ClusterSpec load_spec_string(std::string_view yaml_text, const std::string& name
 // Secrets are never in a spec (key fields are paths), so the output is safe to log.
 Value spec_to_value(const ClusterSpec& spec);
 
+// The spec in the config schema load_spec_* reads (Ray's; JSON is YAML):
+// what another machine needs to act for the cluster, i.e. launch and set up
+// its nodes. cluster_name, max_workers, upscaling_speed, idle_timeout_minutes,
+// idle_release_after_startups, launch_payback, autoscaler; provider (as
+// written, with type, region, availability_zone and project_id as
+// normalised); auth (ssh_user, ssh_port, and ssh_private_key and
+// ssh_proxy_command when set); docker when on; available_node_types
+// (node_config, resources, min/max/initial_workers, and labels,
+// idle_timeout_minutes, startup_seconds, initialization_commands,
+// worker_setup_commands and docker when set); head_node_type; file_mounts
+// (remote: local path); the synced files, rsync filters and command lists.
+// Not written: tags, storage, ports, ssh_public_key. Keys are paths: no
+// secret is in it. Loading it again gives the same nodes and commands.
+Value spec_to_config(const ClusterSpec& spec);
+
 }  // namespace raycluster

@@ -4,18 +4,15 @@ real Ray, `raycluster monitor --json` in the background, and its event stream.
 Every test gets its own RAYCLUSTER_HOME; whatever it brought up is taken down
 again (monitor first, then the cluster)."""
 import json
-import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
-from rctest import ROOT, raycluster_binary  # noqa: E402
+from rctest import ROOT, CliEnv, wait_for  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "localhost" / "autoscale.yaml"
 
@@ -62,16 +59,11 @@ class Monitor:
                 "\nmonitor stderr:\n" + self.err_path.read_text())
 
 
-class Env:
+class Env(CliEnv):
+    run_timeout = 900
+
     def __init__(self, tmp_path):
-        self.tmp = tmp_path
-        self.home = tmp_path / "state"
-        self.home.mkdir()
-        self.bin = raycluster_binary()
-        self.env = dict(os.environ)
-        self.env["RAYCLUSTER_HOME"] = str(self.home)
-        self.env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{self.env.get('PATH', '')}"
-        self.configs = []
+        super().__init__(tmp_path)
         self.monitors = []
 
     def config(self):
@@ -81,21 +73,10 @@ class Env:
         self.configs.append(path)
         return path
 
-    def run(self, *args, check=True, timeout=900):
-        proc = subprocess.run([self.bin, *map(str, args)], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"raycluster {' '.join(map(str, args))} exited {proc.returncode}\n"
-                                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-        return proc
-
     def monitor(self, config, interval=1):
         m = Monitor(self, config, interval)
         self.monitors.append(m)
         return m
-
-    def status(self, config):
-        return json.loads(self.run("status", config, "--json").stdout)
 
     def ray_address(self, config, name="localhost-autoscale"):
         head = self.run("get-head-ip", config).stdout.strip()
@@ -112,17 +93,16 @@ class Env:
         return [json.loads(l) for l in lines]
 
     def wait_for(self, predicate, timeout, what, monitor=None, interval=0.5):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = predicate()
-            if value:
-                return value
+        def monitor_alive():
             if monitor is not None and monitor.proc.poll() is not None:
                 raise AssertionError(f"the monitor exited ({monitor.proc.returncode}) while "
                                      f"waiting for {what}\n{monitor.describe()}")
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}\n" +
-                             (monitor.describe() if monitor else ""))
+        try:
+            return wait_for(predicate, timeout, what, interval=interval, still_valid=monitor_alive)
+        except AssertionError as e:
+            if monitor is None or str(e).startswith("the monitor exited"):
+                raise
+            raise AssertionError(f"{e}\n{monitor.describe()}") from None
 
 
 @pytest.fixture
@@ -131,5 +111,4 @@ def rc(tmp_path):
     yield env
     for m in env.monitors:
         m.stop()
-    for cfg in env.configs:
-        env.run("down", cfg, "-y", check=False)
+    env.down_all()

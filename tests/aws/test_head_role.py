@@ -21,21 +21,12 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.utils import InstanceMetadataFetcher
+from rctest import wait_for
 
 
 def figures(name, **values):
     # Shown with `pytest -s`; the report quotes them.
     print(f"\n[figures] {name}: " + json.dumps({k: round(v, 3) for k, v in values.items()}))
-
-
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def live(ec2, name):

@@ -6,11 +6,11 @@ request's signature may appear in stdout, stderr, or any file under
 RAYCLUSTER_HOME (state, logs, events). State files are 0600, folders 0700."""
 import re
 import stat
-import subprocess
 
 import pytest
 
 from conftest import AwsEnv
+from rctest import ssh_key
 from ec2 import Ec2Emulator
 from test_error_redaction import SECRET_KEY, SESSION_TOKEN, _EchoEc2, _EchoHandler
 
@@ -75,9 +75,7 @@ def check_modes(home):
 
 
 def test_secrets_stay_out_of_output_and_state_on_the_emulator(tmp_path):
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    public = (tmp_path / "id_ed25519.pub").read_text()
+    _, public = ssh_key(tmp_path)
     with _SigningWitness(region="us-east-1", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
                          session_token=SESSION_TOKEN, boot_seconds=0.5, terminate_seconds=0.5,
                          ssh={"authorized_keys": public, "workdir": str(tmp_path / "hosts")}) as ec2:

@@ -6,10 +6,8 @@ running instances are real sshd servers on 127.79.x.y, so `up` really
 connects and runs its commands. Nothing leaves this machine.
 """
 import getpass
-import json
 import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
@@ -18,7 +16,7 @@ HERE = pathlib.Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1] / "support"))
 sys.path.insert(0, str(HERE.parents[1] / "emulators"))
 sys.path.insert(0, str(HERE.parents[1] / "aws"))
-from rctest import ROOT, raycluster_binary  # noqa: E402,F401
+from rctest import ROOT, CliEnv, ssh_key  # noqa: E402,F401
 from gcp import GceEmulator  # noqa: E402
 from marked_config import write_config  # noqa: E402
 
@@ -29,26 +27,22 @@ NODE_CONFIG = ("{machineType: n1-standard-2, disks: [{boot: true, autoDelete: tr
                "initializeParams: {sourceImage: " + IMAGE + "}}]}")
 
 
-class GcpEnv:
+class GcpEnv(CliEnv):
+    run_timeout = 300
+
     def __init__(self, tmp_path, gce):
-        self.tmp = tmp_path
+        super().__init__(tmp_path, base={k: v for k, v in os.environ.items()
+                                         if not k.startswith(("GOOGLE_", "CLOUDSDK_", "GCE_", "AWS_"))
+                                         and k != "RAYCLUSTER_CHECKIP_URL"})
         self.gce = gce
-        self.home = tmp_path / "state"
-        self.home.mkdir()
         self.marks = tmp_path / "marks"
         self.marks.mkdir()
         self.key = tmp_path / "id_ed25519"
         self.user = getpass.getuser()  # the only user the emulator's sshd hosts log in
-        self.bin = raycluster_binary()
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("GOOGLE_", "CLOUDSDK_", "GCE_", "AWS_"))
-                    and k != "RAYCLUSTER_CHECKIP_URL"}
         self.env.update({
-            "RAYCLUSTER_HOME": str(self.home),
             "RAYCLUSTER_CHECKIP_URL": f"{gce.url}/_emulator/checkip",
             # Nothing may reach a real metadata server.
             "GCE_METADATA_HOST": "127.0.0.1:9",
-            "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
         })
         self.env.pop("SSH_AUTH_SOCK", None)
 
@@ -71,24 +65,11 @@ class GcpEnv:
             path.write_text(path.read_text() + f"autoscaler: {autoscaler}\n")
         return path
 
-    def run(self, *args, check=True, timeout=300):
-        proc = subprocess.run([self.bin, *map(str, args)], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"raycluster {' '.join(map(str, args))} exited {proc.returncode}\n"
-                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-        return proc
-
-    def status(self, config):
-        return json.loads(self.run("status", config, "--json").stdout)
 
 
 @pytest.fixture
 def gcp(tmp_path):
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    public = (tmp_path / "id_ed25519.pub").read_text()
+    _, public = ssh_key(tmp_path)
     with GceEmulator(project=PROJECT, region="us-central1", access_tokens=[TOKEN],
                      provision_seconds=0.2, staging_seconds=0.2, stop_seconds=0.2,
                      delete_seconds=0.2, wait_seconds=2,

@@ -13,7 +13,6 @@ project's policy, conditions evaluated, and recorded.
 """
 import os
 import pathlib
-import time
 
 # google-auth reads the metadata server's address when it is imported:
 # never the real one's name.
@@ -28,6 +27,7 @@ from googleapiclient.discovery import build  # noqa: E402
 from googleapiclient.errors import HttpError  # noqa: E402
 
 from conftest import IMAGE, PROJECT, TOKEN
+from rctest import wait_for  # noqa: E402
 from test_gcp_e2e import check_clean, cluster_instances  # noqa: E402
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -76,16 +76,6 @@ def account_token(host, monkeypatch):
     creds = compute_engine.Credentials()
     creds.refresh(google.auth.transport.requests.Request())
     return creds.service_account_email, creds.token
-
-
-def wait_for(what, seconds, description):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {description}")
 
 
 def test_iam_emulator_answers_googleapiclient_as_iam_does(gcp):

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conftest import PROJECT, ROOT, GcpEnv, GceEmulator
+from rctest import ssh_key
 from gcp.token import TokenService
 from test_gcp_e2e import check_clean, check_launches, cluster_instances
 
@@ -36,9 +37,7 @@ ZONE = "us-central1-b"
 def sa(tmp_path):
     """A GcpEnv whose emulator accepts only tokens issued for a fresh
     service-account key (no static token)."""
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    public = (tmp_path / "id_ed25519.pub").read_text()
+    _, public = ssh_key(tmp_path)
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     tokens = TokenService()
     tokens.add_service_account(EMAIL, private.public_key().public_bytes(

@@ -158,10 +158,9 @@ def test_command_timeout_fails_the_node(rc):
           head: {resources: {CPU: 1}, min_workers: 0, max_workers: 0}
         head_start_ray_commands: ["sleep 60"]
         """)
-    start = time.time()
+    # Unended, the head's `sleep 60` would let `up` succeed: the failure is the timeout's.
     out = rc.run("up", cfg, "-y", "--command-timeout", "1", check=False)
     assert out.returncode == 1
-    assert time.time() - start < 30
     assert "timed out" in out.stderr
 
 
@@ -232,11 +231,9 @@ def test_kill9_mid_up_then_down_leaves_nothing(rc):
 
 def test_ctrl_c_stops_up_cleanly(rc):
     cfg, proc = start_slow_up(rc, "interrupt")
-    sent = time.time()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)  # a hang guard; the setup alone takes 60 s
     assert proc.returncode == 130
-    assert time.time() - sent < 15
     assert "cancelled" in err
     # The interrupted setup commands were ended with it.
     cid = rc.cluster_id("interrupt")

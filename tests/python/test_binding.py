@@ -179,23 +179,21 @@ def wait_until(predicate, timeout=30.0):
 
 
 def test_cancel_a_running_up(rc):
-    cfg = rc.shell_config("cancel", workers=1, delay=60)
+    # The worker's setup outlasts the test: only the cancel ends this up.
+    cfg = rc.shell_config("cancel", workers=1, delay=86400)
     events = []
     with raycluster.Cluster(cfg, state_root=rc.home) as c:
         op = c.up(wait=False, on_event=events.append)
         assert isinstance(op, raycluster.Operation) and not op.done
         wait_until(lambda: any(e.status == "setting-up" and e.node_type == "worker"
                                for e in list(events)))
-        time.sleep(0.2)  # the worker's `sleep 60` is running now
+        time.sleep(0.2)  # the worker's endless `sleep` is running now
         with pytest.raises(raycluster.Conflict):
             c.up(wait=False)
-        t0 = time.monotonic()
+        assert not op.done
         op.cancel()
         with pytest.raises(raycluster.Cancelled) as info:
-            op.wait()
-        latency = time.monotonic() - t0
-        print(f"cancel latency: {latency * 1000:.0f} ms")
-        assert latency < 1.0
+            op.wait(timeout=60)  # a hang guard: without the cancel it never ends
         assert info.value.category == "cancelled"
         assert op.done
         op.close()
@@ -485,15 +483,13 @@ def test_autoscaler_launches_a_worker_on_request(rc):
         with c.autoscaler(interval=0.2, on_event=events.append) as a:
             assert a.running
             c.request_resources(bundles=[{"CPU": 1}, {"CPU": 1}])
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 60  # a hang guard: one tick launches it
             while time.monotonic() < deadline and not c.worker_ips():
                 time.sleep(0.1)
             assert len(c.worker_ips()) >= 1
             c.request_resources(bundles=[])
-            t = time.monotonic()
             a.stop()
             a.stop()  # idempotent
-            assert time.monotonic() - t < 10
             assert not a.running
         assert any('"launch"' in e.message for e in events)
         assert all(e.kind == raycluster.EventKind.LOG for e in events)

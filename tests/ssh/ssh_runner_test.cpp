@@ -159,8 +159,7 @@ TEST_CASE("wait_ready: a node whose SSH comes up late") {
   CHECK_NOTHROW(runner.wait_ready(std::chrono::milliseconds(30000)));
   later.join();
   double waited = seconds_since(t0);
-  CHECK(waited >= 1.4);
-  CHECK(waited < 10);
+  CHECK(waited >= 1.4);  // not ready before sshd was
   MESSAGE("ready " << waited << " s after start (sshd started at 1.5 s)");
   CHECK(must_run(runner, "echo up") == "up");
 }
@@ -185,28 +184,27 @@ TEST_CASE("wait_ready: a node that never comes up hits the deadline, named; canc
     CHECK(msg.find("ubuntu@127.0.0.1:" + std::to_string(port)) != std::string::npos);
     MESSAGE(msg);
   }
-  double took = seconds_since(t0);
-  CHECK(took >= 1.9);
-  CHECK(took < 4.0);
+  CHECK(seconds_since(t0) >= 1.9);  // waited until the deadline
 
-  // A blackholed address (no answer at all): cancel ends the wait at once.
-  o.host = "10.255.255.1";
-  o.connect_timeout = 60s;
+  // A server that never answers: only the cancel can end a wait whose
+  // deadline outlasts the suite's time limit (a timeout would be an error
+  // of another code).
+  rctest::SilentServer silent;
+  o.port = silent.port();
+  o.connect_timeout = 3600s;
   SshRunner blackhole(o);
   raycluster::CancelToken cancel;
   std::thread canceller([&] {
     std::this_thread::sleep_for(300ms);
     cancel.cancel();
   });
-  t0 = Clock::now();
   try {
-    blackhole.wait_ready(std::chrono::milliseconds(60000), cancel);
+    blackhole.wait_ready(std::chrono::milliseconds(3600 * 1000), cancel);
     FAIL("wait_ready returned");
   } catch (const Error& e) {
     CHECK(e.code() == ErrorCode::cancelled);
   }
   canceller.join();
-  CHECK(seconds_since(t0) < 1.5);
 }
 
 TEST_CASE("run: a command that fails once, then succeeds on the second run") {
@@ -250,14 +248,13 @@ TEST_CASE("run: background children keep running and do not hold the command ope
   rctest::TempDir state;
   SshRunner runner(sshd.options(state.path));
   std::string tag = std::to_string(100000 + std::rand() % 800000);
-  auto t0 = Clock::now();
   // The child keeps the command's stdout: the channel stays open after the
-  // shell exits; the runner still returns soon after the exit status.
+  // shell exits (for weeks: sleep 6NNNNNN); the runner returns at the exit
+  // status, or this test would outlast the suite.
   Captured c;
   auto r = runner.run("sleep 6" + tag + " & echo started", c.options());
   CHECK(r.ok());
   CHECK(c.out == std::vector<std::string>{"started"});
-  CHECK(seconds_since(t0) < 3.0);
   CHECK_FALSE(rctest::processes_matching("sleep 6" + tag).empty());
   for (pid_t p : rctest::processes_matching("sleep 6" + tag)) ::kill(p, SIGKILL);
 }
@@ -273,14 +270,11 @@ TEST_CASE("run: a hanging command ends at its timeout, with its remote processes
   std::string tag = std::to_string(100000 + std::rand() % 800000);
   CommandOptions o;
   o.timeout = 1000ms;
-  auto t0 = Clock::now();
-  // A pipeline and a background child: the whole group must go.
+  // A pipeline and a background child: the whole group must go (each would
+  // sleep for weeks: only the timeout ends them).
   auto r = runner.run("sleep 7" + tag + " & sleep 8" + tag + " | cat; wait", o);
-  double took = seconds_since(t0);
   CHECK(r.timed_out);
   CHECK_FALSE(r.ok());
-  CHECK(took < 4.0);
-  MESSAGE("timed-out command returned after " << took << " s");
   std::this_thread::sleep_for(200ms);
   CHECK(rctest::processes_matching("sleep 7" + tag).empty());
   CHECK(rctest::processes_matching("sleep 8" + tag).empty());
@@ -296,17 +290,12 @@ TEST_CASE("run: cancel ends a command under the login shell (which ignores SIGTE
   raycluster::CancelToken cancel;
   CommandOptions o;
   o.cancel = cancel;
-  Clock::time_point cancelled_at{};
   o.on_line = [&](std::string_view line, bool) {
-    if (line == "started") {
-      cancelled_at = Clock::now();
-      cancel.cancel();
-    }
+    if (line == "started") cancel.cancel();
   };
+  // Sleeps of weeks: only the cancel ends the command.
   auto r = runner.run("echo started; sleep 9" + tag + "; sleep 9" + tag, o);
   CHECK(r.cancelled);
-  CHECK(seconds_since(cancelled_at) < 4.0);
-  MESSAGE("cancelled command returned " << seconds_since(cancelled_at) << " s after cancel");
   std::this_thread::sleep_for(200ms);
   CHECK(rctest::processes_matching("sleep 9" + tag).empty());
   CHECK(must_run(runner, "echo still") == "still");
@@ -358,10 +347,9 @@ TEST_CASE("host key: a changed key is refused, naming the node and both fingerpr
     CHECK(msg.find(old_fp) != std::string::npos);
     CHECK(msg.find(new_fp) != std::string::npos);
   }
-  // wait_ready does not wait for a mismatch to heal.
-  auto t0 = Clock::now();
-  CHECK_THROWS_AS(runner.wait_ready(std::chrono::milliseconds(30000)), Error);
-  CHECK(seconds_since(t0) < 3);
+  // wait_ready does not wait for a mismatch to heal: a retry would outlast
+  // the suite's time limit.
+  CHECK_THROWS_AS(runner.wait_ready(std::chrono::milliseconds(3600 * 1000)), Error);
   CHECK(rd::read_file(opts.known_hosts_path) == pinned);  // never overwritten
 }
 
@@ -525,9 +513,8 @@ TEST_CASE("keys: PEM works; a passphrase-protected key gives a clear error namin
     CHECK(msg.find("passphrase") != std::string::npos);
     CHECK(msg.find("PRIVATE KEY") == std::string::npos);
   }
-  auto t0 = Clock::now();
-  CHECK_THROWS_AS(enc.wait_ready(std::chrono::milliseconds(30000)), Error);  // not retried
-  CHECK(seconds_since(t0) < 3);
+  // Not retried: a retry would outlast the suite's time limit.
+  CHECK_THROWS_AS(enc.wait_ready(std::chrono::milliseconds(3600 * 1000)), Error);
 
   // Wrong key (not authorized): auth error naming the key.
   rctest::TempDir other;
@@ -562,9 +549,8 @@ TEST_CASE("keys: a private key others can read is refused as OpenSSH refuses it"
     CHECK(msg.find("bad permissions") != std::string::npos);
     CHECK(msg.find("chmod 600 " + key) != std::string::npos);
   }
-  auto t0 = Clock::now();
-  CHECK_THROWS_AS(open_key.wait_ready(std::chrono::milliseconds(30000)), Error);  // not retried
-  CHECK(seconds_since(t0) < 3);
+  // Not retried: a retry would outlast the suite's time limit.
+  CHECK_THROWS_AS(open_key.wait_ready(std::chrono::milliseconds(3600 * 1000)), Error);
   REQUIRE(::chmod(key.c_str(), 0600) == 0);
   SshRunner fixed(opts);
   CHECK(must_run(fixed, "echo ok") == "ok");

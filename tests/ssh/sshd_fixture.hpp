@@ -27,6 +27,21 @@ std::string keygen_fingerprint(const std::string& pub_path);
 std::string current_user();
 // A TCP port on 127.0.0.1 nobody listens on right now.
 int free_port();
+
+// A TCP port on 127.0.0.1 that takes connections (the kernel completes the
+// handshake) and never answers: an SSH client waits for its banner forever.
+class SilentServer {
+ public:
+  SilentServer();
+  ~SilentServer();
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 // Live processes whose command line contains `needle`.
 std::vector<pid_t> processes_matching(const std::string& needle);
 

@@ -74,11 +74,6 @@ class Provider {
     (void)events;
     (void)cancel;
   }
-  // Says whether the cluster's autoscaler runs on the head (called before
-  // bootstrap()). Where it does, a cloud provider may give the head the
-  // rights its autoscaler needs in bootstrap() (when the head's node_config
-  // gives none) and remove them in teardown(). Default: nothing to do.
-  virtual void set_autoscaler_on_head(bool on_head) { (void)on_head; }
   // Adjusts the spec the head autoscaler gets (Ray's schema, as JSON): e.g.
   // names the head's own cloud identity and drops this machine's
   // credentials, which never go to the head. Default: as it is.

@@ -91,7 +91,6 @@ void GcpProvider::bootstrap(const EventSink& events, const CancelToken& cancel) 
 void GcpProvider::bootstrap_locked(const EventSink& events, const CancelToken& cancel) {
   check_node_configs();
   cancel.throw_if_cancelled();
-  ensure_head_identity(events, cancel);  // before anything is created
   ours(list_instances({}, cancel));
   std::map<std::string, std::string> foreign;
   {

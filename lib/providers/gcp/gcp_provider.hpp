@@ -120,10 +120,10 @@ class GcpProvider : public Provider {
   void teardown(const EventSink& events, const CancelToken& cancel) override;
   std::vector<std::string> cluster_ids_in_use(const CancelToken& cancel) override;
   std::vector<std::string> warnings() const override;
-  void set_autoscaler_on_head(bool on_head) override { autoscaler_on_head_ = on_head; }
-  // The head's service account is made by bootstrap (head_identity.cpp) once
-  // set_autoscaler_on_head(true) said the autoscaler runs there.
+  // The head's service account (head_identity.cpp), made where `up` asks, as
+  // AWS makes the head's role: before bootstrap, removed by teardown.
   bool makes_head_identity() const override { return true; }
+  void prepare_head_identity(const EventSink& events, const CancelToken& cancel) override;
   void adjust_head_spec(Value& spec) const override;
   // From machineTypes.get in the first zone that knows the type (see
   // machine_types.hpp), kept in the state folder's machine_types.json per
@@ -149,10 +149,8 @@ class GcpProvider : public Provider {
   void bootstrap_locked(const EventSink& events, const CancelToken& cancel);
   void check_node_configs() const;
   void ensure_ssh_key(const EventSink& events);
-  // The head's service account (iam.hpp) where it needs one of ours.
-  bool needs_head_identity() const;
+  // The head's service account (iam.hpp).
   std::unique_ptr<HeadIdentity> head_identity() const;
-  void ensure_head_identity(const EventSink& events, const CancelToken& cancel);
   void remove_head_identity(const EventSink& events, const CancelToken& cancel);
   // [{email, scopes: [cloud-platform]}] of the account made for the head; null: none.
   Value head_service_accounts() const;
@@ -213,7 +211,6 @@ class GcpProvider : public Provider {
   std::string subnetwork_;  // regions/R/subnetworks/S, or empty
   std::string net_tag_;
   bool cache_stopped_ = false;
-  bool autoscaler_on_head_ = false;
 
   std::mutex boot_mu_;
   mutable std::mutex mu_;  // the state below

@@ -1,20 +1,14 @@
-// GcpProvider: the head's own service account (iam.hpp) — when it is needed,
-// how it is made, and what the head autoscaler's spec says of it.
+// GcpProvider: the head's own service account (iam.hpp) — how it is made
+// (when `up` asks: Provider::prepare_head_identity), and what the head
+// autoscaler's spec says of it.
 #include <algorithm>
 
 #include "providers/gcp/gcp_provider.hpp"
 #include "providers/gcp/iam.hpp"
 #include "providers/gcp/labels.hpp"
+#include "util/fs.hpp"
 
 namespace raycluster::detail::gce {
-
-bool GcpProvider::needs_head_identity() const {
-  if (!autoscaler_on_head_) return false;
-  const auto* head = spec_.find_node_type(spec_.head_node_type);
-  if (!head || !head->node_config.is_object()) return true;
-  const Value* sa = head->node_config.find("serviceAccounts");
-  return !sa || sa->is_null();
-}
 
 std::unique_ptr<HeadIdentity> GcpProvider::head_identity() const {
   HeadIdentityOptions o;
@@ -32,8 +26,9 @@ std::unique_ptr<HeadIdentity> GcpProvider::head_identity() const {
   return std::make_unique<HeadIdentity>(*retrying_, std::move(o));
 }
 
-void GcpProvider::ensure_head_identity(const EventSink& events, const CancelToken& cancel) {
-  if (!needs_head_identity()) return;
+void GcpProvider::prepare_head_identity(const EventSink& events, const CancelToken& cancel) {
+  std::lock_guard<std::mutex> boot(boot_mu_);
+  make_dirs(identity_.state_dir, 0700);
   std::string email = head_identity()->ensure(events, cancel);
   std::lock_guard<std::mutex> lock(mu_);
   head_account_ = std::move(email);

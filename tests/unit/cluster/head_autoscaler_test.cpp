@@ -199,6 +199,33 @@ TEST_CASE("head spec: read back, it is the same cluster, with the key and mounts
   remove_tree(dir);
 }
 
+TEST_CASE("head spec: a type's own initialization_commands and docker's use_podman reach the head") {
+  // The head's spec comes from the one config writer (spec_to_config): what
+  // a node type carries of its own is read back on the head, so the head
+  // computes the same hashes and commands for the workers it sets up.
+  ClusterSpec s = spec_of(
+      "cluster_name: h\nprovider: {type: localhost}\n"
+      "docker: {image: rayproject/ray, use_podman: true}\n"
+      "head_node_type: head\n"
+      "available_node_types:\n"
+      "  head: {resources: {CPU: 1}}\n"
+      "  worker:\n"
+      "    resources: {CPU: 2}\n"
+      "    max_workers: 2\n"
+      "    initialization_commands: [echo worker-init]\n");
+  ClusterSpec back = load_spec_string(head_spec_value(s, "", false).to_json(2), "head.yaml");
+  REQUIRE(back.docker);
+  CHECK(back.docker->use_podman);
+  const auto& t = *s.find_node_type("worker");
+  const auto* b = back.find_node_type("worker");
+  REQUIRE(b);
+  REQUIRE(b->initialization_commands);
+  CHECK(*b->initialization_commands == std::vector<std::string>{"echo worker-init"});
+  CHECK(node_commands(back, *b, false).initialization == node_commands(s, t, false).initialization);
+  CHECK(runtime_hash(back, *b, NodeKind::worker) == runtime_hash(s, t, NodeKind::worker));
+  CHECK(back.autoscaler == "head");
+}
+
 TEST_CASE("worker targets: scale's count becomes the type's floor, within its max") {
   char dir[] = "/tmp/rc-targets-XXXXXX";
   REQUIRE(mkdtemp(dir));

@@ -27,16 +27,7 @@ bool uuid_like(const std::string& s) {
   return std::regex_match(s, re);
 }
 
-const char* kTwoZones = R"(
-cluster_name: t
-max_workers: 10
-provider:
-  type: gcp
-  region: us-central1
-  availability_zone: us-central1-a,us-central1-b
-  project_id: p
-  endpoint_url: http://127.0.0.1:9/compute/v1/
-auth: {ssh_user: ubuntu, ssh_public_key: @DIR@/id.pub}
+const std::string kTwoZones = rctest::kTwoZonePreamble + R"(
 available_node_types:
   head:
     node_config: {machineType: n1-standard-2}

@@ -41,6 +41,20 @@ available_node_types:
 head_node_type: ray.head.default
 )";
 
+// A cluster in two zones (us-central1-a, -b) of up to 10 workers, without
+// node types: a test appends its available_node_types and head_node_type.
+inline const std::string kTwoZonePreamble = R"(
+cluster_name: t
+max_workers: 10
+provider:
+  type: gcp
+  region: us-central1
+  availability_zone: us-central1-a,us-central1-b
+  project_id: p
+  endpoint_url: http://127.0.0.1:9/compute/v1/
+auth: {ssh_user: ubuntu, ssh_public_key: @DIR@/id.pub}
+)";
+
 // Hands out tokens in order: get() the current one, refresh() the next.
 struct TokenSource : raycluster::CredentialsSource<std::string> {
   std::vector<std::string> tokens = {"tok-1", "tok-2"};

@@ -35,16 +35,7 @@ Value machine_type(const std::string& name, int cpus, long long memory_mb,
   return v;
 }
 
-const char* kTypes = R"(
-cluster_name: t
-max_workers: 10
-provider:
-  type: gcp
-  region: us-central1
-  availability_zone: us-central1-a,us-central1-b
-  project_id: p
-  endpoint_url: http://127.0.0.1:9/compute/v1/
-auth: {ssh_user: ubuntu, ssh_public_key: @DIR@/id.pub}
+const std::string kTypes = rctest::kTwoZonePreamble + R"(
 available_node_types:
   head:
     node_config: {machineType: n1-standard-4}

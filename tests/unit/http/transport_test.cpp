@@ -66,12 +66,13 @@ TEST_CASE("curl transport: a connection dropped mid-response is a retryable unav
 }
 
 TEST_CASE("curl transport: the request timeout is enforced") {
-  LocalServer server({Reply{200, {}, "late", 2000ms}});
+  // The answer comes only after the suite's own time limit: a send that
+  // waited for it would fail the test, not pass it late.
+  LocalServer server({Reply{200, {}, "late", 60s}});
   auto t = make_curl_transport();
   HttpRequest req;
   req.url = server.url("/");
   req.timeout = 200ms;
-  auto start = std::chrono::steady_clock::now();
   try {
     t->send(req);
     FAIL("no exception");
@@ -79,7 +80,6 @@ TEST_CASE("curl transport: the request timeout is enforced") {
     CHECK(e.code() == ErrorCode::timeout);
     CHECK(e.retryable());
   }
-  CHECK(std::chrono::steady_clock::now() - start < 1500ms);
 }
 
 TEST_CASE("curl transport: a refused connection is unavailable") {
@@ -108,7 +108,8 @@ TEST_CASE("curl transport: proxies from the environment are not used unless aske
 }
 
 TEST_CASE("curl transport: a cancelled token stops a slow request") {
-  LocalServer server({Reply{200, {}, "late", 3000ms}});
+  // As above: only the cancel can end this request in time.
+  LocalServer server({Reply{200, {}, "late", 60s}});
   auto t = make_curl_transport();
   HttpRequest req;
   req.url = server.url("/");
@@ -117,7 +118,6 @@ TEST_CASE("curl transport: a cancelled token stops a slow request") {
     std::this_thread::sleep_for(200ms);
     cancel.cancel();
   });
-  auto start = std::chrono::steady_clock::now();
   try {
     t->send(req, cancel);
     FAIL("no exception");
@@ -125,7 +125,6 @@ TEST_CASE("curl transport: a cancelled token stops a slow request") {
     CHECK(e.code() == ErrorCode::cancelled);
   }
   canceller.join();
-  CHECK(std::chrono::steady_clock::now() - start < 2000ms);
 }
 
 TEST_CASE("curl transport: responses above the size limit are refused") {

