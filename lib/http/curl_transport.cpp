@@ -132,6 +132,10 @@ class CurlTransport : public HttpTransport {
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");  // what curl can decode
+    // Pooled handles keep options: set the version either way.
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                     request.http2_prior_knowledge ? static_cast<long>(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+                                                   : static_cast<long>(CURL_HTTP_VERSION_NONE));
     const std::string& m = request.method;
     if (m == "GET") {
       curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
