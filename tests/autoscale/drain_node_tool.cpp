@@ -1,5 +1,6 @@
-// drain-node-tool GCS_URL NODE_ID_HEX: one DrainNode request (idle
-// termination) through the library's gRPC and message code; prints
+// drain-node-tool GCS_URL NODE_ID_HEX...: one DrainNode request (idle
+// termination) per node, in order, through one transport and the library's
+// gRPC and message code; prints a line per node:
 // {"outcome": "accepted"|"refused"|"error", "message": ...}.
 #include <cstdio>
 #include <iostream>
@@ -12,28 +13,30 @@
 using namespace raycluster;
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: drain-node-tool GCS_URL NODE_ID_HEX\n";
+  if (argc < 3) {
+    std::cerr << "usage: drain-node-tool GCS_URL NODE_ID_HEX...\n";
     return 2;
   }
-  Value out = Value::object();
-  try {
-    auto transport = make_curl_transport();
-    std::string req = detail::encode_drain_request(argv[2], detail::kDrainReasonIdleTermination, "test", 0);
-    auto g = detail::grpc_unary(*transport, argv[1], detail::kDrainNodeMethod, req,
-                                std::chrono::milliseconds(10000), {});
-    if (g.status != 0) {
+  auto transport = make_curl_transport();
+  for (int i = 2; i < argc; ++i) {
+    Value out = Value::object();
+    try {
+      std::string req = detail::encode_drain_request(argv[i], detail::kDrainReasonIdleTermination, "test", 0);
+      auto g = detail::grpc_unary(*transport, argv[1], detail::kDrainNodeMethod, req,
+                                  std::chrono::milliseconds(10000), {});
+      if (g.status != 0) {
+        out.set("outcome", "error");
+        out.set("message", "grpc-status " + std::to_string(g.status) + ": " + g.message);
+      } else {
+        auto reply = detail::decode_drain_reply(g.body);
+        out.set("outcome", reply.accepted ? "accepted" : "refused");
+        out.set("message", reply.rejection);
+      }
+    } catch (const Error& e) {
       out.set("outcome", "error");
-      out.set("message", "grpc-status " + std::to_string(g.status) + ": " + g.message);
-    } else {
-      auto reply = detail::decode_drain_reply(g.body);
-      out.set("outcome", reply.accepted ? "accepted" : "refused");
-      out.set("message", reply.rejection);
+      out.set("message", e.what());
     }
-  } catch (const Error& e) {
-    out.set("outcome", "error");
-    out.set("message", e.what());
+    std::cout << out.to_json() << "\n";
   }
-  std::cout << out.to_json() << "\n";
   return 0;
 }
