@@ -355,11 +355,21 @@ if any(a.endswith("monitor.py") for a in sys.argv[:1]) and os.environ.get("REPLA
     from ray.autoscaler._private.fake_multi_node import node_provider as _np
     _create = _np.FakeMultiNodeProvider._create_node_with_resources_and_labels
     _terminate = _np.FakeMultiNodeProvider.terminate_node
-    def _create_logged(self, node_config, tags, count, resources, labels):
-        t = time.time()
+    _batch = threading.local()
+    _create_batch = _np.FakeMultiNodeProvider.create_node_with_resources_and_labels
+    def _create_batch_delayed(self, node_config, tags, count, resources, labels):
+        # The boot delay once per launch call, so that the nodes of one call
+        # all wait it at once, as raycluster's do (their setups run in parallel).
+        _batch.t = time.time()
         delay = float(os.environ.get("REPLAY_BOOT_DELAY", "0") or 0)
         if delay > 0:
             time.sleep(delay)
+        try:
+            return _create_batch(self, node_config, tags, count, resources, labels)
+        finally:
+            _batch.t = None
+    def _create_logged(self, node_config, tags, count, resources, labels):
+        t = getattr(_batch, "t", None) or time.time()
         try:
             _create(self, node_config, tags, count, resources, labels)
             kind = "launch"
@@ -374,6 +384,7 @@ if any(a.endswith("monitor.py") for a in sys.argv[:1]) and os.environ.get("REPLA
         _log("terminate", node_id)
         _terminate(self, node_id)
     _np.FakeMultiNodeProvider._create_node_with_resources_and_labels = _create_logged
+    _np.FakeMultiNodeProvider.create_node_with_resources_and_labels = _create_batch_delayed
     _np.FakeMultiNodeProvider.terminate_node = _terminate_logged
 '''
 
@@ -471,7 +482,7 @@ head_start_ray_commands:
 worker_start_ray_commands:
   - >-
     ray start --address=$RAY_HEAD_IP:$RAYCLUSTER_GCS_PORT --node-ip-address=$RAYCLUSTER_NODE_IP
-    --dashboard-agent-listen-port=$RAYCLUSTER_AGENT_PORT --min-worker-port=$RAYCLUSTER_MIN_WORKER_PORT
+    --temp-dir=$RAYCLUSTER_NODE_RAY_TEMP_DIR --dashboard-agent-listen-port=$RAYCLUSTER_AGENT_PORT --min-worker-port=$RAYCLUSTER_MIN_WORKER_PORT
     --max-worker-port=$RAYCLUSTER_MAX_WORKER_PORT --object-store-memory=$RAYCLUSTER_OBJECT_STORE_MEMORY
     --disable-usage-stats
 """
@@ -756,7 +767,8 @@ def write_report(out, report):
 
 def make_trace(kind, out, seed):
     """Small synthetic traces shaped like trace-sim's workloads, sized for a
-    few CPU:2 workers (steady: Poisson arrivals; bursty: bursts after gaps)."""
+    few CPU:2 workers (steady: Poisson arrivals; bursty: bursts after gaps;
+    many_short: many short tasks)."""
     import random
     rng = random.Random(seed)
     tasks = []
@@ -769,6 +781,11 @@ def make_trace(kind, out, seed):
         for b in range(60, 3600, 900):
             for _ in range(rng.randint(8, 16)):
                 tasks.append((b + rng.uniform(0, 10), rng.uniform(30, 120)))
+    elif kind == "many_short":  # Poisson 0.9/s for 30 min, 1-10 s: ~5 CPUs busy on average
+        t = rng.expovariate(0.9)
+        while t < 1800:
+            tasks.append((t, rng.uniform(1, 10)))
+            t += rng.expovariate(0.9)
     elif kind == "small":  # CI: 40 tasks within 30 s, 20-60 s, idle timeout 60 s
         for _ in range(40):
             tasks.append((rng.uniform(0, 30), rng.uniform(20, 60)))
@@ -820,7 +837,7 @@ def main(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trace", help="trace file (JSON lines or CSV)")
     p.add_argument("--make-trace", nargs=2, metavar=("KIND", "FILE"),
-                   help="write a synthetic trace (steady, bursty, small) and exit")
+                   help="write a synthetic trace (steady, bursty, many_short, small) and exit")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--time-scale", type=float, default=0.02)
     p.add_argument("--autoscalers", default="ray-v1,ray-v2,raycluster")

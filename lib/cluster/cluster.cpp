@@ -493,7 +493,7 @@ struct Cluster::Impl {
     plan.env = command_env(node, head);
     plan.runtime_hash = detail::runtime_hash(spec, type, node.kind);
     plan.file_mounts_hash = detail::file_mounts_hash(spec);
-    plan.start_lock_path = provider->start_lock_path();
+    plan.start_lock_path = provider->start_lock_path(plan.start_commands);
     if (head_ready.valid() && node.kind == NodeKind::worker)
       plan.before_start = [head_ready](const CancelToken& c) {
         while (head_ready.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
@@ -1058,6 +1058,18 @@ std::unique_ptr<Tunnel> Cluster::tunnel(int remote_port, int local_port) {
   auto carrier = runner->forward(local_port, remote_port);
   int port = carrier->local_port();
   return std::make_unique<Tunnel>("127.0.0.1", port, std::move(carrier));
+}
+
+int Cluster::gcs_port(const Node& head) {
+  int port = impl_->provider->gcs_port(head);
+  return port > 0 ? port : impl_->spec.gcs_port;
+}
+
+std::unique_ptr<Tunnel> Cluster::gcs(int local_port) {
+  auto head = Impl::head_of(impl_->nodes());
+  if (!head)
+    throw Error(ErrorCode::not_found, "cluster " + impl_->spec.cluster_name + " has no head node");
+  return tunnel(gcs_port(*head), local_port);
 }
 
 std::unique_ptr<Tunnel> Cluster::dashboard(int local_port) {

@@ -159,6 +159,12 @@ class Cluster {
   // The head's Ray dashboard: the provider's direct URL when it has one,
   // else a tunnel to the config's dashboard_port (8265).
   std::unique_ptr<Tunnel> dashboard(int local_port = 0);
+  // The head's Ray GCS (gRPC): the head's address where the provider reaches
+  // it directly, else a tunnel, to the provider's GCS port or the config's
+  // gcs_port (6379).
+  std::unique_ptr<Tunnel> gcs(int local_port = 0);
+  // The head's GCS port as the provider knows it, else the config's gcs_port.
+  int gcs_port(const Node& head);
   // Prints the head autoscaler's log through `on_output` (the last 200
   // lines; with `follow`, then what it writes until cancel). Returns the
   // command's exit status (non-zero when the head has no such log).

@@ -132,6 +132,14 @@ class CurlTransport : public HttpTransport {
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");  // what curl can decode
+    // Pooled handles keep options: set these either way. An h2c connection
+    // is not reused: a second request on one kept from an earlier call
+    // failed ("Error in the HTTP2 framing layer") against Ray's GCS.
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                     request.http2_prior_knowledge ? static_cast<long>(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+                                                   : static_cast<long>(CURL_HTTP_VERSION_NONE));
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, request.http2_prior_knowledge ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, request.http2_prior_knowledge ? 1L : 0L);
     const std::string& m = request.method;
     if (m == "GET") {
       curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);

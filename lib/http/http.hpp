@@ -67,6 +67,9 @@ struct HttpRequest {
   // Whole-request deadline and connect deadline; zero means none.
   std::chrono::milliseconds timeout{30000};
   std::chrono::milliseconds connect_timeout{10000};
+  // HTTP/2 without TLS from the first byte (h2c with prior knowledge, as
+  // gRPC servers expect); otherwise libcurl's default for the scheme.
+  bool http2_prior_knowledge = false;
   // Empty (no write function): the body of every answer is collected.
   HttpBodySink body_sink;
 };

@@ -11,6 +11,11 @@
 //   4. launches through the provider with Ray's tags, as Cluster::up does, and
 //      sets new nodes up in the background (at most max_concurrent_setups at
 //      once), and terminates idle, outdated and failed nodes with their reason.
+// Idle workers are first drained through Ray's GCS (NodeDrainer, below),
+// after a fresh read of the head's report: a worker the fresh report shows
+// busy, or whose raylet refuses, stays; while the GCS cannot be reached no
+// worker is ended for idleness alone. Workers ended for other reasons
+// (outdated, above max_workers, type removed, failed setup) are not drained.
 // A node whose setup failed is terminated (failed_setup) and replaced while
 // demand remains; a failed launch puts its type in a cool-down (doubling from
 // launch_cooldown up to max_launch_cooldown) so the planner tries another type.
@@ -97,6 +102,25 @@ class LoadSource {
   virtual ClusterLoad read(const CancelToken& cancel) = 0;
 };
 
+// What Ray said to a request to drain a node before it is ended.
+struct DrainResult {
+  enum class Outcome { accepted, refused, unreachable };
+  Outcome outcome = Outcome::unreachable;
+  std::string message;  // the raylet's reason for refusing, or why Ray was not reached
+};
+
+// Asks Ray to drain a node it is about to end as idle, as Ray's autoscaler
+// v2 does: the GCS's AutoscalerStateService/DrainNode with reason
+// DRAIN_NODE_REASON_IDLE_TERMINATION. The node's raylet refuses while it
+// runs or has been given work; once it accepts, it takes no new work.
+class NodeDrainer {
+ public:
+  virtual ~NodeDrainer() = default;
+  // `ray_node_id`: Ray's node id in hex, as the head's report has it. Never
+  // throws but Error(cancelled): an unreachable GCS is Outcome::unreachable.
+  virtual DrainResult drain_idle(const std::string& ray_node_id, const CancelToken& cancel) = 0;
+};
+
 // Ray's head: GET <base_url>/api/cluster_status?format=0 (base_url like
 // "http://10.0.0.1:8265", or a local tunnel end). `transport` must outlive it.
 std::unique_ptr<LoadSource> make_ray_head_load_source(std::string base_url,
@@ -116,6 +140,10 @@ struct AutoscalerEvent {
   //                 time since its launch and the type's startup estimate)
   // "setup_failed"  a node's setup failed (detail); it will be replaced
   // "terminate"     nodes terminated (reason, node_ids)
+  // "drain"         an idle worker was asked to drain before its end
+  //                 (node_ids: the one node; detail: "accepted", "refused:
+  //                 <Ray's reason>", "busy in a fresh report", or "Ray's GCS
+  //                 unreachable: <why>"); only accepted nodes are terminated
   // "durations"     the per-shape task duration estimates read from Ray's
   //                 state API changed (only with launch_payback on; detail:
   //                 mean, p90 and tasks per shape, and what Ray left out)
@@ -156,6 +184,10 @@ struct AutoscalerOptions {
   bool on_head = false;
   // Replaces the head as the load source (tests, hosts without Ray's head).
   std::shared_ptr<LoadSource> load_source;
+  // Replaces the head's GCS as the drainer of idle workers (tests, hosts
+  // without Ray's head); empty: the GCS, at the head's address where the
+  // provider reaches it directly, 127.0.0.1 with on_head, else an SSH tunnel.
+  std::shared_ptr<NodeDrainer> drainer;
   // Transport for the head's dashboard; empty: libcurl.
   std::shared_ptr<HttpTransport> transport;
   std::function<void(const AutoscalerEvent&)> on_event;

@@ -8,6 +8,7 @@
 
 #include "monitor/autoscaler_loop.hpp"
 #include "cluster/worker_targets.hpp"
+#include "monitor/drain.hpp"
 #include "monitor/event_emitter.hpp"
 #include "monitor/head_load.hpp"
 #include "monitor/launch_history.hpp"
@@ -73,6 +74,7 @@ struct Autoscaler::Impl {
   std::vector<ResourceDemand> pushed;
 
   detail::HeadLoadReader head_load{options, events};
+  std::shared_ptr<NodeDrainer> drainer;
   std::string last_load_error;
   detail::PlannerInputBuilder inputs;
   detail::LaunchCooldowns cooldowns;
@@ -95,6 +97,8 @@ struct Autoscaler::Impl {
     options.max_concurrent_setups = std::max(1, options.max_concurrent_setups);
     if (!options.now) options.now = real_wall_clock();
     if (!options.sleep) options.sleep = real_sleeper();
+    drainer = options.drainer;
+    if (!drainer) drainer = std::make_shared<detail::GcsDrainer>(cluster, options.on_head, options.transport);
   }
 
   // ---- one tick ----
@@ -195,14 +199,19 @@ struct Autoscaler::Impl {
   using Victims = std::map<std::string, std::vector<Node>>;  // by termination reason
 
   // Terminations first, grouped by reason, never a node our updater works on.
-  Victims terminate(const Plan& p, const std::vector<Node>& nodes, const CancelToken& cancel,
-                    TickResult& res) {
+  Victims terminate(const Plan& p, const std::vector<Node>& nodes, const ClusterLoad& load,
+                    const Node& head, const CancelToken& cancel, TickResult& res) {
     Victims victims;
     std::map<std::string, Node> by_id;
     for (const auto& n : nodes) by_id[n.id] = n;
     for (const auto& t : p.terminations) {
       if (setups.is_updating(t.node_id) || !by_id.count(t.node_id)) continue;
       victims[termination_reason_name(t.reason)].push_back(by_id[t.node_id]);
+    }
+    const std::string idle = termination_reason_name(TerminationReason::idle);
+    if (victims.count(idle)) {
+      victims[idle] = drained(victims[idle], load, head, cancel);
+      if (victims[idle].empty()) victims.erase(idle);
     }
     for (const auto& [reason, list] : victims) {
       cancel.throw_if_cancelled();
@@ -224,6 +233,71 @@ struct Autoscaler::Impl {
       events.emit(std::move(e));
     }
     return victims;
+  }
+
+  // A node is busy while any resource but memory and node markers is in use.
+  static bool busy(const RayNodeLoad& r) {
+    for (const auto& [name, total] : r.total) {
+      if (name == "memory" || name == "object_store_memory" || name.rfind("node:", 0) == 0) continue;
+      if (r.available.get(name) + 1e-9 < total) return true;
+    }
+    return false;
+  }
+
+  void note_drain(const Node& n, const std::string& detail) {
+    AutoscalerEvent e;
+    e.type = "drain";
+    e.reason = termination_reason_name(TerminationReason::idle);
+    e.node_type = n.node_type;
+    e.node_ids = {n.id};
+    e.detail = detail;
+    events.emit(std::move(e));
+  }
+
+  // The idle victims Ray agrees to let go: a fresh report first (a node given
+  // work since the tick's report stays), then DrainNode for each. A node Ray
+  // does not know (no raylet registered) has nothing to drain.
+  std::vector<Node> drained(const std::vector<Node>& idle, const ClusterLoad& tick_load,
+                            const Node& head, const CancelToken& cancel) {
+    ClusterLoad fresh = head_load.read(cluster, head, cancel);
+    const ClusterLoad& load = fresh.ok ? fresh : tick_load;
+    std::map<std::string, const RayNodeLoad*> by_ip;
+    for (const auto& rn : load.nodes)
+      if (!rn.ip.empty()) by_ip[rn.ip] = &rn;
+    std::vector<Node> out;
+    std::string unreachable;
+    for (const auto& n : idle) {
+      cancel.throw_if_cancelled();
+      auto it = by_ip.find(n.internal_ip);
+      if (it == by_ip.end() || it->second->ray_node_id.empty()) {
+        note_drain(n, "not in Ray's report: nothing to drain");
+        out.push_back(n);
+        continue;
+      }
+      if (fresh.ok && busy(*it->second)) {
+        note_drain(n, "busy in a fresh report: kept");
+        continue;
+      }
+      if (!unreachable.empty()) {
+        note_drain(n, "Ray's GCS unreachable: " + unreachable + "; not terminated");
+        continue;
+      }
+      DrainResult d = drainer->drain_idle(it->second->ray_node_id, cancel);
+      switch (d.outcome) {
+        case DrainResult::Outcome::accepted:
+          note_drain(n, "accepted");
+          out.push_back(n);
+          break;
+        case DrainResult::Outcome::refused:
+          note_drain(n, "refused: " + (d.message.empty() ? std::string("no reason given") : d.message));
+          break;
+        case DrainResult::Outcome::unreachable:
+          unreachable = d.message.empty() ? std::string("no answer") : d.message;
+          note_drain(n, "Ray's GCS unreachable: " + unreachable + "; not terminated");
+          break;
+      }
+    }
+    return out;
   }
 
   void launch(const Plan& p, const std::vector<Node>& nodes, const Node& head, Clock::time_point now,
@@ -358,7 +432,7 @@ struct Autoscaler::Impl {
                             ", task durations: " + durations.description();
     const Plan& p = res.plan;
     note_infeasible(p);
-    const Victims victims = terminate(p, nodes, cancel, res);
+    const Victims victims = terminate(p, nodes, load, *head, cancel, res);
     launch(p, nodes, *head, now, cancel, res);
     resume_setups(nodes, victims, *head);
 

@@ -33,7 +33,7 @@ std::vector<std::string> default_worker_start_commands(ProviderKind kind) {
     case ProviderKind::localhost:
       return {
           "ray start --address=$RAY_HEAD_IP:$RAYCLUSTER_GCS_PORT "
-          "--node-ip-address=$RAYCLUSTER_NODE_IP "
+          "--node-ip-address=$RAYCLUSTER_NODE_IP --temp-dir=$RAYCLUSTER_NODE_RAY_TEMP_DIR "
           "--dashboard-agent-listen-port=$RAYCLUSTER_AGENT_PORT "
           "--min-worker-port=$RAYCLUSTER_MIN_WORKER_PORT "
           "--max-worker-port=$RAYCLUSTER_MAX_WORKER_PORT "

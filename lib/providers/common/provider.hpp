@@ -78,11 +78,16 @@ class Provider {
   // names the head's own cloud identity and drops this machine's
   // credentials, which never go to the head. Default: as it is.
   virtual void adjust_head_spec(Value& spec) const { (void)spec; }
-  // A lock file that start commands of this cluster's nodes must hold, one
-  // node at a time, or empty for none. The localhost provider needs it: Ray
-  // picks socket and log names in the head's shared session folder, and two
-  // nodes starting at once on one machine pick the same ones.
-  virtual std::string start_lock_path() { return {}; }
+  // A lock file that a node's start commands (`start_commands`) must hold,
+  // one node at a time, or empty for none. The localhost provider needs it
+  // only for a `ray start` without a folder of its own: Ray then picks socket
+  // and log names in the head's shared session folder by trying names one
+  // after another, and two raylets starting at once on one machine take the
+  // same sockets (all but one time out registering).
+  virtual std::string start_lock_path(const std::vector<std::string>& start_commands) {
+    (void)start_commands;
+    return {};
+  }
   // The address at which this machine reaches the node's ports directly, or
   // empty when only a tunnel through command_runner() reaches them (clouds
   // keep every port but SSH closed).
@@ -95,6 +100,12 @@ class Provider {
   virtual std::string dashboard_url(const Node& head) {
     (void)head;
     return {};
+  }
+  // The port of Ray's GCS on the head, or 0 for the config's gcs_port (the
+  // localhost provider picks its own per cluster).
+  virtual int gcs_port(const Node& head) {
+    (void)head;
+    return 0;
   }
   // What the user should know about how this provider reaches its cloud,
   // found when it was made (e.g. an endpoint without TLS); a Cluster reports

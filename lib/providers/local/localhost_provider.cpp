@@ -73,6 +73,17 @@ std::string LocalhostProvider::ray_temp_dir() const {
   return "/tmp/raycluster-" + identity_.id.substr(0, 12);
 }
 
+std::string LocalhostProvider::node_ray_temp_dir(const std::string& id) const {
+  return ray_temp_dir() + "-" + id.substr(id.size() > 8 ? id.size() - 8 : 0);
+}
+
+std::string LocalhostProvider::start_lock_path(const std::vector<std::string>& start_commands) {
+  for (const auto& c : start_commands)
+    if (c.find("ray start") != std::string::npos && c.find("--temp-dir") == std::string::npos)
+      return identity_.state_dir + "/ray-start.lock";
+  return {};
+}
+
 Value LocalhostProvider::load_cluster_state() {
   std::string path = identity_.state_dir + "/localhost.json";
   if (!path_exists(path)) return Value();
@@ -326,6 +337,10 @@ void LocalhostProvider::terminate(const std::vector<std::string>& node_ids) {
     }
     if (recs[i].find("kind")->as_string() == "head") head_ended = true;
     remove_tree(node_dir(id));
+    try {
+      remove_tree(node_ray_temp_dir(id));
+    } catch (const Error&) {
+    }
     ::unlink(record_path(id).c_str());
   }
   if (head_ended) {
@@ -364,6 +379,10 @@ void LocalhostProvider::teardown(const EventSink& events, const CancelToken& can
   }
   try {
     remove_tree(ray_temp_dir());
+    // Workers' own folders: ray_temp_dir()-<id end>.
+    const std::string prefix = ray_temp_dir().substr(5) + "-";
+    for (const auto& name : list_dir("/tmp"))
+      if (name.rfind(prefix, 0) == 0) remove_tree("/tmp/" + name);
   } catch (const Error&) {
   }
 }
@@ -417,6 +436,7 @@ std::map<std::string, std::string> LocalhostProvider::node_environment(const Nod
   env["RAYCLUSTER_MIN_WORKER_PORT"] = "0";
   env["RAYCLUSTER_MAX_WORKER_PORT"] = "0";
   env["RAYCLUSTER_RAY_TEMP_DIR"] = ray_temp_dir();
+  env["RAYCLUSTER_NODE_RAY_TEMP_DIR"] = node_ray_temp_dir(node.id);
   std::int64_t store = 256ll << 20;
   if (const auto* t = spec_.find_node_type(node.node_type)) {
     auto it = t->resources.find("object_store_memory");
@@ -442,6 +462,14 @@ std::string LocalhostProvider::dashboard_url(const Node& head) {
   Value st = load_cluster_state();
   if (st.is_null() || !st.find("dashboard_port")) return {};
   return "http://" + head.internal_ip + ":" + std::to_string(st.find("dashboard_port")->as_int());
+}
+
+int LocalhostProvider::gcs_port(const Node& head) {
+  (void)head;
+  std::lock_guard<std::mutex> lock(mu_);
+  Value st = load_cluster_state();
+  if (st.is_null() || !st.find("gcs_port")) return 0;
+  return static_cast<int>(st.find("gcs_port")->as_int());
 }
 
 }  // namespace raycluster::detail

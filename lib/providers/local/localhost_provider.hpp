@@ -59,12 +59,18 @@ class LocalhostProvider : public Provider {
   std::map<std::string, std::string> node_environment(const Node& node) override;
   void reset_runtime(const Node& node) override;
   std::string dashboard_url(const Node& head) override;
+  int gcs_port(const Node& head) override;
   // Every node's processes listen on its own loopback address.
   std::string direct_address(const Node& node) override { return node.internal_ip; }
-  std::string start_lock_path() override { return identity_.state_dir + "/ray-start.lock"; }
+  // Only for a `ray start` without --temp-dir: the default commands give
+  // each worker its own (RAYCLUSTER_NODE_RAY_TEMP_DIR), so they start at once.
+  std::string start_lock_path(const std::vector<std::string>& start_commands) override;
   // Ends every process carrying this cluster's marker, node or not.
   void teardown(const EventSink& events, const CancelToken& cancel) override;
   std::string ray_temp_dir() const;
+  // A worker's own Ray folder (sockets, logs): short, as Ray's unix socket
+  // paths below it must stay within 107 bytes.
+  std::string node_ray_temp_dir(const std::string& id) const;
   // Volumes are folders under the cluster's state folder (volumes/<name>),
   // kept through `down`; every node of the volume's types sees the one folder.
   bool supports_storage() const override { return true; }

@@ -26,11 +26,34 @@ using testing::FakeProvider;
 struct ScriptedLoad : LoadSource {
   std::mutex mu;
   ClusterLoad load;
+  std::vector<ClusterLoad> queued;  // answered first, in order, before `load`
   int reads = 0;
   ClusterLoad read(const CancelToken&) override {
     std::lock_guard<std::mutex> lock(mu);
     ++reads;
+    if (!queued.empty()) {
+      ClusterLoad l = queued.front();
+      queued.erase(queued.begin());
+      return l;
+    }
     return load;
+  }
+};
+
+// Answers DrainNode as the test says, per Ray node id (default: accepted).
+struct ScriptedDrainer : NodeDrainer {
+  std::mutex mu;
+  std::map<std::string, DrainResult::Outcome> outcome;
+  std::vector<std::string> asked;
+  DrainResult drain_idle(const std::string& ray_node_id, const CancelToken&) override {
+    std::lock_guard<std::mutex> lock(mu);
+    asked.push_back(ray_node_id);
+    DrainResult r;
+    auto it = outcome.find(ray_node_id);
+    r.outcome = it == outcome.end() ? DrainResult::Outcome::accepted : it->second;
+    if (r.outcome == DrainResult::Outcome::refused) r.message = "The node is not idle";
+    if (r.outcome == DrainResult::Outcome::unreachable) r.message = "connection refused";
+    return r;
   }
 };
 
@@ -60,6 +83,7 @@ struct Fixture {
   std::string root;
   std::unique_ptr<Cluster> cluster;
   std::shared_ptr<ScriptedLoad> load = std::make_shared<ScriptedLoad>();
+  std::shared_ptr<ScriptedDrainer> drainer = std::make_shared<ScriptedDrainer>();
   std::vector<AutoscalerEvent> events;
   std::mutex ev_mu;
   std::chrono::system_clock::time_point now = std::chrono::system_clock::from_time_t(1700000000);
@@ -82,6 +106,7 @@ struct Fixture {
     load->load.ok = true;
     AutoscalerOptions ao;
     ao.load_source = load;
+    ao.drainer = drainer;
     ao.max_api_calls_per_tick = api_budget;
     ao.now = [this] { return clock_extra ? now + clock_extra() : now; };
     ao.on_event = [this](const AutoscalerEvent& e) {
@@ -357,6 +382,117 @@ TEST_CASE("loop: without the head's report nothing is idled, and the error is an
   REQUIRE(f.of("load_error").size() == 1);
   f.tick();
   CHECK(f.of("load_error").size() == 1);  // reported once, not every tick
+}
+
+// Three workers launched for demand, then idle past the type's 15 s.
+static std::vector<Node> idle_three(Fixture& f) {
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"CPU", 2}, {"demo_slot", 1}}, 3}});
+  f.tick();
+  f.demand({});
+  f.report_nodes({});
+  f.tick();
+  f.now += 20s;
+  auto ws = f.workers();
+  REQUIRE(ws.size() == 3);
+  return ws;
+}
+
+static std::string drain_detail(Fixture& f, const std::string& node_id) {
+  std::string d;
+  for (const auto& e : f.of("drain"))
+    if (e.node_ids == std::vector<std::string>{node_id}) d = e.detail;
+  return d;
+}
+
+TEST_CASE("loop: an idle worker whose raylet refuses the drain keeps running") {
+  Fixture f;
+  auto ws = idle_three(f);
+  f.drainer->outcome["ray-" + ws[1].id] = DrainResult::Outcome::refused;
+  auto r = f.tick();
+  CHECK(r.terminated == 2);
+  CHECK(f.drainer->asked.size() == 3);
+  auto left = f.workers();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].id == ws[1].id);
+  CHECK(drain_detail(f, ws[0].id) == "accepted");
+  CHECK(drain_detail(f, ws[1].id) == "refused: The node is not idle");
+  auto terms = f.of("terminate");
+  REQUIRE(terms.size() == 1);
+  CHECK(std::find(terms[0].node_ids.begin(), terms[0].node_ids.end(), ws[1].id) == terms[0].node_ids.end());
+}
+
+TEST_CASE("loop: an idle worker given work after the tick's report is not drained") {
+  Fixture f;
+  auto ws = idle_three(f);
+  ClusterLoad idle_report, busy_report;
+  {
+    std::lock_guard<std::mutex> lock(f.load->mu);
+    idle_report = f.load->load;
+  }
+  f.report_nodes({ws[2].id});
+  {
+    std::lock_guard<std::mutex> lock(f.load->mu);
+    busy_report = f.load->load;
+    f.load->load = idle_report;
+    f.load->queued = {idle_report, busy_report};  // the plan's report, then the fresh one
+  }
+  auto r = f.tick();
+  CHECK(r.terminated == 2);
+  CHECK(drain_detail(f, ws[2].id) == "busy in a fresh report: kept");
+  CHECK(std::find(f.drainer->asked.begin(), f.drainer->asked.end(), "ray-" + ws[2].id) ==
+        f.drainer->asked.end());
+  auto left = f.workers();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].id == ws[2].id);
+}
+
+TEST_CASE("loop: while Ray's GCS is unreachable idle workers stay, and the event says why") {
+  Fixture f;
+  auto ws = idle_three(f);
+  for (const auto& w : ws) f.drainer->outcome["ray-" + w.id] = DrainResult::Outcome::unreachable;
+  auto r = f.tick();
+  CHECK(r.terminated == 0);
+  CHECK(f.workers().size() == 3);
+  CHECK(f.drainer->asked.size() == 1);  // one failed call is enough for the tick
+  for (const auto& w : ws)
+    CHECK(drain_detail(f, w.id) == "Ray's GCS unreachable: connection refused; not terminated");
+  // Reachable again: they go.
+  f.drainer->outcome.clear();
+  r = f.tick();
+  CHECK(r.terminated == 3);
+  CHECK(f.workers().empty());
+}
+
+TEST_CASE("loop: workers that must go for another reason go without a drain") {
+  const std::string lowered = std::string(kConfig).replace(std::string(kConfig).find("max_workers: 4"), 14,
+                                                           "max_workers: 1");
+  Fixture f;
+  f.report_nodes({});
+  f.demand({{ResourceMap{{"CPU", 2}, {"demo_slot", 1}}, 3}});
+  f.tick();
+  REQUIRE(f.workers().size() == 3);
+  std::set<std::string> busy;
+  for (const auto& w : f.workers()) busy.insert(w.id);
+  f.report_nodes(busy);
+  f.demand({});
+  // The same cluster under a config with max_workers lowered to 1.
+  ClusterOptions o;
+  o.state_root = f.root;
+  o.retry_backoff = 1ms;
+  o.setup_attempts = 1;
+  auto lowered_cluster = Cluster::open(load_spec_string(lowered, "loop.yaml"), o,
+                                       std::make_unique<FakeProvider>(f.world));
+  AutoscalerOptions ao;
+  ao.load_source = f.load;
+  ao.drainer = f.drainer;
+  for (const auto& w : f.workers()) f.drainer->outcome["ray-" + w.id] = DrainResult::Outcome::unreachable;
+  ao.now = [&f] { return f.now; };
+  Autoscaler as(*lowered_cluster, ao);
+  auto r = as.tick();
+  as.drain();
+  CHECK(r.terminated == 2);
+  CHECK(f.drainer->asked.empty());
 }
 
 TEST_CASE("loop: pushed demand counts like the head's") {

@@ -332,7 +332,7 @@ TEST_CASE("localhost: declared resources, no `ray stop`, the exported variables"
   REQUIRE(s.worker_start_ray_commands.size() == 1);
   CHECK(s.worker_start_ray_commands[0] ==
         "ray start --address=$RAY_HEAD_IP:$RAYCLUSTER_GCS_PORT --node-ip-address=$RAYCLUSTER_NODE_IP "
-        "--dashboard-agent-listen-port=$RAYCLUSTER_AGENT_PORT "
+        "--temp-dir=$RAYCLUSTER_NODE_RAY_TEMP_DIR --dashboard-agent-listen-port=$RAYCLUSTER_AGENT_PORT "
         "--min-worker-port=$RAYCLUSTER_MIN_WORKER_PORT --max-worker-port=$RAYCLUSTER_MAX_WORKER_PORT "
         "--object-store-memory=$RAYCLUSTER_OBJECT_STORE_MEMORY --disable-usage-stats");
 }
